@@ -1,0 +1,69 @@
+"""Plain typed data shared by every layer: no I/O here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class RelatedLink:
+    """Another outlet's coverage of a story (from front matter, or from clustering)."""
+
+    title: str
+    url: str
+    provider: str = ""
+
+
+@dataclass
+class Story:
+    """One news item after parsing and normalization; every source kind becomes this."""
+
+    url: str  # canonical URL (identity)
+    original_url: str  # as the source gave it (what we link to)
+    title: str  # clean text
+    summary: str  # clean text
+    published: datetime  # aware, UTC
+    source: str  # name of the configured source
+    guid: str = ""  # feed GUID / Atom id / file identity; "" when absent
+    provider: str = ""  # outlet name, e.g. "The Northern Echo"
+    provider_domain: str = ""
+    image: str = ""
+    related: list[RelatedLink] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Topic:
+    """A subscribable subject: phrases that count on their own, phrases that need context, and exclusions."""
+
+    slug: str
+    label: str
+    phrases: tuple[str, ...]
+    # Ambiguous terms (e.g. "ring", "pegasus", "flock"): count only with another topic term nearby.
+    context_phrases: tuple[str, ...] = ()
+    # Phrases that veto a hit nearby (e.g. "pegasus airlines", "boxing ring").
+    exclusions: tuple[str, ...] = ()
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Match:
+    """Why a story matched one topic: the phrases that fired, as written in the topic definition."""
+
+    slug: str
+    phrases: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AlertView:
+    """Everything the message builder needs to render one alert (all strings untrusted)."""
+
+    title: str
+    url: str
+    summary: str
+    provider: str
+    published: datetime
+    topics: tuple[str, ...]  # topic labels (or keyword phrases) this channel matched on
+    reasons: tuple[str, ...]  # phrases that fired
+    image: str = ""
+    related: tuple[RelatedLink, ...] = ()

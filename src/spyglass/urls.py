@@ -1,0 +1,93 @@
+"""URL canonicalization: one identity per story, whatever tracking or AMP dress it arrives in."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+
+# Blocklist, never allowlist: an allowlist would delete meaningful parameters such as `id=7`.
+_TRACKING_EXACT = frozenset(
+    {
+        "fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "mc_cid", "mc_eid", "igshid", "_ga",
+        "_gl", "ocid", "cmpid", "yclid", "twclid", "ttclid", "li_fat_id", "mkt_tok", "_hsenc", "_hsmi",
+        "s_cid", "cmp", "ito", "at_medium", "at_campaign", "sr_share", "smid", "outputtype", "amp",
+        "ref_src", "ref_url", "__twitter_impression", "spm", "guccounter", "guce_referrer",
+        "guce_referrer_sig", "ns_mchannel", "ns_source", "ns_campaign", "ns_linkname", "ns_fee",
+    }
+)
+_TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "hsa_", "vero_", "oly_")
+_HOST_PREFIXES = ("www.", "amp.", "m.", "mobile.")
+_AMP_CACHE = re.compile(r"^[a-z0-9-]+\.cdn\.ampproject\.org$")
+MAX_URL = 3000
+
+
+def is_tracking_param(name: str) -> bool:
+    low = name.lower()
+    return low in _TRACKING_EXACT or low.startswith(_TRACKING_PREFIXES)
+
+
+def unwrap_amp_cache(url: str) -> str:
+    """`https://x-y.cdn.ampproject.org/c/s/www.x.y/path.amp` → `https://www.x.y/path.amp`."""
+    parts = urlsplit(url)
+    if not _AMP_CACHE.match((parts.hostname or "").lower()):
+        return url
+    m = re.match(r"^/(?:[a-z]/)+?(s/)?(.+)$", parts.path)
+    if not m:
+        return url
+    scheme = "https" if m.group(1) else "http"
+    inner = f"{scheme}://{m.group(2)}"
+    return inner + (f"?{parts.query}" if parts.query else "")
+
+
+def canonical_url(url: str) -> str:
+    """The identity key of a story URL: lower-cased host without www/amp/m, no tracking parameters,
+    no AMP path variants, no fragment, no default port, sorted query. Not for linking: for comparing."""
+    url = (url or "").strip()[:MAX_URL]
+    if not url:
+        return ""
+    url = unwrap_amp_cache(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return url
+    scheme = (parts.scheme or "http").lower()
+    if scheme == "http":
+        scheme = "https"  # the same article is routinely linked both ways
+    host = (parts.hostname or "").lower().rstrip(".")
+    for prefix in _HOST_PREFIXES:
+        if host.startswith(prefix) and host.count(".") >= 2:
+            host = host[len(prefix) :]
+            break
+    if port and port not in (80, 443):
+        host = f"{host}:{port}"
+    path = quote(unquote(parts.path), safe="/%:@!$&'()*+,;=~-._")
+    path = re.sub(r"^/amp(?=/)", "", path)
+    path = re.sub(r"/amp/?$", "", path)
+    path = re.sub(r"\.amp(?=$|\.html?$)", "", path)
+    path = path.rstrip("/") or ""
+    query = sorted(
+        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not is_tracking_param(k)
+    )
+    return urlunsplit((scheme, host, path, urlencode(query), ""))
+
+
+def link_url(url: str) -> str:
+    """The URL to show people: the original minus tracking parameters and fragments-of-tracking."""
+    url = (url or "").strip()[:MAX_URL]
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if not parts.query:
+        return url
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not is_tracking_param(k)]
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+
+
+def domain_of(url: str) -> str:
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""
+    return host[4:] if host.startswith("www.") else host
