@@ -67,3 +67,22 @@ class AlertView:
     reasons: tuple[str, ...]  # phrases that fired
     image: str = ""
     related: tuple[RelatedLink, ...] = ()
+
+
+# Search snippets mark matched terms with these two control characters; the renderers turn them
+# into bold (Slack) or brackets (console) *after* escaping, so story text can never forge a marker.
+HIT_START = "\x02"
+HIT_END = "\x03"
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One ranked search result from the story history (strings untrusted)."""
+
+    story_id: int
+    title: str
+    url: str
+    provider: str
+    published: datetime
+    snippet: str  # plain text with HIT_START/HIT_END around matched terms
+    score: float = 0.0
