@@ -1,0 +1,275 @@
+"""Settings, loaded and validated once. The only module that reads os.environ.
+
+Every problem becomes a ConfigError whose message names the file, the key and what is wrong,
+so the CLI can print one line and exit 2 instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_CONFIG = Path("config/spyglass.toml")
+DEFAULT_DATABASE_URL = "sqlite:///spyglass.db"
+DEFAULT_INTERVAL = 15 * 60.0
+DEFAULT_MAX_AGE = 72 * 3600.0
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|m|min|mins|h|hr|hrs|d|day|days|w)\s*$", re.I)
+_UNIT = {"s": 1, "sec": 1, "secs": 1, "m": 60, "min": 60, "mins": 60, "h": 3600, "hr": 3600, "hrs": 3600,
+         "d": 86400, "day": 86400, "days": 86400, "w": 604800}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|kib|mb|mib|gb|gib)?\s*$", re.I)
+_SIZE_UNIT = {"b": 1, "kb": 1000, "kib": 1024, "mb": 10**6, "mib": 2**20, "gb": 10**9, "gib": 2**30}
+
+
+class ConfigError(Exception):
+    """A user mistake in configuration; str() is the one line shown to the user."""
+
+    def __init__(self, where: str, key: str, problem: str) -> None:
+        self.where, self.key, self.problem = where, key, problem
+        super().__init__(f"{where}: {key}: {problem}" if key else f"{where}: {problem}")
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    name: str
+    url: str = ""  # an RSS/Atom feed
+    path: Path | None = None  # a folder of front-matter stories
+    interval: float = DEFAULT_INTERVAL
+    max_age: float | None = None  # None: the global max_age; 0: no limit
+    trusted: bool = True  # sources from the config file are the operator's own
+
+    @property
+    def kind(self) -> str:
+        return "feed" if self.url else "folder"
+
+    @property
+    def location(self) -> str:
+        return self.url or str(self.path)
+
+
+@dataclass(frozen=True)
+class FetchConfig:
+    timeout: float = 10.0
+    connect_timeout: float = 5.0
+    deadline: float = 30.0
+    max_bytes: int = 15 * 2**20
+    max_redirects: int = 5
+    concurrency: int = 16
+    per_host: int = 4
+    user_agent: str = ""
+
+
+@dataclass(frozen=True)
+class SlackConfig:
+    bot_token: str = ""
+    signing_secret: str = ""
+    app_token: str = ""
+    api_url: str = DEFAULT_SLACK_API_URL
+    post_interval: float = 1.0  # seconds between posts to one channel (Slack allows about 1/s)
+
+    def __repr__(self) -> str:  # never let a token reach a log line
+        return f"SlackConfig(bot_token={'set' if self.bot_token else 'unset'}, api_url={self.api_url!r})"
+
+
+@dataclass(frozen=True)
+class Settings:
+    config_path: Path
+    database_url: str = DEFAULT_DATABASE_URL
+    sources: tuple[SourceConfig, ...] = ()
+    max_age: float = DEFAULT_MAX_AGE
+    topics_file: Path | None = None
+    custom_topics: tuple[dict[str, Any], ...] = ()
+    fetch: FetchConfig = field(default_factory=FetchConfig)
+    slack: SlackConfig = field(default_factory=SlackConfig)
+    allow_hosts: tuple[str, ...] = ()
+    allow_networks: tuple[str, ...] = ()
+    port: int = 3000
+    max_backoff: float = 24 * 3600.0
+
+
+def parse_duration(value: Any, where: str, key: str) -> float:
+    """'15m', '72h', '7d', '30s' → seconds. Bare numbers are refused: minutes or seconds would be a guess."""
+    if isinstance(value, str):
+        m = _DURATION.match(value)
+        if m:
+            return float(m.group(1)) * _UNIT[m.group(2).lower()]
+        if value.strip() in ("0", "off", "none"):
+            return 0.0
+    if value == 0 and not isinstance(value, bool):
+        return 0.0
+    raise ConfigError(where, key, f"{value!r} is not a duration; write it with a unit, e.g. \"15m\", \"72h\", \"7d\"")
+
+
+def parse_size(value: Any, where: str, key: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    if isinstance(value, str):
+        m = _SIZE.match(value)
+        if m and float(m.group(1)) > 0:
+            return int(float(m.group(1)) * _SIZE_UNIT[(m.group(2) or "b").lower()])
+    raise ConfigError(where, key, f"{value!r} is not a size; write e.g. \"15MiB\" or a number of bytes")
+
+
+def _expect(table: dict[str, Any], allowed: set[str], where: str, prefix: str) -> None:
+    for key in table:
+        if key not in allowed:
+            known = ", ".join(sorted(allowed))
+            raise ConfigError(where, f"{prefix}{key}", f"unknown key (known keys: {known})")
+
+
+def _str(value: Any, where: str, key: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(where, key, "must be a non-empty string")
+    return value.strip()
+
+
+def _num(value: Any, where: str, key: str, minimum: float = 0) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
+        raise ConfigError(where, key, f"must be a number ≥ {minimum}")
+    return float(value)
+
+
+def config_path_from(arg: str | None, env: dict[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env  # type: ignore[assignment]
+    assert env is not None
+    return Path(arg or env.get("SPYGLASS_CONFIG") or DEFAULT_CONFIG)
+
+
+def load_settings(path: Path, env: dict[str, str] | None = None) -> Settings:
+    env = dict(os.environ) if env is None else env
+    where = str(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(where, "", "config file not found (pass --config PATH or set SPYGLASS_CONFIG)") from None
+    except OSError as e:
+        raise ConfigError(where, "", f"cannot read config file: {e.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(where, "", "config file is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(where, "", f"invalid TOML: {e}") from None
+    return settings_from_dict(data, path, env)
+
+
+def settings_from_dict(data: dict[str, Any], path: Path, env: dict[str, str]) -> Settings:
+    where = str(path)
+    base = path.parent
+    _expect(data, {"storage", "sources", "max_age", "topics", "fetch", "slack", "network", "max_backoff"}, where, "")
+
+    storage = data.get("storage", {})
+    if not isinstance(storage, dict):
+        raise ConfigError(where, "storage", "must be a table ([storage])")
+    _expect(storage, {"url"}, where, "storage.")
+    db_url = env.get("DATABASE_URL") or storage.get("url") or DEFAULT_DATABASE_URL
+    if not isinstance(db_url, str) or "://" not in db_url:
+        raise ConfigError(where, "storage.url", f"{db_url!r} is not a database URL (e.g. sqlite:///spyglass.db)")
+    if db_url.startswith(("postgres://", "postgresql://")):
+        # Hosts hand out postgres:// URLs; SQLAlchemy needs the driver named.
+        db_url = "postgresql+psycopg://" + db_url.split("://", 1)[1]
+
+    max_age = parse_duration(data.get("max_age", "72h"), where, "max_age")
+    max_backoff = parse_duration(data.get("max_backoff", "24h"), where, "max_backoff")
+
+    sources = []
+    raw_sources = data.get("sources", [])
+    if not isinstance(raw_sources, list):
+        raise ConfigError(where, "sources", "must be an array of tables ([[sources]])")
+    names: set[str] = set()
+    for i, src in enumerate(raw_sources):
+        key = f"sources[{i}]"
+        if not isinstance(src, dict):
+            raise ConfigError(where, key, "must be a table")
+        _expect(src, {"name", "url", "path", "interval", "max_age"}, where, key + ".")
+        name = _str(src.get("name"), where, key + ".name")
+        key = f"sources[{i}] ({name})"
+        if name in names:
+            raise ConfigError(where, key + ".name", "duplicate source name")
+        names.add(name)
+        url, folder = src.get("url"), src.get("path")
+        if bool(url) == bool(folder):
+            raise ConfigError(where, key, "give exactly one of url (a feed) or path (a folder of stories)")
+        folder_path = None
+        if url:
+            url = _str(url, where, key + ".url")
+            if not re.match(r"^https?://[^/\s]+", url, re.I):
+                raise ConfigError(where, key + ".url", f"{url!r} is not an http(s) URL")
+        else:
+            folder_path = (base / _str(folder, where, key + ".path")).resolve()
+        interval = parse_duration(src.get("interval", "15m"), where, key + ".interval")
+        if interval < 30:
+            raise ConfigError(where, key + ".interval", "must be at least 30s")
+        src_age = parse_duration(src["max_age"], where, key + ".max_age") if "max_age" in src else None
+        sources.append(SourceConfig(name=name, url=url or "", path=folder_path, interval=interval, max_age=src_age))
+
+    topics = data.get("topics", {})
+    if not isinstance(topics, dict):
+        raise ConfigError(where, "topics", "must be a table ([topics])")
+    _expect(topics, {"file", "custom"}, where, "topics.")
+    topics_file = (base / _str(topics["file"], where, "topics.file")).resolve() if "file" in topics else None
+    custom = topics.get("custom", [])
+    if not isinstance(custom, list) or not all(isinstance(t, dict) for t in custom):
+        raise ConfigError(where, "topics.custom", "must be an array of tables ([[topics.custom]])")
+
+    fetch = data.get("fetch", {})
+    if not isinstance(fetch, dict):
+        raise ConfigError(where, "fetch", "must be a table ([fetch])")
+    _expect(fetch, {"timeout", "connect_timeout", "deadline", "max_bytes", "max_redirects", "concurrency",
+                    "per_host", "user_agent"}, where, "fetch.")
+    fc = FetchConfig(
+        timeout=parse_duration(fetch.get("timeout", "10s"), where, "fetch.timeout"),
+        connect_timeout=parse_duration(fetch.get("connect_timeout", "5s"), where, "fetch.connect_timeout"),
+        deadline=parse_duration(fetch.get("deadline", "30s"), where, "fetch.deadline"),
+        max_bytes=parse_size(fetch.get("max_bytes", "15MiB"), where, "fetch.max_bytes"),
+        max_redirects=int(_num(fetch.get("max_redirects", 5), where, "fetch.max_redirects")),
+        concurrency=int(_num(fetch.get("concurrency", 16), where, "fetch.concurrency", 1)),
+        per_host=int(_num(fetch.get("per_host", 4), where, "fetch.per_host", 1)),
+        user_agent=str(fetch.get("user_agent", "")),
+    )
+
+    slack = data.get("slack", {})
+    if not isinstance(slack, dict):
+        raise ConfigError(where, "slack", "must be a table ([slack])")
+    _expect(slack, {"post_interval", "api_url"}, where, "slack.")
+    api_url = env.get("SLACK_API_URL") or slack.get("api_url") or DEFAULT_SLACK_API_URL
+    if not re.match(r"^https?://", api_url):
+        raise ConfigError(where, "SLACK_API_URL", f"{api_url!r} is not an http(s) URL")
+    if not api_url.endswith("/"):
+        api_url += "/"
+    sc = SlackConfig(
+        bot_token=env.get("SLACK_BOT_TOKEN", "").strip(),
+        signing_secret=env.get("SLACK_SIGNING_SECRET", "").strip(),
+        app_token=env.get("SLACK_APP_TOKEN", "").strip(),
+        api_url=api_url,
+        post_interval=_num(slack.get("post_interval", 1.0), where, "slack.post_interval"),
+    )
+
+    network = data.get("network", {})
+    if not isinstance(network, dict):
+        raise ConfigError(where, "network", "must be a table ([network])")
+    _expect(network, {"allow_hosts", "allow_networks"}, where, "network.")
+
+    port_raw = env.get("PORT") or "3000"
+    if not port_raw.isdigit() or not 0 < int(port_raw) < 65536:
+        raise ConfigError("environment", "PORT", f"{port_raw!r} is not a TCP port number")
+
+    return Settings(
+        config_path=path,
+        database_url=db_url,
+        sources=tuple(sources),
+        max_age=max_age,
+        topics_file=topics_file,
+        custom_topics=tuple(custom),
+        fetch=fc,
+        slack=sc,
+        allow_hosts=tuple(str(h) for h in network.get("allow_hosts", [])),
+        allow_networks=tuple(str(n) for n in network.get("allow_networks", [])),
+        port=int(port_raw),
+        max_backoff=max_backoff,
+    )
