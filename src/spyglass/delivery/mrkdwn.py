@@ -31,9 +31,7 @@ _CONTROLS = {(km, kn): _control_class(km, kn) for km in (False, True) for kn in 
 _WS = re.compile(r"\s+")
 _SCHEME = re.compile(r"^(https?)://", re.I)
 # Characters kept as-is in a URL: unreserved and reserved characters minus quotes; `%` is checked apart.
-_URL_SAFE = frozenset(
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~:/?#[]@!$&()*+,;="
-)
+_URL_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~:/?#[]@!$&()*+,;=")
 _PCT = re.compile(r"%[0-9A-Fa-f]{2}")
 # `&lt;` in a URL would be shown (and followed) as `<` by Slack's entity decoding; encode its `&`.
 _ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
@@ -59,6 +57,11 @@ def escape(text: str, *, keep_markers: bool = False) -> str:
 def oneline(text: str) -> str:
     """Controls and bidi overrides removed, all whitespace runs folded to one space, trimmed."""
     return _WS.sub(" ", strip_controls(text or "", keep_newlines=False)).strip()
+
+
+def oneline_markers(text: str) -> str:
+    """Like `oneline` but keeping HIT_START/HIT_END (for search snippets)."""
+    return _WS.sub(" ", strip_controls(text or "", keep_markers=True, keep_newlines=False)).strip()
 
 
 def clip(text: str, limit: int) -> str:

@@ -1,0 +1,350 @@
+"""Block Kit payloads for alerts, thread replies and search results: plain dicts, no I/O.
+
+Every untrusted string goes through `mrkdwn.escape`/`link` (mrkdwn) or `mrkdwn.plain` (plain_text);
+the only `<...>` sequences in the output are links to `safe_url` targets and `<!date^...>` tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from spyglass.delivery.mrkdwn import (
+    bold_markers,
+    escape_clip,
+    label,
+    link,
+    oneline,
+    oneline_markers,
+    plain,
+    safe_url,
+)
+from spyglass.models import AlertView, RelatedLink, SearchHit
+
+# Block Kit limits (https://api.slack.com/reference/block-kit/blocks).
+MAX_BLOCKS = 50
+MAX_HEADER = 150
+MAX_SECTION_TEXT = 3000
+MAX_FIELDS = 10
+MAX_FIELD_TEXT = 2000
+MAX_CONTEXT_ELEMENTS = 10
+MAX_ACTION_ELEMENTS = 25
+MAX_BUTTON_TEXT = 75
+MAX_URL = 3000
+MAX_ALT_TEXT = 2000
+MAX_ID = 255
+
+# Our own budgets, well inside the limits so messages stay small.
+SUMMARY_LIMIT = 700
+TITLE_LABEL_LIMIT = 300
+REASONS_LIMIT = 1000
+TOPICS_LIMIT = 500
+MAX_RELATED = 8
+MAX_HITS = 10
+SNIPPET_LIMIT = 600
+UNTITLED = "(untitled story)"
+
+
+def _utc(when: datetime) -> datetime:
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def fallback_time(when: datetime) -> str:
+    """`2026-11-26 12:30 UTC`: what clients that cannot render a date token show."""
+    return _utc(when).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def date_token(when: datetime, fmt: str = "{date_short_pretty} {time}") -> str:
+    """Slack's localized date: `<!date^UNIX^format|fallback>` (renders in the reader's time zone)."""
+    try:
+        ts = int(_utc(when).timestamp())
+    except (OverflowError, OSError, ValueError):
+        return fallback_time(when)
+    return f"<!date^{ts}^{fmt}|{fallback_time(when)}>"
+
+
+def _mrkdwn(text: str) -> dict[str, Any]:
+    return {"type": "mrkdwn", "text": text}
+
+
+def _plain_text(text: str) -> dict[str, Any]:
+    return {"type": "plain_text", "text": text, "emoji": True}
+
+
+def _section(text: str, accessory: dict[str, Any] | None = None) -> dict[str, Any]:
+    block: dict[str, Any] = {"type": "section", "text": _mrkdwn(text[:MAX_SECTION_TEXT])}
+    if accessory is not None:
+        block["accessory"] = accessory
+    return block
+
+
+def _button(text: str, url: str, action_id: str) -> dict[str, Any]:
+    return {
+        "type": "button",
+        "text": _plain_text(plain(text, MAX_BUTTON_TEXT) or "Open"),
+        "url": url,
+        "action_id": action_id[:MAX_ID],
+    }
+
+
+def _title_line(url: str, title: str, budget: int) -> str:
+    """`*<url|title>*` when it fits the budget, else the bold escaped title alone (URL goes elsewhere)."""
+    text = title or UNTITLED
+    line = f"*{link(url, text, TITLE_LABEL_LIMIT)}*"
+    if len(line) <= budget:
+        return line
+    return f"*{label(text, min(TITLE_LABEL_LIMIT, max(1, budget - 2)))}*"
+
+
+def _join_bullets(lines: Sequence[str], limit: int, more: int = 0) -> str:
+    """Newline-joined lines, keeping whole lines only, within `limit` (with an "and N more" tail)."""
+    out: list[str] = []
+    size = 0
+    for i, line in enumerate(lines):
+        rest = len(lines) - i - 1 + more
+        tail = len(f"\n…and {rest} more") if rest else 0
+        if size + len(line) + 1 + tail > limit:
+            more += len(lines) - i
+            break
+        out.append(line)
+        size += len(line) + 1
+    if more and out:
+        out.append(f"…and {more} more")
+    return "\n".join(out)
+
+
+def _related_lines(view: AlertView) -> tuple[list[str], int]:
+    story = safe_url(view.url)
+    lines: list[str] = []
+    seen: set[str] = set()
+    skipped = 0
+    for rel in view.related:
+        if not isinstance(rel, RelatedLink):
+            continue
+        target = safe_url(rel.url)
+        key = target or oneline(rel.title)
+        if not key or key == story or key in seen:
+            continue
+        seen.add(key)
+        if len(lines) >= MAX_RELATED:
+            skipped += 1
+            continue
+        item = f"• {link(rel.url, rel.title or rel.provider or 'link', 200)}"
+        provider = escape_clip(oneline(rel.provider), 100)
+        lines.append(f"{item} — {provider}" if provider else item)
+    return lines, skipped
+
+
+def build_alert(view: AlertView, *, now: datetime | None = None) -> dict[str, Any]:
+    """chat.postMessage arguments for one alert. `text` starts with the story's own link."""
+    now = now or datetime.now(UTC)
+    published = min(_utc(view.published), _utc(now))  # a feed's future date is shown as "now"
+    title = oneline(view.title) or UNTITLED
+    provider = escape_clip(oneline(view.provider), 200)
+    story_url = safe_url(view.url)
+    image_url = safe_url(view.image)
+
+    text = link(view.url, title, TITLE_LABEL_LIMIT)
+    if provider:
+        text += f" — {provider}"
+
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": _plain_text(plain(title, MAX_HEADER) or UNTITLED)}
+    ]
+
+    context = [p for p in (f"*{provider}*" if provider else "", date_token(published)) if p]
+    topics = escape_clip(", ".join(oneline(t) for t in view.topics if oneline(t)), TOPICS_LIMIT)
+    if topics:
+        context.append(f"Topics: {topics}")
+    blocks.append({"type": "context", "elements": [_mrkdwn(" · ".join(context))]})
+
+    head = _title_line(view.url, title, MAX_SECTION_TEXT - SUMMARY_LIMIT - 2)
+    summary = escape_clip(view.summary, SUMMARY_LIMIT)
+    accessory = None
+    if image_url:
+        accessory = {
+            "type": "image",
+            "image_url": image_url,
+            "alt_text": plain(title, MAX_ALT_TEXT) or "image",
+        }
+    blocks.append(_section(f"{head}\n{summary}" if summary else head, accessory))
+
+    reasons = [oneline(r) for r in view.reasons if oneline(r)]
+    if reasons:
+        why = escape_clip(", ".join(f"“{r}”" for r in reasons), REASONS_LIMIT)
+        blocks.append(_section(f"*Why it matched:* {why}"))
+
+    if story_url:
+        blocks.append({"type": "actions", "elements": [_button("Read story", story_url, "read_story")]})
+
+    lines, skipped = _related_lines(view)
+    if lines:
+        heading = "*Also covered by:*"
+        body = _join_bullets(lines, MAX_SECTION_TEXT - len(heading) - 1, skipped)
+        if body:
+            blocks.append(_section(f"{heading}\n{body}"))
+
+    return {"text": text, "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
+
+
+def build_reply(view: AlertView) -> dict[str, Any]:
+    """A later outlet's coverage of an already-alerted story, for the alert's thread."""
+    provider = escape_clip(oneline(view.provider), 200) or "another outlet"
+    title = oneline(view.title) or UNTITLED
+    text = f"Also covered by {provider}: {link(view.url, title, TITLE_LABEL_LIMIT)}"
+    blocks: list[dict[str, Any]] = [_section(text)]
+    summary = escape_clip(view.summary, 300)
+    if summary:
+        blocks.append({"type": "context", "elements": [_mrkdwn(summary)]})
+    return {"text": text, "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
+
+
+def _code(text: str, limit: int = 200) -> str:
+    """Untrusted text inside a `code` span: escaped, one line, no backticks to close the span."""
+    return escape_clip(oneline(text).replace("`", "'"), limit)
+
+
+def build_search_results(
+    query: str, hits: Sequence[SearchHit], *, total: int | None = None
+) -> dict[str, Any]:
+    """Ephemeral reply to a search: up to 10 hits, matched terms in bold."""
+    q = _code(query)
+    shown = list(hits)[:MAX_HITS]
+    if not shown:
+        what = f"No stories match `{q}`." if q else "No stories match."
+        tip = (
+            "Try a broader search: fewer words, drop quotes or filters, "
+            "or a longer `since:` window (e.g. `since:90d`)."
+        )
+        return {
+            "response_type": "ephemeral",
+            "text": f"{what} {tip}",
+            "blocks": [_section(f"{what}\n{tip}")],
+        }
+    count = total if total is not None and total >= len(shown) else len(shown)
+    noun = "story" if count == 1 else "stories"
+    heading = f"{count} {noun} match `{q}`" if q else f"{count} {noun}"
+    if count > len(shown):
+        heading += f" (showing the top {len(shown)})"
+    blocks: list[dict[str, Any]] = [_section(f"*{heading}*")]
+    lines = [heading]
+    for i, hit in enumerate(shown, 1):
+        url = safe_url(hit.url)
+        meta = [
+            p
+            for p in (escape_clip(oneline(hit.provider), 200), date_token(hit.published, "{date_short}"))
+            if p
+        ]
+        snippet = bold_markers(
+            escape_clip(oneline_markers(hit.snippet), SNIPPET_LIMIT, keep_markers=True)
+        ).strip()
+        budget = MAX_SECTION_TEXT - sum(len(p) + 3 for p in meta) - len(snippet) - 4
+        parts = [f"{i}. {_title_line(hit.url, hit.title, budget - 4)}", " · ".join(meta)]
+        if snippet:
+            parts.append(snippet)
+        accessory = _button("Open", url, f"open_hit_{i}") if url else None
+        blocks.append(_section("\n".join(p for p in parts if p), accessory))
+        lines.append(f"{i}. {link(hit.url, oneline(hit.title) or UNTITLED, 150)}")
+    text = "\n".join(lines)
+    if len(text) > 35000:  # far below Slack's 40k cap even with ten 3000-char URLs
+        text = heading
+    return {"response_type": "ephemeral", "text": text, "blocks": blocks}
+
+
+def build_notice(text: str) -> dict[str, Any]:
+    """Short ephemeral message from our own code (already mrkdwn-safe)."""
+    body = text[:MAX_SECTION_TEXT]
+    blocks = [_section(body)] if body.strip() else []
+    return {"response_type": "ephemeral", "text": text, "blocks": blocks}
+
+
+def _check_text(obj: Any, where: str, limit: int, errors: list[str], kind: str | None = None) -> None:
+    if not isinstance(obj, Mapping) or obj.get("type") not in ("mrkdwn", "plain_text"):
+        errors.append(f"{where}: not a text object")
+        return
+    if kind and obj.get("type") != kind:
+        errors.append(f"{where}: must be {kind}")
+    text = obj.get("text")
+    if not isinstance(text, str) or not text.strip():
+        errors.append(f"{where}: empty text")
+    elif len(text) > limit:
+        errors.append(f"{where}: text length {len(text)} > {limit}")
+
+
+def _check_element(el: Any, where: str, errors: list[str]) -> None:
+    if not isinstance(el, Mapping):
+        errors.append(f"{where}: not an object")
+        return
+    kind = el.get("type")
+    if kind == "button":
+        _check_text(el.get("text"), f"{where}.text", MAX_BUTTON_TEXT, errors, "plain_text")
+        url = el.get("url")
+        if url is not None and (not isinstance(url, str) or not url or len(url) > MAX_URL):
+            errors.append(f"{where}.url: missing or longer than {MAX_URL}")
+        if len(str(el.get("action_id", ""))) > MAX_ID:
+            errors.append(f"{where}.action_id: longer than {MAX_ID}")
+    elif kind == "image":
+        url = el.get("image_url")
+        if not isinstance(url, str) or not url or len(url) > MAX_URL:
+            errors.append(f"{where}.image_url: missing or longer than {MAX_URL}")
+        alt = el.get("alt_text")
+        if not isinstance(alt, str) or not alt or len(alt) > MAX_ALT_TEXT:
+            errors.append(f"{where}.alt_text: missing or longer than {MAX_ALT_TEXT}")
+    elif kind in ("mrkdwn", "plain_text"):
+        _check_text(el, where, MAX_SECTION_TEXT, errors)
+    else:
+        errors.append(f"{where}: unsupported element type {kind!r}")
+
+
+def validate_blocks(blocks: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Every Block Kit limit the given blocks violate (empty list when the message is postable)."""
+    errors: list[str] = []
+    if len(blocks) > MAX_BLOCKS:
+        errors.append(f"blocks: {len(blocks)} > {MAX_BLOCKS}")
+    ids: set[str] = set()
+    for i, block in enumerate(blocks):
+        where = f"blocks[{i}]"
+        if not isinstance(block, Mapping):
+            errors.append(f"{where}: not an object")
+            continue
+        block_id = block.get("block_id")
+        if block_id is not None:
+            if len(str(block_id)) > MAX_ID:
+                errors.append(f"{where}.block_id: longer than {MAX_ID}")
+            if block_id in ids:
+                errors.append(f"{where}.block_id: duplicate {block_id!r}")
+            ids.add(str(block_id))
+        kind = block.get("type")
+        if kind == "header":
+            _check_text(block.get("text"), f"{where}.text", MAX_HEADER, errors, "plain_text")
+        elif kind == "section":
+            text, fields = block.get("text"), block.get("fields")
+            if text is None and not fields:
+                errors.append(f"{where}: section needs text or fields")
+            if text is not None:
+                _check_text(text, f"{where}.text", MAX_SECTION_TEXT, errors)
+            if fields is not None:
+                if len(fields) > MAX_FIELDS:
+                    errors.append(f"{where}.fields: {len(fields)} > {MAX_FIELDS}")
+                for j, field in enumerate(fields):
+                    _check_text(field, f"{where}.fields[{j}]", MAX_FIELD_TEXT, errors)
+            if block.get("accessory") is not None:
+                _check_element(block["accessory"], f"{where}.accessory", errors)
+        elif kind == "context":
+            elements = block.get("elements") or []
+            if not 1 <= len(elements) <= MAX_CONTEXT_ELEMENTS:
+                errors.append(f"{where}.elements: {len(elements)} not in 1..{MAX_CONTEXT_ELEMENTS}")
+            for j, el in enumerate(elements):
+                _check_element(el, f"{where}.elements[{j}]", errors)
+        elif kind == "actions":
+            elements = block.get("elements") or []
+            if not 1 <= len(elements) <= MAX_ACTION_ELEMENTS:
+                errors.append(f"{where}.elements: {len(elements)} not in 1..{MAX_ACTION_ELEMENTS}")
+            for j, el in enumerate(elements):
+                _check_element(el, f"{where}.elements[{j}]", errors)
+        elif kind == "image":
+            _check_element(block, where, errors)
+        elif kind != "divider":
+            errors.append(f"{where}: unsupported block type {kind!r}")
+    return errors
