@@ -41,6 +41,7 @@ TITLE_LABEL_LIMIT = 300
 REASONS_LIMIT = 1000
 TOPICS_LIMIT = 500
 MAX_RELATED = 8
+MAX_RELATED_LINE = 1200
 MAX_HITS = 10
 SNIPPET_LIMIT = 600
 UNTITLED = "(untitled story)"
@@ -130,7 +131,10 @@ def _related_lines(view: AlertView) -> tuple[list[str], int]:
         if len(lines) >= MAX_RELATED:
             skipped += 1
             continue
-        item = f"• {link(rel.url, rel.title or rel.provider or 'link', 200)}"
+        name = rel.title or rel.provider or "link"
+        item = f"• {link(rel.url, name, 200)}"
+        if len(item) > MAX_RELATED_LINE:  # a huge URL: show the title alone rather than crowd others out
+            item = f"• {label(name, 200)}"
         provider = escape_clip(oneline(rel.provider), 100)
         lines.append(f"{item} — {provider}" if provider else item)
     return lines, skipped
