@@ -18,6 +18,7 @@ DEFAULT_DATABASE_URL = "sqlite:///spyglass.db"
 DEFAULT_INTERVAL = 15 * 60.0
 DEFAULT_MAX_AGE = 72 * 3600.0
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+FEED_FILE_SUFFIXES = (".xml", ".rss", ".atom", ".rdf")
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|m|min|mins|h|hr|hrs|d|day|days|w)\s*$", re.I)
 _UNIT = {"s": 1, "sec": 1, "secs": 1, "m": 60, "min": 60, "mins": 60, "h": 3600, "hr": 3600, "hrs": 3600,
@@ -45,7 +46,11 @@ class SourceConfig:
 
     @property
     def kind(self) -> str:
-        return "feed" if self.url else "folder"
+        """feed (over HTTP), folder (of front-matter stories) or feedfile (a feed saved on disk)."""
+        if self.url:
+            return "feed"
+        assert self.path is not None
+        return "feedfile" if self.path.suffix.lower() in FEED_FILE_SUFFIXES else "folder"
 
     @property
     def location(self) -> str:
@@ -194,7 +199,7 @@ def settings_from_dict(data: dict[str, Any], path: Path, env: dict[str, str]) ->
         names.add(name)
         url, folder = src.get("url"), src.get("path")
         if bool(url) == bool(folder):
-            raise ConfigError(where, key, "give exactly one of url (a feed) or path (a folder of stories)")
+            raise ConfigError(where, key, "give exactly one of url (a feed) or path (a folder of stories, or a feed file)")
         folder_path = None
         if url:
             url = _str(url, where, key + ".url")

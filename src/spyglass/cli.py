@@ -1,0 +1,238 @@
+"""The `spyglass` command. User mistakes become one line on stderr and exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+
+from spyglass import __version__
+from spyglass.config import ConfigError, Settings, config_path_from, load_settings
+
+log = logging.getLogger("spyglass")
+EXIT_USAGE = 2
+
+
+class UserError(Exception):
+    """Anything the user can fix; str() is the message."""
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(config_path_from(args.config))
+
+
+def _services(args: argparse.Namespace, migrate: bool = True):  # type: ignore[no-untyped-def]
+    from spyglass.service import build_services
+
+    return build_services(_settings(args), migrate=migrate)
+
+
+# ---------------------------------------------------------------------------- commands
+def cmd_poll(args: argparse.Namespace) -> int:
+    from spyglass.delivery.outbox import Outbox, worker_id
+    from spyglass.pipeline import poll
+    from spyglass.runtime import make_poster
+
+    svc = _services(args)
+    owner = worker_id()
+    report = poll(svc, owner)
+    drained = Outbox(svc.store, make_poster(svc.settings), owner=owner).drain(deadline=args.deadline)
+    for r in report.sources:
+        if r.status in ("error", "disabled") or r.error:
+            print(f"spyglass: source {r.name}: {r.status}: {r.error}", file=sys.stderr)
+    print(
+        f"spyglass: polled {len(report.sources)} source(s): {report.stored} new stor"
+        f"{'y' if report.stored == 1 else 'ies'}, {drained.sent} alert(s) delivered"
+        + (f", {drained.deferred + drained.failed + drained.held} not delivered (see `spyglass sources`/logs)"
+           if drained.deferred + drained.failed + drained.held else ""),
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from spyglass.runtime import run
+
+    return run(_settings(args), serve_http=not args.no_http, port=None)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from spyglass.runtime import run
+
+    return run(_settings(args), serve_http=False, port=None)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from spyglass.runtime import serve
+
+    return serve(_settings(args), port=args.port)
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from spyglass.delivery.console import render_search
+    from spyglass.store.search import QueryError, parse_query
+
+    svc = _services(args)
+    raw = " ".join(args.query)
+    try:
+        q = parse_query(raw)
+    except QueryError as e:
+        raise UserError(str(e)) from None
+    if q.empty:
+        raise UserError("give some words to search for, e.g. spyglass search facial recognition")
+    hits = svc.search.search(q, limit=args.limit)
+    print(render_search(raw, hits))
+    return 0
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    from spyglass.matching import load_topics
+
+    settings = _settings(args)
+    topics = load_topics(settings.topics_file, list(settings.custom_topics) or None)
+    for t in topics:
+        print(f"{t.slug:<26} {t.label}")
+        if t.description:
+            print(f"{'':<26} {t.description}")
+        print(f"{'':<26} matches: {', '.join(t.phrases[:12])}{' …' if len(t.phrases) > 12 else ''}")
+        if t.context_phrases:
+            print(f"{'':<26} with context: {', '.join(t.context_phrases[:8])}")
+    return 0
+
+
+def cmd_sources(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from spyglass.pipeline import FAILING_AFTER, sync_sources
+    from spyglass.store.schema import Source
+
+    svc = _services(args)
+    sync_sources(svc)
+    names = {c.name for c in svc.settings.sources}
+    now = datetime.now(timezone.utc)
+    with svc.store.session() as s:
+        rows = [r for r in s.scalars(select(Source).order_by(Source.name)) if r.name in names]
+
+    def when(dt: datetime | None) -> str:
+        if dt is None:
+            return "never"
+        secs = int((dt - now).total_seconds())
+        word = "in " if secs > 0 else ""
+        ago = "" if secs > 0 else " ago"
+        secs = abs(secs)
+        span = f"{secs}s" if secs < 120 else f"{secs // 60}m" if secs < 7200 else f"{secs // 3600}h"
+        return f"{word}{span}{ago}"
+
+    for r in rows:
+        state = ("DISABLED" if r.disabled_reason else "FAILING" if r.error_count >= FAILING_AFTER
+                 else "error" if r.error_count else "ok")
+        print(f"{r.name}  [{state}]  {r.kind}: {r.location}")
+        print(f"    last success {when(r.last_success_at)}, next attempt {when(r.next_attempt_at) if not r.disabled_reason else '—'}, "
+              f"{r.error_count} error(s) in a row, {r.stories_seen} stories seen")
+        if r.final_url:
+            print(f"    redirected to {r.final_url}")
+        if r.last_error:
+            print(f"    last error ({when(r.last_error_at)}): {r.last_error}")
+        if r.disabled_reason:
+            print(f"    disabled: {r.disabled_reason}")
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from spyglass.store.db import make_engine
+    from spyglass.store.migrate import current_revision, head_revision, upgrade
+
+    settings = _settings(args)
+    engine = make_engine(settings.database_url, migrate=False)
+    if args.db_command == "upgrade":
+        before = current_revision(engine)
+        upgrade(engine)
+        after = current_revision(engine)
+        print(f"database at revision {after}" + (f" (was {before or 'empty'})" if before != after else " (up to date)"))
+    else:
+        cur = current_revision(engine)
+        print(f"database at revision {cur or 'empty'}; latest is {head_revision()}")
+    return 0
+
+
+# ---------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="spyglass",
+        description="Watch the news for surveillance-technology stories and alert Slack channels once per story.",
+    )
+    p.add_argument("--config", metavar="PATH", help="config file (default: $SPYGLASS_CONFIG or config/spyglass.toml)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    p.add_argument("--version", action="version", version=f"spyglass {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    sp = sub.add_parser("poll", help="poll every source once, store new stories and deliver alerts, then exit")
+    sp.add_argument("--once", action="store_true", help="one full cycle, then exit (the default)")
+    sp.add_argument("--deadline", type=float, default=300.0, help="seconds to keep delivering (default 300)")
+    sp.set_defaults(func=cmd_poll)
+
+    sp = sub.add_parser("run", help="run continuously: poll sources on their intervals, deliver, and serve Slack")
+    sp.add_argument("--no-http", action="store_true", help="do not serve Slack's HTTP requests")
+    sp.set_defaults(func=cmd_run)
+
+    sp = sub.add_parser("worker", help="run the scheduler and delivery only (Socket Mode if SLACK_APP_TOKEN is set)")
+    sp.set_defaults(func=cmd_worker)
+
+    sp = sub.add_parser("serve", help="serve the Slack app (slash commands) over HTTP, or Socket Mode")
+    sp.add_argument("--port", type=int, default=None, help="TCP port (default $PORT, else 3000)")
+    sp.set_defaults(func=cmd_serve)
+
+    sp = sub.add_parser("search", help="search the story history")
+    sp.add_argument("query", nargs="+", help='words, "phrases", prefix*, topic:SLUG, since:7d')
+    sp.add_argument("--limit", type=int, default=10, help="how many results (default 10)")
+    sp.set_defaults(func=cmd_search)
+
+    sp = sub.add_parser("topics", help="list the topics with their slugs and phrases")
+    sp.set_defaults(func=cmd_topics)
+
+    sp = sub.add_parser("sources", help="show each source's state, last error and next attempt")
+    sp.set_defaults(func=cmd_sources)
+
+    sp = sub.add_parser("db", help="database maintenance")
+    dbs = sp.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    dbs.add_parser("upgrade", help="apply migrations (safe to run repeatedly)")
+    dbs.add_parser("current", help="show the schema revision")
+    sp.set_defaults(func=cmd_db)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO if args.command in ("run", "worker", "serve") else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("httpx", "httpcore", "apscheduler.executors", "waitress.queue"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:
+        message = _user_message(e)
+        if message is None:
+            raise
+        print(f"spyglass: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _user_message(e: Exception) -> str | None:
+    from spyglass.matching import TopicsError
+    from spyglass.store.db import StoreError
+
+    if isinstance(e, ConfigError | TopicsError | StoreError | UserError):
+        return str(e)
+    return None

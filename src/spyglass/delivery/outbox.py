@@ -1,0 +1,334 @@
+"""Draining the outbox: claim pending deliveries, post them paced per channel, record the result.
+
+Guarantee (documented in the README): a delivery row exists before its post and is marked sent
+with Slack's `ts` right after. A crash between the post and the mark leaves the row claimed; its
+lease expires and it is posted again. So at most the message in flight at a crash can appear
+twice — Slack has no idempotency key to do better.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import and_, or_, select, update
+
+from spyglass.delivery.blocks import build_alert, build_reply, validate_blocks
+from spyglass.delivery.posters import Poster, PostOutcome
+from spyglass.models import AlertView, RelatedLink
+from spyglass.store.db import Store
+from spyglass.store.schema import Delivery, StoryRow, Subscription
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=2)
+MAX_ATTEMPTS = 8
+MAX_RELATED = 8
+CLAIM_BATCH = 200
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def worker_id() -> str:
+    return f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class DrainReport:
+    sent: int = 0
+    failed: int = 0
+    held: int = 0
+    deferred: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class Outbox:
+    def __init__(
+        self, store: Store, poster: Poster, *, owner: str | None = None, stop: threading.Event | None = None
+    ) -> None:
+        self.store = store
+        self.poster = poster
+        self.owner = owner or worker_id()
+        self.stop = stop or threading.Event()
+        self._report_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ claiming
+    def claim(self, limit: int = CLAIM_BATCH) -> list[int]:
+        now = now_utc()
+        with self.store.session() as s:
+            due = (
+                select(Delivery.id)
+                .where(
+                    Delivery.status == "pending",
+                    or_(Delivery.lease_until.is_(None), Delivery.lease_until < now),
+                    or_(Delivery.not_before.is_(None), Delivery.not_before <= now),
+                )
+                .order_by(Delivery.id)
+                .limit(limit)
+            )
+            if self.store.dialect == "postgresql":
+                due = due.with_for_update(skip_locked=True)
+            ids = list(s.scalars(due).all())
+            if not ids:
+                return []
+            s.execute(
+                update(Delivery)
+                .where(
+                    Delivery.id.in_(ids),
+                    Delivery.status == "pending",
+                    or_(Delivery.lease_until.is_(None), Delivery.lease_until < now),
+                )
+                .values(lease_owner=self.owner, lease_until=now + LEASE)
+            )
+            return list(
+                s.scalars(
+                    select(Delivery.id).where(Delivery.id.in_(ids), Delivery.lease_owner == self.owner)
+                ).all()
+            )
+
+    def pending_count(self) -> int:
+        with self.store.session() as s:
+            return len(s.scalars(select(Delivery.id).where(Delivery.status == "pending").limit(10_000)).all())
+
+    # ------------------------------------------------------------------ draining
+    def drain(
+        self,
+        *,
+        deadline: float = 120.0,
+        max_channels: int = 20,
+        on_fatal: Callable[[str], None] | None = None,
+    ) -> DrainReport:
+        """Post everything claimable; return when nothing is left (or the deadline passes)."""
+        report = DrainReport()
+        end = time.monotonic() + deadline
+        while not self.stop.is_set() and time.monotonic() < end:
+            ids = self.claim()
+            if not ids:
+                if self._waiting_soon(end):
+                    time.sleep(0.5)
+                    continue
+                break
+            by_channel: dict[str, list[int]] = defaultdict(list)
+            with self.store.session() as s:
+                for did, ch in s.execute(
+                    select(Delivery.id, Delivery.channel_id).where(Delivery.id.in_(ids)).order_by(Delivery.id)
+                ):
+                    by_channel[ch].append(did)
+            fatal = threading.Event()
+            # Channels drain in parallel; within a channel, posts are paced (Slack: ~1 per second).
+            with ThreadPoolExecutor(max_workers=min(max_channels, len(by_channel))) as pool:
+                for channel, dids in by_channel.items():
+                    pool.submit(self._drain_channel, channel, dids, report, fatal, end)
+            if fatal.is_set():
+                if on_fatal:
+                    on_fatal(report.errors[-1] if report.errors else "fatal Slack error")
+                break
+        return report
+
+    def _waiting_soon(self, end: float) -> bool:
+        """Are there pending rows that become claimable before the deadline (Retry-After, replies)?"""
+        horizon = now_utc() + timedelta(seconds=max(0.0, end - time.monotonic()))
+        with self.store.session() as s:
+            row = s.scalar(
+                select(Delivery.id)
+                .where(
+                    Delivery.status == "pending",
+                    or_(Delivery.not_before.is_(None), Delivery.not_before <= horizon),
+                    or_(Delivery.lease_until.is_(None), Delivery.lease_until <= horizon),
+                )
+                .limit(1)
+            )
+        return row is not None
+
+    def _drain_channel(
+        self, channel: str, ids: list[int], report: DrainReport, fatal: threading.Event, end: float
+    ) -> None:
+        last_post = 0.0
+        for did in ids:
+            if self.stop.is_set() or fatal.is_set() or time.monotonic() > end:
+                self._release(did)
+                continue
+            wait = self.poster.pacing - (time.monotonic() - last_post)
+            if wait > 0:
+                time.sleep(wait)
+            try:
+                posted = self._deliver_one(did, report, fatal)
+            except Exception as e:  # one bad row must not stop the channel
+                log.exception("delivery %s failed unexpectedly", did)
+                self._fail(did, f"{type(e).__name__}: {e}"[:300], report, retry_in=60)
+                posted = True
+            if posted:
+                last_post = time.monotonic()
+
+    def _release(self, did: int) -> None:
+        with self.store.session() as s:
+            s.execute(
+                update(Delivery)
+                .where(Delivery.id == did, Delivery.lease_owner == self.owner)
+                .values(lease_owner=None, lease_until=None)
+            )
+
+    def _deliver_one(self, did: int, report: DrainReport, fatal: threading.Event) -> bool:
+        """Post one claimed delivery. Returns whether a post was attempted (for pacing)."""
+        with self.store.session() as s:
+            d = s.get(Delivery, did)
+            if d is None or d.status != "pending" or d.lease_owner != self.owner:
+                return False
+            story = s.get(StoryRow, d.story_id)
+            if story is None:
+                d.status = "failed"
+                d.last_error = "story no longer exists"
+                return False
+            thread_ts = None
+            if d.kind == "reply":
+                alert = s.scalar(
+                    select(Delivery).where(
+                        Delivery.cluster_id == d.cluster_id,
+                        Delivery.channel_id == d.channel_id,
+                        Delivery.kind == "alert",
+                    )
+                )
+                if alert is None or alert.status in ("failed", "held"):
+                    d.status = "skipped"
+                    d.last_error = "the original alert was not posted"
+                    return False
+                if not alert.ts:  # original not posted yet: try again shortly
+                    d.not_before = now_utc() + timedelta(seconds=2)
+                    d.lease_owner = d.lease_until = None
+                    with self._report_lock:
+                        report.deferred += 1
+                    return False
+                thread_ts = alert.ts
+            view = self._view(s, d, story)
+            channel, kind, attempts = d.channel_id, d.kind, d.attempts
+        message = build_reply(view) if kind == "reply" else build_alert(view)
+        problems = validate_blocks(message.get("blocks", []))
+        if problems:  # a builder bug; never send a message Slack would reject
+            self._fail(
+                did, "message over Block Kit limits: " + "; ".join(problems[:3]), report, retry_in=None
+            )
+            return False
+        outcome = self.poster.post(channel, message, view, thread_ts)
+        self._record(did, channel, attempts, outcome, report, fatal)
+        return True
+
+    def _view(self, s: object, d: Delivery, story: StoryRow) -> AlertView:
+        from sqlalchemy.orm import Session
+
+        assert isinstance(s, Session)
+        related = [
+            RelatedLink(r["title"], r["url"], r.get("provider", ""))
+            for r in json.loads(story.related or "[]")
+        ]
+        if d.kind == "alert":  # other outlets already in the cluster are related coverage too
+            others = s.execute(
+                select(StoryRow.title, StoryRow.original_url, StoryRow.provider)
+                .where(StoryRow.cluster_id == d.cluster_id, StoryRow.id != story.id)
+                .order_by(StoryRow.id)
+                .limit(MAX_RELATED)
+            ).all()
+            known = {r.url for r in related}
+            related = [RelatedLink(t, u, p) for t, u, p in others if u not in known] + related
+        return AlertView(
+            title=story.title,
+            url=story.original_url,
+            summary=story.summary,
+            provider=story.provider,
+            published=story.published_at,
+            topics=tuple(json.loads(d.topics or "[]")),
+            reasons=tuple(json.loads(d.reasons or "[]")),
+            image=story.image,
+            related=tuple(related[:MAX_RELATED]),
+        )
+
+    def _record(
+        self,
+        did: int,
+        channel: str,
+        attempts: int,
+        outcome: PostOutcome,
+        report: DrainReport,
+        fatal: threading.Event,
+    ) -> None:
+        now = now_utc()
+        with self.store.session() as s:
+            d = s.get(Delivery, did)
+            assert d is not None
+            d.attempts = attempts + 1
+            d.lease_owner = d.lease_until = None
+            if outcome.ok:
+                d.status, d.ts, d.sent_at, d.last_error = "sent", outcome.ts, now, None
+                with self._report_lock:
+                    report.sent += 1
+                return
+            d.last_error = outcome.error
+            if outcome.channel_gone:
+                d.status = "held"
+                s.execute(
+                    update(Subscription)
+                    .where(Subscription.channel_id == channel, Subscription.paused_reason.is_(None))
+                    .values(paused_reason=f"{outcome.error} (since {now:%Y-%m-%d %H:%M} UTC)")
+                )
+                # Everything else queued for this channel waits with it instead of failing one by one.
+                s.execute(
+                    update(Delivery)
+                    .where(Delivery.channel_id == channel, Delivery.status == "pending", Delivery.id != did)
+                    .values(status="held", last_error=outcome.error)
+                )
+                log.warning("channel %s: %s; its subscriptions are paused", channel, outcome.error)
+                with self._report_lock:
+                    report.held += 1
+                return
+            if outcome.fatal:
+                fatal.set()
+                log.error("Slack refused the bot token (%s); delivery stopped", outcome.error)
+            if d.attempts >= MAX_ATTEMPTS:
+                d.status = "failed"
+                with self._report_lock:
+                    report.failed += 1
+            else:
+                backoff = outcome.retry_after if outcome.retry_after else min(3600.0, 5.0 * 2**d.attempts)
+                d.not_before = now + timedelta(seconds=backoff)
+                with self._report_lock:
+                    report.deferred += 1
+            with self._report_lock:
+                report.errors.append(f"{channel}: {outcome.error}")
+
+    def _fail(self, did: int, error: str, report: DrainReport, retry_in: float | None) -> None:
+        with self.store.session() as s:
+            d = s.get(Delivery, did)
+            if d is None:
+                return
+            d.attempts += 1
+            d.last_error = error
+            d.lease_owner = d.lease_until = None
+            if retry_in is None or d.attempts >= MAX_ATTEMPTS:
+                d.status = "failed"
+            else:
+                d.not_before = now_utc() + timedelta(seconds=retry_in)
+        with self._report_lock:
+            report.failed += 1
+            report.errors.append(error)
+
+
+def resume_channel(store: Store, channel: str) -> int:
+    """Un-pause a channel (e.g. after the bot was invited back): held deliveries become pending."""
+    with store.session() as s:
+        s.execute(update(Subscription).where(Subscription.channel_id == channel).values(paused_reason=None))
+        res = s.execute(
+            update(Delivery)
+            .where(and_(Delivery.channel_id == channel, Delivery.status == "held"))
+            .values(status="pending", not_before=None)
+        )
+        return int(getattr(res, "rowcount", 0) or 0)

@@ -1,0 +1,117 @@
+"""Where messages go: the Slack Web API, or the console when no Slack token is set."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol, TextIO
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+
+from spyglass.delivery.console import render_alert
+from spyglass.models import AlertView
+
+log = logging.getLogger(__name__)
+
+# Errors that will not go away by retrying: the channel's subscriptions are paused instead.
+CHANNEL_ERRORS = frozenset(
+    {
+        "channel_not_found",
+        "is_archived",
+        "not_in_channel",
+        "restricted_action",
+        "channel_is_archived",
+        "team_access_not_granted",
+    }
+)
+# Errors that mean the whole app cannot post; retrying each message would only spam logs.
+AUTH_ERRORS = frozenset(
+    {"not_authed", "invalid_auth", "token_revoked", "account_inactive", "token_expired", "missing_scope"}
+)
+
+
+@dataclass
+class PostOutcome:
+    ok: bool
+    ts: str = ""
+    error: str = ""
+    retry_after: float | None = None
+    channel_gone: bool = False  # pause this channel's subscriptions
+    fatal: bool = False  # stop delivering altogether (bad token)
+
+
+class Poster(Protocol):
+    pacing: float  # seconds between two posts to one channel
+
+    def post(
+        self, channel: str, message: dict[str, Any], view: AlertView, thread_ts: str | None
+    ) -> PostOutcome: ...
+
+
+def slack_client(token: str, api_url: str) -> WebClient:
+    client = WebClient(token=token, base_url=api_url, timeout=15)
+    # slack_sdk retries only connection errors by default; 429s honour Retry-After here.
+    client.retry_handlers = [
+        ConnectionErrorRetryHandler(max_retry_count=2),
+        RateLimitErrorRetryHandler(max_retry_count=3),
+        ServerErrorRetryHandler(max_retry_count=2),
+    ]
+    return client
+
+
+class SlackPoster:
+    def __init__(self, client: WebClient, pacing: float = 1.0) -> None:
+        self.client = client
+        self.pacing = pacing
+
+    def post(
+        self, channel: str, message: dict[str, Any], view: AlertView, thread_ts: str | None
+    ) -> PostOutcome:
+        kwargs = dict(message)
+        if thread_ts:
+            kwargs["thread_ts"] = thread_ts
+        try:
+            resp = self.client.chat_postMessage(channel=channel, **kwargs)
+        except SlackApiError as e:
+            error = str(e.response.get("error") or f"HTTP {e.response.status_code}")
+            retry = e.response.headers.get("Retry-After") or e.response.headers.get("retry-after")
+            return PostOutcome(
+                ok=False,
+                error=error,
+                retry_after=float(retry) if retry and str(retry).isdigit() else None,
+                channel_gone=error in CHANNEL_ERRORS,
+                fatal=error in AUTH_ERRORS,
+            )
+        except Exception as e:  # network trouble after the SDK's own retries
+            return PostOutcome(ok=False, error=f"{type(e).__name__}: {e}"[:300])
+        return PostOutcome(ok=True, ts=str(resp.get("ts") or ""))
+
+
+class ConsolePoster:
+    """Prints alerts readably. Used when no SLACK_BOT_TOKEN is set."""
+
+    pacing = 0.0
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+        self._lock = threading.Lock()
+
+    def post(
+        self, channel: str, message: dict[str, Any], view: AlertView, thread_ts: str | None
+    ) -> PostOutcome:
+        with self._lock:
+            if thread_ts:
+                self.stream.write(f"  ↳ also covered by {render_alert(view).splitlines()[0]}\n")
+            else:
+                self.stream.write(render_alert(view) + "\n\n")
+            self.stream.flush()
+        return PostOutcome(ok=True, ts=f"{time.time():.6f}")

@@ -1,0 +1,304 @@
+"""One poll: fetch → parse → normalize → match → de-duplicate → store → plan deliveries.
+
+Failures stay with their source: a source that cannot be fetched or parsed records its error
+(and backs off), and every other source is polled as usual.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from spyglass.config import SourceConfig
+from spyglass.models import Match, Story
+from spyglass.parse.feed import FeedError, parse_feed
+from spyglass.service import Services
+from spyglass.sources.fetch import Fetcher, FetchRequest, FetchResult
+from spyglass.sources.folder import FolderError, Seen, scan_folder
+from spyglass.store.ingest import IngestResult, ingest
+from spyglass.store.schema import FolderFile, Source
+
+log = logging.getLogger(__name__)
+
+SOURCE_LEASE = timedelta(minutes=10)
+FAILING_AFTER = 5  # consecutive errors before a source is flagged as failing
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class SourceReport:
+    name: str
+    status: str  # ok | not_modified | error | disabled | skipped
+    stored: int = 0
+    duplicates: int = 0
+    planned: int = 0
+    error: str = ""
+
+
+@dataclass
+class PollReport:
+    sources: list[SourceReport] = field(default_factory=list)
+
+    @property
+    def stored(self) -> int:
+        return sum(r.stored for r in self.sources)
+
+    @property
+    def planned(self) -> int:
+        return sum(r.planned for r in self.sources)
+
+
+def sync_sources(svc: Services) -> None:
+    """Make the sources table match the config file (new rows, changed locations); keep fetch state."""
+    with svc.store.session() as s:
+        rows = {r.name: r for r in s.scalars(select(Source)).all()}
+        for cfg in svc.settings.sources:
+            row = rows.get(cfg.name)
+            if row is None:
+                s.add(Source(name=cfg.name, kind=cfg.kind, location=cfg.location, error_count=0, stories_seen=0))
+            elif row.location != cfg.location or row.kind != cfg.kind:
+                row.kind, row.location = cfg.kind, cfg.location
+                row.etag = row.last_modified = row.final_url = None
+                row.disabled_reason = None  # a fixed URL deserves a fresh start
+                row.error_count = 0
+
+
+def claim_sources(svc: Services, names: Sequence[str], owner: str, *, only_due: bool) -> list[str]:
+    """Lease sources so that several workers never poll the same source at once."""
+    now = now_utc()
+    with svc.store.session() as s:
+        cond = [Source.name.in_(list(names)), Source.disabled_reason.is_(None),
+                or_(Source.lease_until.is_(None), Source.lease_until < now)]
+        if only_due:
+            cond.append(or_(Source.next_attempt_at.is_(None), Source.next_attempt_at <= now))
+        stmt = select(Source.id).where(*cond)
+        if svc.store.dialect == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        ids = list(s.scalars(stmt).all())
+        if ids:
+            s.execute(update(Source).where(Source.id.in_(ids), or_(Source.lease_until.is_(None), Source.lease_until < now))
+                      .values(lease_owner=owner, lease_until=now + SOURCE_LEASE))
+        return list(s.scalars(select(Source.name).where(Source.id.in_(ids), Source.lease_owner == owner)).all())
+
+
+def poll(svc: Services, owner: str, *, names: Sequence[str] | None = None, only_due: bool = False) -> PollReport:
+    sync_sources(svc)
+    configs = {c.name: c for c in svc.settings.sources}
+    wanted = list(names) if names is not None else list(configs)
+    claimed = claim_sources(svc, wanted, owner, only_due=only_due)
+    report = PollReport()
+    feeds = [configs[n] for n in claimed if configs[n].kind == "feed"]
+    folders = [configs[n] for n in claimed if configs[n].kind == "folder"]
+    files = [configs[n] for n in claimed if configs[n].kind == "feedfile"]
+    results = asyncio.run(_fetch_all(svc, feeds)) if feeds else []
+    for cfg, fetched in zip(feeds, results, strict=True):
+        report.sources.append(_guard(svc, cfg, owner, lambda c=cfg, f=fetched: _handle_feed(svc, c, f)))
+    for cfg in folders:
+        report.sources.append(_guard(svc, cfg, owner, lambda c=cfg: _handle_folder(svc, c)))
+    for cfg in files:
+        report.sources.append(_guard(svc, cfg, owner, lambda c=cfg: _handle_feed_file(svc, c)))
+    return report
+
+
+async def _fetch_all(svc: Services, feeds: Sequence[SourceConfig]) -> list[FetchResult]:
+    fc = svc.settings.fetch
+    kwargs = {"user_agent": fc.user_agent} if fc.user_agent else {}
+    fetcher = Fetcher(timeout=fc.timeout, connect_timeout=fc.connect_timeout, deadline=fc.deadline,
+                      max_bytes=fc.max_bytes, max_redirects=fc.max_redirects, concurrency=fc.concurrency,
+                      per_host=fc.per_host, **kwargs)
+    try:
+        with svc.store.session() as s:
+            state = {r.name: r for r in s.scalars(select(Source).where(Source.name.in_([f.name for f in feeds])))}
+        reqs = [FetchRequest(url=f.url, etag=state[f.name].etag if f.name in state else None,
+                             last_modified=state[f.name].last_modified if f.name in state else None,
+                             trusted=f.trusted) for f in feeds]
+        return await fetcher.fetch_many(reqs)
+    finally:
+        await fetcher.aclose()
+
+
+def _guard(svc: Services, cfg: SourceConfig, owner: str, work: object) -> SourceReport:
+    """Run one source's handling; whatever goes wrong is recorded on that source only."""
+    assert callable(work)
+    try:
+        rep: SourceReport = work()
+    except Exception as e:
+        log.exception("source %s: unexpected error", cfg.name)
+        rep = SourceReport(cfg.name, "error", error=f"unexpected error: {type(e).__name__}: {e}"[:300])
+        _record_failure(svc, cfg, rep.error, None)
+    finally:
+        with svc.store.session() as s:
+            s.execute(update(Source).where(Source.name == cfg.name, Source.lease_owner == owner)
+                      .values(lease_owner=None, lease_until=None))
+    return rep
+
+
+def _matched(svc: Services, stories: Sequence[Story]) -> tuple[list[tuple[Story, list[Match]]], object]:
+    plan, matcher = svc.plan_and_matcher()
+    return [(st, matcher.match(st.title, st.summary)) for st in stories], plan
+
+
+def _store(svc: Services, cfg: SourceConfig, source_id: int | None, stories: Sequence[Story],
+           extra: object = None) -> IngestResult:
+    batch, plan = _matched(svc, stories)
+    max_age = svc.settings.max_age if cfg.max_age is None else cfg.max_age
+    with svc.store.session() as s:
+        res = ingest(s, source_id, batch, plan=plan, now=now_utc(), max_age=max_age)  # type: ignore[arg-type]
+        if callable(extra):
+            extra(s)
+        return res
+
+
+def _handle_feed(svc: Services, cfg: SourceConfig, fetched: FetchResult) -> SourceReport:
+    if fetched.kind in ("error", "gone"):
+        disable = fetched.kind == "gone" and fetched.http_status == 410
+        msg = fetched.error or f"HTTP {fetched.http_status}"
+        _record_failure(svc, cfg, msg, fetched.retry_after, disable=disable)
+        return SourceReport(cfg.name, "disabled" if disable else "error", error=msg)
+    if fetched.kind == "not_modified":
+        _record_success(svc, cfg, fetched, 0)
+        return SourceReport(cfg.name, "not_modified")
+    try:
+        parsed = parse_feed(fetched.body, source=cfg.name, base_url=fetched.url, headers=fetched.headers,
+                            now=now_utc())
+    except FeedError as e:
+        _record_failure(svc, cfg, str(e), None)
+        return SourceReport(cfg.name, "error", error=str(e))
+    if parsed.bozo:
+        log.info("source %s: feed is malformed but readable (%s)", cfg.name, parsed.bozo)
+    sid = _source_id(svc, cfg.name)
+    res = _store(svc, cfg, sid, parsed.stories, extra=lambda s: _success_update(s, cfg, fetched, len(parsed.stories)))
+    return SourceReport(cfg.name, "ok", stored=res.stored, duplicates=res.duplicates, planned=res.planned)
+
+
+def _handle_folder(svc: Services, cfg: SourceConfig) -> SourceReport:
+    assert cfg.path is not None
+    sid = _source_id(svc, cfg.name)
+    with svc.store.session() as s:
+        seen = {f.path: Seen(f.mtime_ns, f.size, f.digest) for f in
+                s.scalars(select(FolderFile).where(FolderFile.source_id == sid))}
+    try:
+        files = scan_folder(cfg.path, source=cfg.name, seen=seen, now=now_utc())
+    except FolderError as e:
+        _record_failure(svc, cfg, str(e), None)
+        return SourceReport(cfg.name, "error", error=str(e))
+    for f in files:
+        if f.error:
+            log.warning("source %s: %s: %s", cfg.name, f.path, f.error)
+
+    def remember(s: Session) -> None:
+        for f in files:
+            row = s.get(FolderFile, (sid, f.path))
+            if row is None:
+                s.add(FolderFile(source_id=sid, path=f.path, mtime_ns=f.mtime_ns, size=f.size, digest=f.digest,
+                                 error=f.error or None))
+            else:
+                row.mtime_ns, row.size, row.digest, row.error = f.mtime_ns, f.size, f.digest, f.error or None
+        src = s.get(Source, sid)
+        assert src is not None
+        now = now_utc()
+        src.last_attempt_at = src.last_success_at = now
+        src.error_count = 0
+        src.last_error = None
+        src.next_attempt_at = now + timedelta(seconds=cfg.interval)
+        src.stories_seen = (src.stories_seen or 0) + sum(1 for f in files if f.story)
+
+    # Bad files are recorded (with their digest) so they are not re-read until they change.
+    res = _store(svc, cfg, sid, [f.story for f in files if f.story], extra=remember)
+    bad = sum(1 for f in files if f.error)
+    return SourceReport(cfg.name, "ok", stored=res.stored, duplicates=res.duplicates, planned=res.planned,
+                        error=f"{bad} file(s) skipped; see the log" if bad else "")
+
+
+def _handle_feed_file(svc: Services, cfg: SourceConfig) -> SourceReport:
+    """A feed saved on disk (the bundled sample, or feeds synced by another tool): parsed when it changes."""
+    assert cfg.path is not None
+    sid = _source_id(svc, cfg.name)
+    try:
+        st = cfg.path.stat()
+        body = cfg.path.read_bytes()[: svc.settings.fetch.max_bytes + 1]
+    except OSError as e:
+        _record_failure(svc, cfg, f"cannot read {cfg.path}: {e.strerror}", None)
+        return SourceReport(cfg.name, "error", error=f"cannot read {cfg.path}: {e.strerror}")
+    if len(body) > svc.settings.fetch.max_bytes:
+        msg = f"{cfg.path} is larger than the {svc.settings.fetch.max_bytes:,}-byte cap"
+        _record_failure(svc, cfg, msg, None)
+        return SourceReport(cfg.name, "error", error=msg)
+    digest = hashlib.sha256(body).hexdigest()
+    with svc.store.session() as s:
+        prior = s.get(FolderFile, (sid, ""))
+        unchanged = prior is not None and prior.digest == digest
+    if unchanged:
+        _record_success(svc, cfg, None, 0)
+        return SourceReport(cfg.name, "not_modified")
+    try:
+        parsed = parse_feed(body, source=cfg.name, base_url=cfg.path.as_uri(), now=now_utc())
+    except FeedError as e:
+        _record_failure(svc, cfg, str(e), None)
+        return SourceReport(cfg.name, "error", error=str(e))
+
+    def remember(s: Session) -> None:
+        row = s.get(FolderFile, (sid, ""))
+        if row is None:
+            s.add(FolderFile(source_id=sid, path="", mtime_ns=st.st_mtime_ns, size=st.st_size, digest=digest))
+        else:
+            row.mtime_ns, row.size, row.digest = st.st_mtime_ns, st.st_size, digest
+        _success_update(s, cfg, None, len(parsed.stories))
+
+    res = _store(svc, cfg, sid, parsed.stories, extra=remember)
+    return SourceReport(cfg.name, "ok", stored=res.stored, duplicates=res.duplicates, planned=res.planned)
+
+
+def _source_id(svc: Services, name: str) -> int:
+    with svc.store.session() as s:
+        sid = s.scalar(select(Source.id).where(Source.name == name))
+    assert sid is not None
+    return sid
+
+
+def _success_update(s: Session, cfg: SourceConfig, fetched: FetchResult | None, n: int) -> None:
+    src = s.scalar(select(Source).where(Source.name == cfg.name))
+    assert src is not None
+    now = now_utc()
+    src.last_attempt_at = src.last_success_at = now
+    src.error_count = 0
+    src.last_error = None
+    if fetched is not None:
+        src.etag, src.last_modified = fetched.etag, fetched.last_modified
+        src.final_url = fetched.url if fetched.url != cfg.url else None
+    src.next_attempt_at = now + timedelta(seconds=cfg.interval)
+    src.stories_seen = (src.stories_seen or 0) + n
+
+
+def _record_success(svc: Services, cfg: SourceConfig, fetched: FetchResult | None, n: int) -> None:
+    with svc.store.session() as s:
+        _success_update(s, cfg, fetched, n)
+
+
+def _record_failure(svc: Services, cfg: SourceConfig, error: str, retry_after: float | None, *,
+                    disable: bool = False) -> None:
+    """Back off exponentially (interval × 2^errors, capped), honour Retry-After, never drop silently."""
+    now = now_utc()
+    with svc.store.session() as s:
+        src = s.scalar(select(Source).where(Source.name == cfg.name))
+        if src is None:
+            return
+        src.error_count = (src.error_count or 0) + 1
+        src.last_error, src.last_error_at, src.last_attempt_at = error[:500], now, now
+        delay = min(cfg.interval * 2 ** min(src.error_count, 20), svc.settings.max_backoff)
+        if retry_after:
+            delay = max(delay if src.error_count > 1 else cfg.interval, min(retry_after, svc.settings.max_backoff))
+        src.next_attempt_at = now + timedelta(seconds=delay)
+        if disable:
+            src.disabled_reason = f"{error} on {now:%Y-%m-%d %H:%M} UTC: the feed says it is gone for good; fix its URL in the config"
+    log.warning("source %s: %s%s", cfg.name, error, " (disabled)" if disable else "")

@@ -1,0 +1,138 @@
+"""Long-running modes: `serve` (Slack HTTP or Socket Mode), `run`/`worker` (scheduler + delivery).
+
+SIGTERM (what Procfile hosts send) stops taking new work, lets the message in flight finish, and
+exits cleanly.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from spyglass.config import Settings
+from spyglass.delivery.posters import ConsolePoster, Poster, SlackPoster, slack_client
+
+log = logging.getLogger(__name__)
+
+
+class CredentialsError(Exception):
+    """Missing or rejected Slack credentials; str() is the one line shown."""
+
+
+def make_poster(settings: Settings) -> Poster:
+    if settings.slack.bot_token:
+        return SlackPoster(slack_client(settings.slack.bot_token, settings.slack.api_url),
+                           pacing=settings.slack.post_interval)
+    return ConsolePoster()
+
+
+def _check_credentials(settings: Settings, *, http: bool) -> WebClient:
+    sc = settings.slack
+    if not sc.bot_token:
+        raise CredentialsError("SLACK_BOT_TOKEN is not set (the bot token, xoxb-…, from your Slack app's OAuth page)")
+    if not sc.bot_token.startswith("xoxb-"):
+        raise CredentialsError("SLACK_BOT_TOKEN does not look like a bot token (it should start with xoxb-)")
+    if http and not sc.signing_secret:
+        raise CredentialsError("SLACK_SIGNING_SECRET is not set (Basic Information → App Credentials → Signing Secret)")
+    if sc.app_token and not sc.app_token.startswith("xapp-"):
+        raise CredentialsError("SLACK_APP_TOKEN does not look like an app-level token (it should start with xapp-)")
+    client = slack_client(sc.bot_token, sc.api_url)
+    try:
+        client.auth_test()
+    except SlackApiError as e:
+        raise CredentialsError(f"Slack rejected SLACK_BOT_TOKEN: {e.response.get('error', 'unknown error')}") from None
+    except Exception as e:
+        raise CredentialsError(f"cannot reach the Slack API at {sc.api_url}: {type(e).__name__}") from None
+    return client
+
+
+def _install_stop_handlers(stop: threading.Event) -> None:
+    def handler(signum: int, _frame: Any) -> None:
+        log.info("received %s: finishing the message in flight, then stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def _start_slack(settings: Settings, svc: Any, port: int, stop: threading.Event) -> Any:
+    """Start the Slack side in background threads; return an object with close()."""
+    from spyglass.slack.app import build_app
+
+    use_socket = bool(settings.slack.app_token)
+    client = _check_credentials(settings, http=not use_socket)
+    if use_socket:
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        if not settings.slack.signing_secret:
+            svc.settings = _with_dummy_secret(settings)
+        app = build_app(svc, client)
+        handler = SocketModeHandler(app, settings.slack.app_token)
+        handler.connect()
+        log.info("connected to Slack in Socket Mode")
+        return handler
+    from slack_bolt.adapter.wsgi import SlackRequestHandler
+    from waitress.server import create_server
+
+    app = build_app(svc, client)
+    server = create_server(SlackRequestHandler(app), host="0.0.0.0", port=port, threads=8)
+    threading.Thread(target=server.run, name="http", daemon=True).start()
+    log.info("serving Slack requests on http://0.0.0.0:%s/slack/events", port)
+    return server
+
+
+def _with_dummy_secret(settings: Settings) -> Settings:
+    """Socket Mode has no HTTP requests to verify; Bolt still wants a secret string."""
+    from dataclasses import replace
+
+    return replace(settings, slack=replace(settings.slack, signing_secret="socket-mode"))
+
+
+def serve(settings: Settings, port: int | None) -> int:
+    from spyglass.cli import UserError
+    from spyglass.service import build_services
+
+    svc = build_services(settings)
+    stop = threading.Event()
+    _install_stop_handlers(stop)
+    try:
+        server = _start_slack(settings, svc, port or settings.port, stop)
+    except CredentialsError as e:
+        raise UserError(str(e)) from None
+    except OSError as e:
+        raise UserError(f"cannot listen on port {port or settings.port}: {e.strerror}") from None
+    stop.wait()
+    server.close()
+    return 0
+
+
+def run(settings: Settings, *, serve_http: bool, port: int | None) -> int:
+    from spyglass.cli import UserError
+    from spyglass.scheduler import Worker
+    from spyglass.service import build_services
+
+    svc = build_services(settings)
+    stop = threading.Event()
+    _install_stop_handlers(stop)
+    server = None
+    if settings.slack.bot_token and (serve_http or settings.slack.app_token):
+        try:
+            server = _start_slack(settings, svc, port or settings.port, stop)
+        except CredentialsError as e:
+            raise UserError(str(e)) from None
+        except OSError as e:
+            raise UserError(f"cannot listen on port {port or settings.port}: {e.strerror}") from None
+    elif not settings.slack.bot_token:
+        log.info("SLACK_BOT_TOKEN is not set: alerts are printed here instead of posted to Slack")
+    worker = Worker(svc, make_poster(settings), stop=stop)
+    worker.start()
+    stop.wait()
+    worker.shutdown()
+    if server is not None:
+        server.close()
+    return 0

@@ -1,0 +1,107 @@
+"""APScheduler wiring: each source polled on its own interval; the outbox drained continuously.
+
+Several workers may run against one database: sources and deliveries are claimed with leases
+(and row locks on PostgreSQL), so each is handled by one worker at a time, and the global jobs
+run only on the worker that holds the scheduler lease.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timedelta, timezone
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import or_, update
+from sqlalchemy.exc import IntegrityError
+
+from spyglass.delivery.outbox import Outbox, worker_id
+from spyglass.delivery.posters import Poster
+from spyglass.pipeline import poll
+from spyglass.service import Services
+from spyglass.store.schema import Meta
+
+log = logging.getLogger(__name__)
+
+DRAIN_EVERY = 5.0  # seconds
+LEADER_LEASE = timedelta(seconds=60)
+LEADER_KEY = "scheduler-leader"
+
+
+class Worker:
+    def __init__(self, svc: Services, poster: Poster, *, stop: threading.Event | None = None) -> None:
+        self.svc = svc
+        self.owner = worker_id()
+        self.stop = stop or threading.Event()
+        self.outbox = Outbox(svc.store, poster, owner=self.owner, stop=self.stop)
+        self.scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(max_workers=4)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
+            timezone="UTC",
+        )
+        self._drain_now = threading.Event()
+
+    def start(self) -> None:
+        now = datetime.now(timezone.utc)
+        for i, cfg in enumerate(self.svc.settings.sources):
+            # Stagger first polls a little so a restart does not hit every server in the same second.
+            self.scheduler.add_job(self.poll_source, "interval", args=[cfg.name], seconds=cfg.interval,
+                                   next_run_time=now + timedelta(seconds=min(i * 0.2, 30)), id=f"source:{cfg.name}")
+        # Due-check: sources in backoff or claimed elsewhere are retried when due, not only on the interval.
+        self.scheduler.add_job(self.poll_due, "interval", seconds=60, id="poll-due")
+        self.scheduler.add_job(self.drain, "interval", seconds=DRAIN_EVERY, next_run_time=now, id="drain")
+        self.scheduler.add_job(self.leader_jobs, "interval", seconds=30, next_run_time=now, id="leader")
+        self.scheduler.start()
+        log.info("worker %s started: %d source(s)", self.owner, len(self.svc.settings.sources))
+
+    def poll_source(self, name: str) -> None:
+        if self.stop.is_set():
+            return
+        report = poll(self.svc, self.owner, names=[name], only_due=True)
+        for r in report.sources:
+            if r.stored or r.error:
+                log.info("source %s: %s, %d new, %d planned%s", r.name, r.status, r.stored, r.planned,
+                         f" ({r.error})" if r.error else "")
+        if report.planned:
+            self.drain()
+
+    def poll_due(self) -> None:
+        if self.stop.is_set():
+            return
+        poll(self.svc, self.owner, only_due=True)
+
+    def drain(self) -> None:
+        if self.stop.is_set():
+            return
+        self.outbox.drain(deadline=60.0)
+
+    def leader_jobs(self) -> None:
+        """Jobs that must run once per deployment, not once per worker."""
+        if not self.is_leader():
+            return
+        # (Room for digests and pruning; today the leader only keeps its lease.)
+
+    def is_leader(self) -> bool:
+        now = datetime.now(timezone.utc)
+        with self.svc.store.session() as s:
+            res = s.execute(update(Meta).where(Meta.key == LEADER_KEY,
+                                               or_(Meta.value == self.owner, Meta.lease_until.is_(None),
+                                                   Meta.lease_until < now))
+                            .values(value=self.owner, lease_until=now + LEADER_LEASE))
+            if getattr(res, "rowcount", 0):
+                return True
+        try:
+            with self.svc.store.session() as s:
+                if s.get(Meta, LEADER_KEY) is None:
+                    s.add(Meta(key=LEADER_KEY, value=self.owner, lease_until=now + LEADER_LEASE))
+                    return True
+        except IntegrityError:
+            pass
+        return False
+
+    def shutdown(self) -> None:
+        self.stop.set()
+        # wait=True: a delivery in flight finishes and is recorded before we exit.
+        self.scheduler.shutdown(wait=True)
+        log.info("worker %s stopped", self.owner)

@@ -1,0 +1,69 @@
+"""The application's services wired together once: settings, store, topics, matcher, search."""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from spyglass.config import Settings
+from spyglass.matching import Matcher, keyword_topic, load_topics
+from spyglass.models import Topic
+from spyglass.store.db import Store, open_store
+from spyglass.store.ingest import Plan, Route
+from spyglass.store.schema import Subscription
+from spyglass.store.search import SearchBackend, search_backend
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    topics: list[Topic]
+    search: SearchBackend
+    _matcher_cache: dict[tuple[str, ...], Matcher] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def topic_by_slug(self) -> dict[str, Topic]:
+        return {t.slug: t for t in self.topics}
+
+    @property
+    def slack_enabled(self) -> bool:
+        return bool(self.settings.slack.bot_token)
+
+    def subscriptions(self) -> list[Subscription]:
+        with self.store.session() as s:
+            return list(s.scalars(select(Subscription).order_by(Subscription.id)).all())
+
+    def plan_and_matcher(self) -> tuple[Plan, Matcher]:
+        """Who is subscribed to what right now, and a matcher for the topics plus every keyword in use."""
+        by_slug = self.topic_by_slug
+        plan = Plan(labels={t.slug: t.label for t in self.topics}, console=not self.slack_enabled)
+        keywords: dict[str, Topic] = {}
+        if self.slack_enabled:
+            for sub in self.subscriptions():
+                if sub.paused_reason:
+                    continue
+                if sub.kind == "keyword":
+                    kt = keyword_topic(sub.phrase, json.loads(sub.excludes or "[]"))
+                    keywords[kt.slug] = kt
+                    plan.routes.setdefault(kt.slug, []).append(Route(sub.channel_id, kt.label))
+                elif sub.key in by_slug:
+                    plan.routes.setdefault(sub.key, []).append(Route(sub.channel_id, by_slug[sub.key].label))
+        key = tuple(sorted(keywords))
+        with self._lock:
+            matcher = self._matcher_cache.get(key)
+            if matcher is None:
+                matcher = Matcher([*self.topics, *keywords.values()])
+                self._matcher_cache.clear()
+                self._matcher_cache[key] = matcher
+        return plan, matcher
+
+
+def build_services(settings: Settings, *, migrate: bool = True) -> Services:
+    topics = load_topics(settings.topics_file, list(settings.custom_topics) or None)
+    store = open_store(settings.database_url, migrate=migrate)
+    return Services(settings=settings, store=store, topics=topics, search=search_backend(store))

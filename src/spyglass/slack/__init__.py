@@ -1,0 +1,1 @@
+"""The Slack app: Bolt wiring (app.py) over plain command handling (commands.py)."""

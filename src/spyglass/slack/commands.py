@@ -1,0 +1,256 @@
+"""`/spyglass` subcommands as plain functions over the services: no Bolt here, so tests can call them.
+
+Each handler returns a Reply. Replies are ephemeral unless the channel's subscriptions changed,
+in which case the whole channel is told who changed what.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from spyglass.delivery.blocks import build_notice, build_search_results
+from spyglass.delivery.mrkdwn import escape
+from spyglass.delivery.outbox import resume_channel
+from spyglass.matching import keyword_topic, resolve_topic, suggest_topics
+from spyglass.models import Topic
+from spyglass.service import Services
+from spyglass.store.schema import Subscription
+from spyglass.store.search import QueryError, parse_query
+
+MAX_TEXT = 1000
+MAX_SUBSCRIPTIONS = 200
+_QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‟": '"', "«": '"', "»": '"'})
+_ARG = re.compile(r'(-?)"([^"]*)"|(\S+)')
+
+HELP = """*Spyglass* watches the news for surveillance-technology stories and posts each story here once.
+• `/spyglass subscribe TOPIC…` — follow topics in this channel (e.g. `face-recognition drones`)
+• `/spyglass subscribe "exact phrase" -"excluded phrase"` — follow a keyword (e.g. `"Clearview AI"`)
+• `/spyglass unsubscribe TOPIC…` or `/spyglass unsubscribe all`
+• `/spyglass list` — this channel's subscriptions
+• `/spyglass topics` — every topic and what it matches
+• `/spyglass search WORDS` — search past stories; add `topic:SLUG`, `since:7d`, `"a phrase"` or `prefix*`
+• `/spyglass resume` — resume alerts after the app was re-added to this channel"""
+
+
+@dataclass
+class Reply:
+    message: dict[str, Any]
+    in_channel: bool = False
+
+
+@dataclass(frozen=True)
+class Caller:
+    team_id: str
+    channel_id: str
+    user_id: str
+    user_name: str = ""
+
+    @property
+    def mention(self) -> str:
+        return f"<@{self.user_id}>" if re.fullmatch(r"[UW][A-Z0-9]{2,20}", self.user_id) else escape(self.user_name or "someone")
+
+
+def notice(text: str) -> Reply:
+    return Reply(build_notice(text))
+
+
+def announce(text: str) -> Reply:
+    msg = build_notice(text)
+    msg["response_type"] = "in_channel"
+    return Reply(msg, in_channel=True)
+
+
+def split_command(text: str) -> tuple[str, str]:
+    text = (text or "").translate(_QUOTES).strip()
+    if not text:
+        return "help", ""
+    head, _, rest = text.partition(" ")
+    return head.lower(), rest.strip()
+
+
+def handle(svc: Services, caller: Caller, text: str) -> Reply:
+    """Every subcommand except search (which may be slow and is answered after the ack)."""
+    if len(text or "") > MAX_TEXT:
+        return notice(f"That command is {len(text)} characters long; please keep it under {MAX_TEXT}.")
+    verb, rest = split_command(text)
+    if verb in ("help", "?", "-h", "--help"):
+        return notice(HELP)
+    if verb in ("subscribe", "sub", "follow", "add"):
+        return subscribe(svc, caller, rest)
+    if verb in ("unsubscribe", "unsub", "unfollow", "remove"):
+        return unsubscribe(svc, caller, rest)
+    if verb in ("list", "ls", "subscriptions"):
+        return list_subscriptions(svc, caller)
+    if verb == "topics":
+        return list_topics(svc)
+    if verb == "resume":
+        n = resume_channel(svc.store, caller.channel_id)
+        return announce(f"{caller.mention} resumed alerts in this channel" + (f" ({n} held alert(s) queued again)." if n else "."))
+    if verb == "search":
+        return search(svc, rest)
+    return notice(f"I don't know `{escape(verb[:40])}`. Here is what I can do:\n{HELP}")
+
+
+def resolve_names(words: Sequence[str], topics: Sequence[Topic]) -> tuple[list[Topic], list[str]]:
+    """Greedy longest match so labels of several words work: `face recognition drones`."""
+    found: list[Topic] = []
+    unknown: list[str] = []
+    i = 0
+    while i < len(words):
+        for j in range(len(words), i, -1):
+            t = resolve_topic(" ".join(words[i:j]), topics)
+            if t:
+                if t not in found:
+                    found.append(t)
+                i = j
+                break
+        else:
+            unknown.append(words[i])
+            i += 1
+    return found, unknown
+
+
+def _parse_args(rest: str) -> tuple[list[str], list[str], list[str]]:
+    """→ (bare words, quoted phrases, excluded phrases)."""
+    words, phrases, excludes = [], [], []
+    for m in _ARG.finditer(rest):
+        neg, quoted, bare = m.groups()
+        if quoted is not None:
+            phrase = " ".join(quoted.split())
+            if phrase:
+                (excludes if neg else phrases).append(phrase)
+        elif bare:
+            words.extend(w for w in bare.split(",") if w)
+    return words, phrases, excludes
+
+
+def _unknown_message(unknown: list[str], topics: Sequence[Topic]) -> str:
+    parts = []
+    for name in unknown[:5]:
+        close = suggest_topics(name, topics, n=3)
+        hint = f" Did you mean {', '.join(f'`{t.slug}`' for t in close)}?" if close else ""
+        parts.append(f"`{escape(name[:60])}` is not a topic.{hint}")
+    parts.append('See `/spyglass topics` for the list, or follow a keyword with `/spyglass subscribe "exact phrase"`.')
+    return "\n".join(parts)
+
+
+def subscribe(svc: Services, caller: Caller, rest: str) -> Reply:
+    words, phrases, excludes = _parse_args(rest)
+    if not words and not phrases:
+        return notice('Subscribe to what? e.g. `/spyglass subscribe face-recognition drones` or `/spyglass subscribe "Clearview AI"`.')
+    if excludes and not phrases:
+        return notice('Exclusions go with a keyword: `/spyglass subscribe "facial recognition" -"Apple Face ID"`.')
+    topics, unknown = resolve_names(words, svc.topics)
+    if unknown:
+        return notice(_unknown_message(unknown, svc.topics))  # change nothing when any name is wrong
+    for p in phrases + excludes:
+        if len(p) < 2 or len(p) > 100:
+            return notice(f"Keyword `{escape(p[:60])}` should be 2–100 characters.")
+    now = datetime.now(timezone.utc)
+    added: list[str] = []
+    with svc.store.session() as s:
+        existing = {sub.key for sub in s.scalars(select(Subscription).where(Subscription.channel_id == caller.channel_id))}
+        if len(existing) + len(topics) + len(phrases) > MAX_SUBSCRIPTIONS:
+            return notice(f"This channel would have more than {MAX_SUBSCRIPTIONS} subscriptions; remove some first.")
+        for t in topics:
+            if t.slug not in existing:
+                s.add(Subscription(team_id=caller.team_id, channel_id=caller.channel_id, kind="topic", key=t.slug,
+                                   created_by=caller.user_id, created_at=now))
+                existing.add(t.slug)
+                added.append(f"*{escape(t.label)}*")
+        for p in phrases:
+            kt = keyword_topic(p, excludes)
+            if kt.slug not in existing:
+                s.add(Subscription(team_id=caller.team_id, channel_id=caller.channel_id, kind="keyword", key=kt.slug,
+                                   phrase=p, excludes=json.dumps(excludes), created_by=caller.user_id, created_at=now))
+                existing.add(kt.slug)
+                added.append(_keyword_label(p, excludes))
+    if not added:
+        return notice("This channel already follows " + ", ".join(
+            [f"*{escape(t.label)}*" for t in topics] + [_keyword_label(p, excludes) for p in phrases]) + ".")
+    return announce(f"{caller.mention} subscribed this channel to {', '.join(added)}. "
+                    "New stories will be posted here once each; `/spyglass list` shows everything this channel follows.")
+
+
+def _keyword_label(phrase: str, excludes: Sequence[str]) -> str:
+    label = f"“{escape(phrase)}”"
+    if excludes:
+        label += " (not " + ", ".join(f"“{escape(e)}”" for e in excludes) + ")"
+    return label
+
+
+def unsubscribe(svc: Services, caller: Caller, rest: str) -> Reply:
+    words, phrases, _ = _parse_args(rest)
+    with svc.store.session() as s:
+        subs = list(s.scalars(select(Subscription).where(Subscription.channel_id == caller.channel_id)))
+        if not subs:
+            return notice("This channel has no subscriptions.")
+        if [w.lower() for w in words] == ["all"] and not phrases:
+            targets = subs
+        else:
+            topics, unknown = resolve_names(words, svc.topics)
+            if unknown:
+                return notice(_unknown_message(unknown, svc.topics))
+            slugs = {t.slug for t in topics}
+            wanted = {p.casefold() for p in phrases}
+            targets = [sub for sub in subs if sub.key in slugs or (sub.kind == "keyword" and sub.phrase.casefold() in wanted)]
+            if not words and not phrases:
+                return notice("Unsubscribe from what? Name topics or keywords, or `all`.")
+            if not targets:
+                return notice("This channel does not follow that. `/spyglass list` shows what it follows.")
+        names = [_sub_label(svc, sub) for sub in targets]
+        s.execute(delete(Subscription).where(Subscription.id.in_([sub.id for sub in targets])))
+    return announce(f"{caller.mention} unsubscribed this channel from {', '.join(names)}.")
+
+
+def _sub_label(svc: Services, sub: Subscription) -> str:
+    if sub.kind == "keyword":
+        return _keyword_label(sub.phrase, json.loads(sub.excludes or "[]"))
+    t = svc.topic_by_slug.get(sub.key)
+    return f"*{escape(t.label if t else sub.key)}*"
+
+
+def list_subscriptions(svc: Services, caller: Caller) -> Reply:
+    with svc.store.session() as s:
+        subs = list(s.scalars(select(Subscription).where(Subscription.channel_id == caller.channel_id).order_by(Subscription.id)))
+    if not subs:
+        return notice("This channel follows nothing yet. Try `/spyglass subscribe face-recognition` or `/spyglass topics`.")
+    lines = ["This channel follows:"]
+    for sub in subs:
+        line = f"• {_sub_label(svc, sub)}"
+        if sub.kind == "topic":
+            line += f" (`{escape(sub.key)}`)"
+        lines.append(line)
+    paused = next((sub.paused_reason for sub in subs if sub.paused_reason), None)
+    if paused:
+        lines.append(f":warning: Alerts here are *paused*: Slack said `{escape(paused)}`. "
+                     "Invite the app back to the channel, then run `/spyglass resume`.")
+    return notice("\n".join(lines))
+
+
+def list_topics(svc: Services) -> Reply:
+    lines = ["*Topics* (subscribe with the slug):"]
+    for t in svc.topics:
+        examples = ", ".join(t.phrases[:5])
+        lines.append(f"• `{escape(t.slug)}` *{escape(t.label)}* — {escape(examples)}")
+    return notice("\n".join(lines)[:2900])
+
+
+def search(svc: Services, rest: str) -> Reply:
+    try:
+        q = parse_query(rest)
+    except QueryError as e:
+        return notice(escape(str(e)))
+    if q.empty:
+        return notice("Search for what? e.g. `/spyglass search facial recognition vans since:30d` or `topic:drones protest`.")
+    if q.topic and q.topic not in svc.topic_by_slug:
+        return notice(_unknown_message([q.topic], svc.topics))
+    hits = svc.search.search(q, limit=10)
+    return Reply(build_search_results(rest, hits))

@@ -1,0 +1,172 @@
+"""Storing a batch of parsed stories: de-duplicate, cluster, index, and plan deliveries — atomically.
+
+One transaction per source batch. Inside it, writers are serialized (SQLite: BEGIN IMMEDIATE;
+PostgreSQL: an advisory transaction lock), so two workers can never both decide that two
+near-duplicate stories each start a new cluster. Fetching and parsing happen outside the lock.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.orm import Session
+
+from spyglass import dedupe
+from spyglass.models import Match, Story
+from spyglass.store.schema import Cluster, Delivery, LshBand, StoryRow
+
+_PG_INGEST_LOCK = 7_262_533_002
+MAX_CANDIDATES = 64
+CONSOLE_CHANNEL = "console"
+
+
+@dataclass(frozen=True)
+class Route:
+    """A subscription, reduced to what planning needs: where, and how to name the topic there."""
+
+    channel_id: str
+    label: str
+
+
+@dataclass
+class Plan:
+    """Who wants what: subscription key (topic slug or keyword slug) → channels."""
+
+    routes: dict[str, list[Route]] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)  # slug → label, for the console channel
+    console: bool = False  # no Slack: every matched story goes to the console channel
+
+
+@dataclass
+class IngestResult:
+    stored: int = 0
+    duplicates: int = 0  # same URL or GUID: already known
+    clustered: int = 0  # near-duplicates that joined an existing cluster
+    planned: int = 0  # delivery rows written
+    new_story_ids: list[int] = field(default_factory=list)
+
+
+def lock_for_ingest(session: Session) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_INGEST_LOCK})
+
+
+def _known(session: Session, story: Story) -> bool:
+    if session.scalar(select(StoryRow.id).where(StoryRow.url == story.url)) is not None:
+        return True
+    return bool(story.guid) and session.scalar(select(StoryRow.id).where(StoryRow.guid == story.guid).limit(1)) is not None
+
+
+def find_cluster(session: Session, story: Story, sig: object, keys: list[int]) -> int | None:
+    """The cluster of the most similar recent story, if any is similar enough; an index lookup, not a scan."""
+    ids = session.scalars(
+        select(LshBand.story_id).where(LshBand.band.in_(keys)).distinct().limit(MAX_CANDIDATES)
+    ).all()
+    if not ids:
+        return None
+    window = timedelta(days=dedupe.WINDOW_DAYS)
+    best: tuple[float, int] | None = None
+    rows = session.execute(
+        select(StoryRow.cluster_id, StoryRow.signature, StoryRow.published_at, StoryRow.provider_domain)
+        .where(StoryRow.id.in_(ids))
+    ).all()
+    for cluster_id, blob, published, domain in rows:
+        other = dedupe.from_bytes(blob)
+        if other is None or abs(published - story.published) > window:
+            continue
+        sim = dedupe.similarity(sig, other)  # type: ignore[arg-type]
+        same_site = bool(domain) and domain == story.provider_domain
+        if dedupe.is_near_duplicate(sim, same_site) and (best is None or sim > best[0]):
+            best = (sim, cluster_id)
+    return best[1] if best else None
+
+
+def ingest(
+    session: Session,
+    source_id: int | None,
+    batch: Sequence[tuple[Story, Sequence[Match]]],
+    *,
+    plan: Plan,
+    now: datetime,
+    max_age: float,
+) -> IngestResult:
+    """Store new stories of one source, cluster near-duplicates, and write the outbox rows."""
+    lock_for_ingest(session)
+    result = IngestResult()
+    for story, matches in batch:
+        if _known(session, story):
+            result.duplicates += 1
+            continue
+        sig = dedupe.signature(story.title, story.summary)
+        keys = dedupe.band_keys(sig)
+        cluster_id = find_cluster(session, story, sig, keys)
+        joined = cluster_id is not None
+        if cluster_id is None:
+            cluster = Cluster(created_at=now, size=1)
+            session.add(cluster)
+            session.flush()
+            cluster_id = cluster.id
+        row = StoryRow(
+            url=story.url, original_url=story.original_url, guid=story.guid or None, title=story.title,
+            summary=story.summary, published_at=story.published, fetched_at=now, provider=story.provider,
+            provider_domain=story.provider_domain, image=story.image, source_id=source_id,
+            cluster_id=cluster_id, signature=dedupe.to_bytes(sig),
+            matches=json.dumps({m.slug: list(m.phrases) for m in matches}),
+            related=json.dumps([{"title": r.title, "url": r.url, "provider": r.provider} for r in story.related]),
+        )
+        session.add(row)
+        session.flush()
+        session.add_all(LshBand(band=k, story_id=row.id) for k in set(keys))
+        result.stored += 1
+        result.new_story_ids.append(row.id)
+        if joined:
+            result.clustered += 1
+            session.execute(update(Cluster).where(Cluster.id == cluster_id).values(size=Cluster.size + 1))
+            result.planned += _plan_replies(session, cluster_id, row.id, now)
+        else:
+            session.execute(update(Cluster).where(Cluster.id == cluster_id).values(representative_id=row.id))
+            fresh = max_age <= 0 or story.published >= now - timedelta(seconds=max_age)
+            if fresh and matches:
+                result.planned += _plan_alerts(session, cluster_id, row.id, matches, plan, now)
+    session.flush()
+    return result
+
+
+def _plan_alerts(session: Session, cluster_id: int, story_id: int, matches: Sequence[Match], plan: Plan,
+                 now: datetime) -> int:
+    per_channel: dict[str, tuple[list[str], list[str]]] = {}
+    for m in matches:
+        routes = list(plan.routes.get(m.slug, ()))
+        if plan.console and not m.slug.startswith("kw:"):
+            routes.append(Route(CONSOLE_CHANNEL, plan.labels.get(m.slug, m.slug)))
+        for route in routes:
+            labels, reasons = per_channel.setdefault(route.channel_id, ([], []))
+            if route.label not in labels:
+                labels.append(route.label)
+            reasons.extend(p for p in m.phrases if p not in reasons)
+    for channel, (labels, reasons) in per_channel.items():
+        session.add(Delivery(channel_id=channel, cluster_id=cluster_id, story_id=story_id, kind="alert",
+                             status="pending", topics=json.dumps(labels), reasons=json.dumps(reasons),
+                             created_at=now))
+    return len(per_channel)
+
+
+def _plan_replies(session: Session, cluster_id: int, story_id: int, now: datetime) -> int:
+    """A later duplicate never makes a new alert; where the story was alerted, it becomes a thread reply."""
+    channels = session.scalars(
+        select(Delivery.channel_id).where(
+            Delivery.cluster_id == cluster_id, Delivery.kind == "alert", Delivery.status.in_(("pending", "sent"))
+        )
+    ).all()
+    for channel in channels:
+        session.add(Delivery(channel_id=channel, cluster_id=cluster_id, story_id=story_id, kind="reply",
+                             status="pending", created_at=now))
+    return len(channels)
+
+
+def story_count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(StoryRow)) or 0

@@ -1,0 +1,211 @@
+"""Full-text search over the story history, behind one interface for SQLite FTS5 and PostgreSQL.
+
+Query language (what `/spyglass search` and `spyglass search` accept): words (all must match,
+inflections fold via stemming), "quoted phrases", a trailing * for prefixes, `topic:SLUG` and
+`since:7d`. Raw user input never reaches the FTS engine: every token is quoted, so `C++` or
+`ANPR-equipped` cannot be a syntax error. If all words together find nothing, any word may match.
+
+Speed: ranking every match of a common term at a million stories costs ~1 s in FTS5, so only the
+newest RANK_WINDOW matches are ranked (news search favours the recent anyway).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Protocol
+
+from sqlalchemy import text
+
+from spyglass.models import HIT_END, HIT_START, SearchHit
+from spyglass.store.db import Store
+
+RANK_WINDOW = 500
+MAX_QUERY = 300
+MAX_TERMS = 12
+_TOKEN = re.compile(r'(-?)(\w+):("[^"]*"|\S+)|"([^"]*)"|(\S+)')
+_WORD = re.compile(r"\w+", re.U)
+_SINCE = re.compile(r"^(\d{1,4})([hdwmy])$", re.I)
+_SINCE_UNIT = {"h": 3600, "d": 86400, "w": 604800, "m": 30 * 86400, "y": 365 * 86400}
+
+
+class QueryError(ValueError):
+    """The user's query cannot be understood; str() says why and how to fix it."""
+
+
+@dataclass
+class Query:
+    terms: list[str] = field(default_factory=list)  # single words; "word*" marks a prefix
+    phrases: list[list[str]] = field(default_factory=list)
+    topic: str | None = None
+    since: datetime | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not self.terms and not self.phrases
+
+    def describe(self) -> str:
+        parts = [*self.terms, *(f'"{" ".join(p)}"' for p in self.phrases)]
+        if self.topic:
+            parts.append(f"topic:{self.topic}")
+        if self.since:
+            parts.append(f"since:{self.since:%Y-%m-%d}")
+        return " ".join(parts)
+
+
+def parse_query(raw: str, *, now: datetime | None = None) -> Query:
+    raw = (raw or "").strip()
+    if len(raw) > MAX_QUERY:
+        raise QueryError(f"that query is {len(raw)} characters; keep it under {MAX_QUERY}")
+    now = now or datetime.now(timezone.utc)
+    q = Query()
+    for m in _TOKEN.finditer(raw):
+        neg, key, value, phrase, bare = m.groups()
+        if key is not None:
+            k = key.lower()
+            v = value.strip('"')
+            if k == "topic":
+                q.topic = v.lower()
+            elif k == "since":
+                sm = _SINCE.match(v)
+                if not sm:
+                    raise QueryError(f"since:{v} is not understood; use e.g. since:24h, since:7d, since:4w")
+                q.since = now - timedelta(seconds=int(sm.group(1)) * _SINCE_UNIT[sm.group(2).lower()])
+            else:  # "word:word" that is not a filter: search it as words
+                q.terms.extend(w.lower() for w in _WORD.findall(m.group(0)))
+            continue
+        if phrase is not None:
+            words = [w.lower() for w in _WORD.findall(phrase)]
+            if len(words) == 1:
+                q.terms.append(words[0])
+            elif words:
+                q.phrases.append(words)
+            continue
+        assert bare is not None
+        prefix = bare.endswith("*")
+        words = [w.lower() for w in _WORD.findall(bare)]
+        if prefix and words and len(words[-1]) >= 2:
+            words[-1] += "*"
+        q.terms.extend(words)
+    q.terms = list(dict.fromkeys(q.terms))[:MAX_TERMS]
+    q.phrases = q.phrases[:MAX_TERMS]
+    return q
+
+
+class SearchBackend(Protocol):
+    def search(self, q: Query, limit: int = 10) -> list[SearchHit]: ...
+
+
+def _fts5_expr(q: Query, joiner: str) -> str:
+    parts = []
+    for t in q.terms:
+        if t.endswith("*"):
+            parts.append(f'"{t[:-1]}"*')
+        else:
+            parts.append(f'"{t}"')
+    parts.extend('"' + " ".join(p) + '"' for p in q.phrases)
+    return f" {joiner} ".join(parts)
+
+
+class SqliteSearch:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def _run(self, expr: str, q: Query, limit: int) -> list[SearchHit]:
+        filters, params = [], {"expr": expr, "window": RANK_WINDOW, "limit": limit}
+        if q.topic:
+            filters.append("s.matches LIKE :topic")
+            params["topic"] = f'%"{q.topic}"%'
+        if q.since:
+            filters.append("s.published_at >= :since")
+            params["since"] = q.since.strftime("%Y-%m-%d %H:%M:%S")
+        where = (" AND " + " AND ".join(filters)) if filters else ""
+        # Newest matches first (cheap: FTS5 walks rowids backwards), then bm25 on that window only.
+        sql = f"""
+            WITH recent AS (
+                SELECT f.rowid AS id FROM stories_fts f JOIN stories s ON s.id = f.rowid
+                WHERE stories_fts MATCH :expr {where}
+                ORDER BY f.rowid DESC LIMIT :window
+            )
+            SELECT s.id, s.title, s.original_url, s.provider, s.published_at,
+                   snippet(stories_fts, 1, char(2), char(3), '…', 24) AS snip,
+                   bm25(stories_fts, 4.0, 1.0) AS score
+            FROM stories_fts JOIN stories s ON s.id = stories_fts.rowid
+            WHERE stories_fts MATCH :expr AND stories_fts.rowid IN (SELECT id FROM recent)
+            ORDER BY score LIMIT :limit
+        """
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(text(sql), params).all()
+        return [_hit(r[0], r[1], r[2], r[3], r[4], r[5], -float(r[6])) for r in rows]
+
+    def search(self, q: Query, limit: int = 10) -> list[SearchHit]:
+        if q.empty:
+            return []
+        hits = self._run(_fts5_expr(q, "AND"), q, limit)
+        if not hits and len(q.terms) + len(q.phrases) > 1:
+            hits = self._run(_fts5_expr(q, "OR"), q, limit)
+        return hits
+
+
+class PostgresSearch:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def _tsquery(self, q: Query, joiner: str) -> str:
+        parts = [t[:-1] + ":*" if t.endswith("*") else t for t in q.terms]
+        parts += ["(" + " <-> ".join(p) + ")" for p in q.phrases]
+        return f" {joiner} ".join(parts)
+
+    def _run(self, tsq: str, q: Query, limit: int) -> list[SearchHit]:
+        filters, params = [], {"tsq": tsq, "window": RANK_WINDOW, "limit": limit,
+                               "opts": f"StartSel={HIT_START}, StopSel={HIT_END}, MaxWords=30, MinWords=12"}
+        if q.topic:
+            filters.append("matches LIKE :topic")
+            params["topic"] = f'%"{q.topic}"%'
+        if q.since:
+            filters.append("published_at >= :since")
+            params["since"] = q.since
+        where = (" AND " + " AND ".join(filters)) if filters else ""
+        # Words are plain \w+ tokens, so to_tsquery cannot fail on them; it stems them like the index.
+        sql = f"""
+            WITH query AS (SELECT to_tsquery('english', :tsq) AS q),
+            recent AS (
+                SELECT id, search FROM stories, query WHERE search @@ query.q {where}
+                ORDER BY id DESC LIMIT :window
+            ),
+            top AS (
+                SELECT recent.id, ts_rank_cd(recent.search, query.q) AS score FROM recent, query
+                ORDER BY score DESC, recent.id DESC LIMIT :limit
+            )
+            SELECT s.id, s.title, s.original_url, s.provider, s.published_at,
+                   ts_headline('english', s.summary, query.q, :opts) AS snip, top.score
+            FROM top JOIN stories s ON s.id = top.id, query
+            ORDER BY top.score DESC, s.id DESC
+        """
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(text(sql), params).all()
+        return [_hit(r[0], r[1], r[2], r[3], r[4], r[5], float(r[6])) for r in rows]
+
+    def search(self, q: Query, limit: int = 10) -> list[SearchHit]:
+        if q.empty:
+            return []
+        hits = self._run(self._tsquery(q, "&"), q, limit)
+        if not hits and len(q.terms) + len(q.phrases) > 1:
+            hits = self._run(self._tsquery(q, "|"), q, limit)
+        return hits
+
+
+def _hit(sid: int, title: str, url: str, provider: str, published: object, snip: str | None,
+         score: float) -> SearchHit:
+    if isinstance(published, str):
+        published = datetime.fromisoformat(published)
+    assert isinstance(published, datetime)
+    if published.tzinfo is None:
+        published = published.replace(tzinfo=timezone.utc)
+    return SearchHit(story_id=sid, title=title, url=url, provider=provider or "", published=published,
+                     snippet=snip or "", score=score)
+
+
+def search_backend(store: Store) -> SearchBackend:
+    return PostgresSearch(store) if store.dialect == "postgresql" else SqliteSearch(store)
