@@ -225,6 +225,7 @@ class FeedServer:
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # the default (5) makes concurrent connects wait for SYN retries
     owner: FeedServer
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -309,7 +310,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if body and not no_body and self.command != "HEAD":
             self.wfile.write(body)
 
-    def _stream(self, status: int, headers: dict[str, str], chunks: Iterable[bytes], owner: FeedServer) -> None:
+    def _stream(
+        self, status: int, headers: dict[str, str], chunks: Iterable[bytes], owner: FeedServer
+    ) -> None:
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name, value)

@@ -276,7 +276,7 @@ class Fetcher:
         """GET ``url`` (conditionally, when etag/last_modified are given). Never raises for network or
         HTTP problems; cancellation still propagates."""
         url = url.strip()
-        async with self._sem, self._host_sem(url):
+        async with self._host_sem(url), self._sem:  # host first: never hold a global slot while queued
             started = time.monotonic()
             state = _State(url=url)
             try:

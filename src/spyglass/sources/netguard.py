@@ -123,17 +123,22 @@ class AddressGuard:
 
     def check_address(self, address: str) -> str | None:
         """None when a connection to this IP is acceptable, else "<ip> is a loopback address" etc."""
+        found = self._problem(address)
+        return f"{found[0]} is {found[1]}" if found else None
+
+    def _problem(self, address: str) -> tuple[str, str] | None:
+        """(ip, "a loopback address") when the address is refused, else None."""
         try:
             ip = ipaddress.ip_address(_norm_host(address).split("%", 1)[0])
         except ValueError:
-            return f"{address!r} is not an IP address"
+            return address, "not an IP address"
         if any(ip in net for net in self._networks if net.version == ip.version):
             return None
         mapped = getattr(ip, "ipv4_mapped", None)
         if mapped is not None and any(mapped in net for net in self._networks if net.version == 4):
             return None
         why = classify(ip)
-        return f"{ip} is {why}" if why else None
+        return (str(ip), why) if why else None
 
     def resolve_checked(self, host: str, port: int) -> tuple[list[str], str | None]:
         """Resolve ``host`` and check every address: ``(addresses, None)`` or ``(addresses, reason)``.
@@ -151,11 +156,12 @@ class AddressGuard:
         if self.host_allowed(host, port):
             return addresses, None
         for address in addresses:
-            why = self.check_address(address)
-            if why:
-                if _norm_host(address) == host:
-                    return addresses, f"refused: {why}"
-                return addresses, f"refused: {host} resolves to {why}"
+            found = self._problem(address)
+            if found:
+                ip, why = found
+                if _literal_ip(host) is not None and _literal_ip(ip) == _literal_ip(host):
+                    return addresses, f"refused: {ip} is {why}"
+                return addresses, f"refused: {host} resolves to {ip}, {why}"
         return addresses, None
 
     def check(self, url: str) -> str | None:
@@ -177,6 +183,13 @@ class AddressGuard:
         if port is None:
             port = 443 if scheme == "https" else 80
         return self.resolve_checked(host, port)[1]
+
+
+def _literal_ip(host: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
 
 
 def _split_host_port(entry: str) -> tuple[str, int | None]:
