@@ -1,0 +1,148 @@
+"""Storing stories: duplicates by URL, GUID and near-duplicate clusters; planned deliveries; migrations."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import func, inspect, select
+
+from spyglass.models import Match, RelatedLink, Story
+from spyglass.store.db import Store, open_store
+from spyglass.store.ingest import CONSOLE_CHANNEL, Plan, Route, ingest
+from spyglass.store.migrate import current_revision, downgrade, head_revision
+from spyglass.store.schema import Cluster, Delivery, LshBand, StoryRow
+from spyglass.urls import canonical_url
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
+EXCERPT = ("MAKING Cleveland a leader in face recognition software is in the sights of a new police boss. South "
+           "Wales Police and the Metropolitan Police have piloted the use of cameras to find suspects.")
+FR = [Match("face-recognition", ("face recognition",))]
+
+
+def story(url: str, title: str, summary: str = EXCERPT, *, guid: str = "", published: datetime = NOW,
+          domain: str = "") -> Story:
+    return Story(url=canonical_url(url), original_url=url, title=title, summary=summary, published=published,
+                 source="test", guid=guid, provider="Outlet", provider_domain=domain or url.split("/")[2].removeprefix("www."),
+                 related=[RelatedLink("Other", "https://other.example/x", "Other")])
+
+
+@pytest.fixture
+def store(db_url: str) -> Store:
+    return open_store(db_url)
+
+
+def plan() -> Plan:
+    return Plan(routes={"face-recognition": [Route("C1", "Face recognition"), Route("C2", "Face recognition")]})
+
+
+def run(store: Store, batch: list[tuple[Story, list[Match]]], p: Plan | None = None, max_age: float = 72 * 3600):
+    with store.session() as s:
+        return ingest(s, None, batch, plan=p or plan(), now=NOW, max_age=max_age)
+
+
+def test_migrations_from_empty_create_every_table(store: Store) -> None:
+    names = set(inspect(store.engine).get_table_names())
+    assert {"sources", "stories", "clusters", "lsh_bands", "subscriptions", "deliveries", "folder_files",
+            "stories_fts"} <= names
+    assert current_revision(store.engine) == head_revision()
+
+
+def test_migrations_downgrade_and_upgrade_again(db_url: str) -> None:
+    store = open_store(db_url)
+    downgrade(store.engine, "base")
+    assert "stories" not in inspect(store.engine).get_table_names()
+    store2 = open_store(db_url)
+    assert "stories" in inspect(store2.engine).get_table_names()
+
+
+def test_new_story_is_stored_clustered_and_planned_once_per_channel(store: Store) -> None:
+    res = run(store, [(story("https://www.echo.example/news/1", "Push to have Cleveland at forefront"), FR)])
+    assert res.stored == 1 and res.planned == 2
+    with store.session() as s:
+        d = s.scalars(select(Delivery).order_by(Delivery.channel_id)).all()
+        assert [(x.channel_id, x.kind, x.status) for x in d] == [("C1", "alert", "pending"), ("C2", "alert", "pending")]
+        assert s.scalar(select(func.count()).select_from(LshBand)) > 0
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        "https://echo.example/news/1?utm_source=rss&fbclid=abc",
+        "https://www.echo.example/news/1/amp/",
+        "http://echo.example/news/1#x",
+    ],
+)
+def test_url_variants_are_the_same_story(store: Store, variant: str) -> None:
+    run(store, [(story("https://www.echo.example/news/1", "A"), FR)])
+    res = run(store, [(story(variant, "A"), FR)])
+    assert res.stored == 0 and res.duplicates == 1 and res.planned == 0
+
+
+def test_same_guid_is_the_same_story(store: Store) -> None:
+    run(store, [(story("https://a.example/1", "A", guid="g-1"), FR)])
+    res = run(store, [(story("https://b.example/other-path", "B", guid="g-1"), FR)])
+    assert res.duplicates == 1 and res.stored == 0
+
+
+def test_republish_joins_cluster_and_becomes_thread_reply(store: Store) -> None:
+    run(store, [(story("https://www.echo.example/news/19439337.push-cleveland", "Push to have Cleveland at 'forefront'"), FR)])
+    res = run(store, [(story("https://www.echo.example/news/19439546.push-put-cleveland",
+                             "Push to put Cleveland Police at 'forefront'"), FR)])
+    assert res.stored == 1 and res.clustered == 1
+    with store.session() as s:
+        assert s.scalar(select(func.count()).select_from(Cluster)) == 1
+        kinds = sorted(x.kind for x in s.scalars(select(Delivery)))
+        assert kinds == ["alert", "alert", "reply", "reply"]
+
+
+def test_near_miss_same_day_stays_separate(store: Store) -> None:
+    run(store, [(story("https://a.example/essex", "Essex Police to trial facial recognition vans",
+                       "Essex Police will deploy two live facial recognition vans outside Chelmsford station during a "
+                       "month-long trial after a pilot in Southend led to three arrests."), FR)])
+    res = run(store, [(story("https://b.example/kent", "Kent Police to trial facial recognition vans",
+                             "Kent Police said live facial recognition vans would be parked in Maidstone town centre "
+                             "on market days, scanning shoppers against a watchlist."), FR)])
+    assert res.clustered == 0 and res.planned == 2
+
+
+def test_duplicates_inside_one_batch(store: Store) -> None:
+    a = story("https://wire.example/x", "Court upholds verdict against spyware maker")
+    b = story("https://paper.example/y", "Spyware maker loses appeal")
+    res = run(store, [(a, FR), (b, FR)])
+    assert res.stored == 2 and res.clustered == 1
+    with store.session() as s:
+        assert s.scalar(select(func.count()).select_from(Cluster)) == 1
+
+
+def test_old_stories_are_stored_but_not_alerted(store: Store) -> None:
+    old = story("https://a.example/old", "Old", published=NOW - timedelta(days=10))
+    res = run(store, [(old, FR)])
+    assert res.stored == 1 and res.planned == 0
+    res = run(store, [(story("https://a.example/old2", "Older", "different words entirely here",
+                             published=NOW - timedelta(days=400)), FR)], max_age=0)
+    assert res.planned == 2  # max_age 0: no limit
+
+
+def test_unmatched_story_is_stored_without_deliveries(store: Store) -> None:
+    res = run(store, [(story("https://a.example/weather", "Rain", "Heavy rain warning"), [])])
+    assert res.stored == 1 and res.planned == 0
+
+
+def test_console_plan_gets_every_topic_but_not_keywords(store: Store) -> None:
+    p = Plan(labels={"face-recognition": "Face recognition"}, console=True)
+    res = run(store, [(story("https://a.example/1", "T"), [*FR, Match("kw:abc", ("abc",))])], p)
+    assert res.planned == 1
+    with store.session() as s:
+        d = s.scalars(select(Delivery)).one()
+        assert d.channel_id == CONSOLE_CHANNEL and "Face recognition" in d.topics
+
+
+def test_story_rows_keep_clean_fields(store: Store) -> None:
+    run(store, [(story("https://www.echo.example/n/1?utm_source=x", "Title"), FR)])
+    with store.session() as s:
+        row = s.scalars(select(StoryRow)).one()
+        assert row.url == "https://echo.example/n/1"
+        assert row.original_url.endswith("utm_source=x")  # the link shown is cleaned at parse time, not here
+        assert row.published_at == NOW
+        assert '"face-recognition"' in row.matches
