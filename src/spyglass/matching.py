@@ -1,0 +1,540 @@
+"""Topic definitions and the topic matcher. Pure: the only I/O is reading the topics YAML.
+
+How a story matches a topic
+---------------------------
+Title and summary are folded (``text.fold``: NFKC, dashes to spaces, curly apostrophes, casefold) and
+bounded to ``MAX_CHARS``. Every phrase of every topic is folded the same way and expanded into its
+surface forms (last word inflected, -ise/-ize and licence/license spellings), and all of them go into
+one Aho-Corasick automaton, so a story is scanned once, in linear time, whatever the number of topics
+or keyword subscriptions. A hit only counts on word boundaries (no "ice" in "police").
+
+* ``phrases`` fire the topic on their own.
+* ``context_phrases`` are ambiguous words ("ring", "pegasus", "flock", "ICE", "stingray"). One counts only
+  when, within ``WINDOW`` characters (about 30 words, i.e. the same sentence or the next one), there is
+  a phrase of any surveillance topic or one of the ``ANCHORS`` (generic surveillance words such as
+  "police", "surveillance", "camera"). Why a window and not the whole story: the summary of a story about
+  a beach is allowed to mention the police; what tells the ambiguous word's sense is its neighbourhood.
+  The anchors never fire a topic by themselves: "surveillance" alone says nothing about *which* technology.
+* ``exclusions`` veto. An exclusion that contains a hit ("boxing ring", "Pegasus Airlines",
+  "bagpipe drones") vetoes that hit only. An exclusion that contains no hit of the topic names another
+  subject ("prosopagnosia", "aquarium") and vetoes all the topic's hits within ``WINDOW``; for keyword
+  subscriptions (the user's "-exclude" words) it vetoes the whole story.
+* ``"A ~ B"`` is a proximity phrase: A and B (each inflected) at most ``PAIR_GAP`` characters apart, in
+  either order ("recognise ~ faces" matches "recognise pupils' faces").
+* A leading ``=`` turns inflection off ("=flock" must not match "a farmer's flocks").
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import itertools
+import re
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import ahocorasick
+import yaml
+
+from spyglass.models import Match, Topic
+from spyglass.text import fold
+
+__all__ = [
+    "ANCHORS",
+    "Matcher",
+    "TopicsError",
+    "keyword_topic",
+    "load_topics",
+    "resolve_topic",
+    "suggest_topics",
+]
+
+MAX_CHARS = 20_000  # of title and of summary: bounds the work on untrusted text
+WINDOW = 200  # characters (~30 words) for context anchoring and exclusion vetoes
+PAIR_GAP = 40  # characters (~6 words) allowed between the two halves of an "A ~ B" phrase
+_MAX_HITS = 200  # per topic and kind: bounds the quadratic-looking veto loops on pathological text
+
+# Generic surveillance vocabulary: never fires a topic, but makes an ambiguous context phrase count.
+ANCHORS: tuple[str, ...] = (
+    "surveillance",
+    "surveil",
+    "spy",
+    "spying",
+    "spied",
+    "snooping",
+    "privacy",
+    "civil liberties",
+    "warrant",
+    "warrantless",
+    "law enforcement",
+    "police",
+    "policing",
+    "sheriff",
+    "FBI",
+    "homeland security",
+    "immigration",
+    "deportation",
+    "deport",
+    "immigrants",
+    "agents",
+    "track",
+    "camera",
+    "footage",
+    "doorbell",
+    "hack",
+    "hacker",
+    "phone",
+    "smartphone",
+    "iPhone",
+    "algorithm",
+    "algorithmic",
+    "machine learning",
+    "artificial intelligence",
+    "facial",
+    "biometric",
+    "monitor",
+    "licence plate",
+    "number plate",
+)
+
+_DEFAULT_PATH = Path(__file__).parent / "data" / "topics.yaml"
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+_KEYS = {"slug", "label", "description", "phrases", "context_phrases", "exclusions"}
+_REQUIRED = ("slug", "label", "phrases")
+
+_STRONG, _CONTEXT, _EXCL, _ANCHOR, _PAIR = range(5)
+_Span = tuple[int, int]  # start, end (inclusive) in the folded text
+
+
+class TopicsError(ValueError):
+    """A topics file or override is malformed; the message names the source, slug and key."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Loading
+
+
+def load_topics(path: Path | None = None, overrides: list[dict[str, Any]] | None = None) -> list[Topic]:
+    """Load topics from YAML (default: the packaged topics.yaml), then apply overrides.
+
+    The file is a mapping with a ``topics`` list (a bare list is accepted too). ``overrides`` is a list
+    of dicts in the same shape: a known slug is replaced in place, a new slug is appended.
+    """
+    src = Path(path) if path is not None else _DEFAULT_PATH
+    try:
+        raw = yaml.safe_load(src.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise TopicsError(f"{src}: cannot read topics file ({exc.strerror or exc})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise TopicsError(f"{src}: invalid YAML{where}") from None
+    if isinstance(raw, dict):
+        unknown = set(raw) - {"topics"}
+        if unknown:
+            raise TopicsError(f"{src}: unknown top-level key {sorted(unknown)[0]!r}")
+        raw = raw.get("topics")
+    if not isinstance(raw, list):
+        raise TopicsError(f"{src}: expected a 'topics' list")
+    topics = _parse_list(raw, str(src))
+    if overrides:
+        if not isinstance(overrides, list):
+            raise TopicsError("overrides: expected a list of topics")
+        by_slug = {t.slug: i for i, t in enumerate(topics)}
+        for topic in _parse_list(overrides, "overrides"):
+            if topic.slug in by_slug:
+                topics[by_slug[topic.slug]] = topic
+            else:
+                by_slug[topic.slug] = len(topics)
+                topics.append(topic)
+    return topics
+
+
+def _parse_list(items: list[Any], source: str) -> list[Topic]:
+    topics: list[Topic] = []
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        topic = _parse_topic(item, f"{source}: topic #{i + 1}")
+        if topic.slug in seen:
+            raise TopicsError(f"{source}: topic {topic.slug!r}: duplicate slug")
+        seen.add(topic.slug)
+        topics.append(topic)
+    return topics
+
+
+def _parse_topic(item: Any, where: str) -> Topic:
+    if not isinstance(item, dict):
+        raise TopicsError(f"{where}: expected a mapping, got {type(item).__name__}")
+    slug = item.get("slug")
+    if isinstance(slug, str) and slug:
+        where = f"{where.rsplit(': topic #', 1)[0]}: topic {slug!r}"
+    for key in item:
+        if key not in _KEYS:
+            raise TopicsError(f"{where}: unknown key {str(key)!r}")
+    for key in _REQUIRED:
+        if item.get(key) in (None, "", []):
+            raise TopicsError(f"{where}: missing {key!r}")
+    if not isinstance(slug, str) or not _SLUG.match(slug):
+        raise TopicsError(f"{where}: 'slug' must be lowercase letters, digits and hyphens")
+    label = item["label"]
+    if not isinstance(label, str) or not label.strip():
+        raise TopicsError(f"{where}: 'label' must be a non-empty string")
+    description = item.get("description") or ""
+    if not isinstance(description, str):
+        raise TopicsError(f"{where}: 'description' must be a string")
+    lists = {k: _phrase_list(item.get(k), where, k) for k in ("phrases", "context_phrases", "exclusions")}
+    if not lists["phrases"]:
+        raise TopicsError(f"{where}: missing 'phrases'")
+    return Topic(
+        slug=slug,
+        label=label.strip(),
+        phrases=lists["phrases"],
+        context_phrases=lists["context_phrases"],
+        exclusions=lists["exclusions"],
+        description=description.strip(),
+    )
+
+
+def _phrase_list(value: Any, where: str, key: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise TopicsError(f"{where}: {key!r} must be a list of strings")
+    out: list[str] = []
+    for phrase in value:
+        if not isinstance(phrase, str | int | float) or isinstance(phrase, bool):
+            raise TopicsError(f"{where}: {key!r} must be a list of strings")
+        phrase = str(phrase).strip()
+        parts = [p.strip() for p in phrase.lstrip("=").split("~")]
+        if len(parts) > 2 or not all(_has_word(fold(p)) for p in parts):
+            raise TopicsError(f"{where}: {key!r} has an empty or malformed phrase {phrase!r}")
+        out.append(phrase)
+    return tuple(out)
+
+
+def _has_word(folded: str) -> bool:
+    return any(ch.isalnum() for ch in folded)
+
+
+# --------------------------------------------------------------------------------------------------
+# Keyword subscriptions, lookup
+
+
+def keyword_topic(phrase: str, excludes: Sequence[str] = ()) -> Topic:
+    """A user's "exact phrase" subscription as a Topic.
+
+    The phrase matches like a topic phrase (case-insensitive, whole words, last word inflected); any
+    exclude anywhere in the story vetoes it. The slug is stable for the same folded phrase and excludes.
+    """
+    clean = _literal(phrase)
+    if not _has_word(fold(clean)):
+        raise TopicsError(f"keyword {phrase!r}: needs at least one letter or digit")
+    excl = tuple(dict.fromkeys(e for e in (_literal(x) for x in excludes) if _has_word(fold(e))))
+    key = "\x1f".join([fold(clean), *sorted(fold(e) for e in excl)])
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:12]
+    return Topic(
+        slug=f"kw:{digest}",
+        label=f'"{clean}"',
+        phrases=(clean,),
+        exclusions=excl,
+        description=f'Stories containing "{clean}"',
+    )
+
+
+def _literal(s: str) -> str:
+    # Keyword text is taken literally: no "~" proximity operator, no "=" marker, no stray quotes.
+    return " ".join(s.replace("~", " ").strip().strip("\"'\u201c\u201d").lstrip("=").split())
+
+
+def _norm_name(s: str) -> str:
+    return re.sub(r"[\s\-_'\"]+", "", fold(s))
+
+
+def resolve_topic(name: str, topics: Sequence[Topic]) -> Topic | None:
+    """Find a topic by slug or label, ignoring case, spaces, hyphens and quotes."""
+    want = _norm_name(name)
+    if not want:
+        return None
+    for topic in topics:
+        if want in (_norm_name(topic.slug), _norm_name(topic.label)):
+            return topic
+    return None
+
+
+def suggest_topics(name: str, topics: Sequence[Topic], n: int = 3) -> list[Topic]:
+    """The topics closest to an unknown name (fuzzy on slugs, labels and phrases), best first."""
+    want = _norm_name(name)
+    if not want or n <= 0:
+        return []
+    scored: list[tuple[float, int, Topic]] = []
+    for i, topic in enumerate(topics):
+        names = [topic.slug, topic.label, *(p.lstrip("=") for p in topic.phrases if "~" not in p)]
+        best = 0.0
+        for cand in names:
+            c = _norm_name(cand)
+            if not c:
+                continue
+            ratio = difflib.SequenceMatcher(None, want, c).ratio()
+            if len(want) >= 3 and (want in c or c in want):
+                ratio = max(ratio, 0.8)
+            best = max(best, ratio)
+        if best >= 0.6:
+            scored.append((best, i, topic))
+    scored.sort(key=lambda s: (-s[0], s[1]))
+    return [t for _, _, t in scored[:n]]
+
+
+# --------------------------------------------------------------------------------------------------
+# Surface forms
+
+_SPELLING = {
+    "licence": "license",
+    "license": "licence",
+    "licences": "licenses",
+    "licenses": "licences",
+    "neighbour": "neighbor",
+    "neighbor": "neighbour",
+    "neighbours": "neighbors",
+    "neighbors": "neighbours",
+    "centre": "center",
+    "center": "centre",
+    "defence": "defense",
+    "defense": "defence",
+    "programme": "program",
+    "analyse": "analyze",
+    "analyze": "analyse",
+    "behavioural": "behavioral",
+    "behavioral": "behavioural",
+    "numberplate": "number plate",
+    "cellphone": "cell phone",
+    "bodycam": "body cam",
+}
+_ISE = (
+    ("isation", "ization"),
+    ("isations", "izations"),
+    ("ise", "ize"),
+    ("ises", "izes"),
+    ("ised", "ized"),
+    ("ising", "izing"),
+    ("iser", "izer"),
+    ("isers", "izers"),
+)
+_VOWELS = set("aeiou")
+
+
+def _spellings(word: str) -> set[str]:
+    out = {word}
+    if word in _SPELLING:
+        out.add(_SPELLING[word])
+    for brit, amer in _ISE:
+        for a, b in ((brit, amer), (amer, brit)):
+            if word.endswith(a) and len(word) > len(a) + 2:
+                out.add(word[: -len(a)] + b)
+    return out
+
+
+def _inflections(word: str) -> set[str]:
+    """Plural and verb forms of one word (over-generation is harmless: unused forms never match)."""
+    out = {word}
+    if not word.isalpha() or len(word) < 3:
+        return out
+    last, prev = word[-1], word[-2]
+    if last == "y" and prev not in _VOWELS:
+        out |= {word[:-1] + "ies", word[:-1] + "ied", word + "ing"}
+    elif last == "e":
+        out |= {word + "s", word + "d", word[:-1] + "ing"}
+    elif word.endswith(("s", "x", "z", "ch", "sh")):
+        out |= {word + "es", word + "ed", word + "ing"}
+    else:
+        out |= {word + "s", word + "ed", word + "ing"}
+        cvc = last not in _VOWELS and last not in "wxy" and prev in _VOWELS and word[-3] not in _VOWELS
+        if (cvc and len(word) <= 4) or (last == "l" and prev in _VOWELS):  # scanned, tagged, surveilled
+            out |= {word + last + "ed", word + last + "ing"}
+    return out
+
+
+def _surface_forms(phrase: str) -> set[str]:
+    """All folded forms one phrase (one side of an "A ~ B") can take in text."""
+    exact = phrase.startswith("=")
+    words = fold(phrase.lstrip("=")).split(" ")
+    forms: set[str] = set()
+    for combo in itertools.islice(itertools.product(*(_spellings(w) for w in words)), 64):
+        head, tail = list(combo[:-1]), combo[-1]
+        for last in {tail} if exact else _inflections(tail):
+            forms.add(" ".join([*head, last]))
+    return {f for f in forms if _has_word(f)}
+
+
+# --------------------------------------------------------------------------------------------------
+# Matching
+
+
+class _TopicPlan:
+    __slots__ = ("display", "is_keyword", "topic")
+
+    def __init__(self, topic: Topic) -> None:
+        self.topic = topic
+        self.display: list[str] = []  # phrase as written (without the "=" marker), by phrase id
+        self.is_keyword = topic.slug.startswith("kw:")
+
+
+class Matcher:
+    """Matches stories against topics; build once, reuse (thread-safe for concurrent ``match`` calls)."""
+
+    def __init__(self, topics: Sequence[Topic], anchors: Iterable[str] = ANCHORS) -> None:
+        self.topics = list(topics)
+        self._plans = [_TopicPlan(t) for t in self.topics]
+        # pair id -> (topic index, kind, phrase id)
+        self._pairs: list[tuple[int, int, int]] = []
+        keys: dict[str, set[tuple[int, int, int, int]]] = {}
+
+        def add(text: str, entry: tuple[int, int, int, int]) -> None:
+            for form in _surface_forms(text):
+                keys.setdefault(form, set()).add(entry)
+
+        for ti, (topic, plan) in enumerate(zip(self.topics, self._plans, strict=True)):
+            seen: dict[str, int] = {}
+            for kind, phrases in ((_STRONG, topic.phrases), (_CONTEXT, topic.context_phrases)):
+                for phrase in phrases:
+                    # Phrases that fold alike ("plate reader", "plate-reader") report as the first one.
+                    pid = seen.setdefault(fold(phrase), len(plan.display))
+                    if pid == len(plan.display):
+                        plan.display.append(phrase.lstrip("="))
+                    sides = [s.strip() for s in phrase.split("~")] if "~" in phrase else []
+                    if len(sides) == 2 and all(_has_word(fold(s)) for s in sides):
+                        pair = len(self._pairs)
+                        self._pairs.append((ti, kind, pid))
+                        eq = "=" if phrase.startswith("=") else ""
+                        add(eq + sides[0].lstrip("="), (_PAIR, ti, pair, 0))
+                        add(eq + sides[1], (_PAIR, ti, pair, 1))
+                    elif _has_word(fold(phrase.lstrip("=").replace("~", " "))):
+                        add(phrase.replace("~", " "), (kind, ti, pid, 0))
+            for phrase in topic.exclusions:
+                if _has_word(fold(phrase.lstrip("="))):
+                    add(phrase.replace("~", " "), (_EXCL, ti, 0, 0))
+        for anchor in anchors:
+            add(anchor, (_ANCHOR, -1, 0, 0))
+
+        self._automaton: Any = ahocorasick.Automaton()
+        for form, entries in keys.items():
+            self._automaton.add_word(form, (len(form), tuple(sorted(entries))))
+        self._empty = not keys
+        if keys:
+            self._automaton.make_automaton()
+
+    def match(self, title: str, summary: str) -> list[Match]:
+        """Topics that fire for this story, in the order given, with the phrases that fired."""
+        if self._empty:
+            return []
+        text = fold(title[:MAX_CHARS]) + " | " + fold(summary[:MAX_CHARS])
+        text = text[: 2 * MAX_CHARS]
+        n = len(text)
+
+        # topic index -> kind -> list of (start, end, phrase id)
+        hits: dict[int, dict[int, list[tuple[int, int, int]]]] = {}
+        anchors: list[_Span] = []
+        pair_sides: dict[int, tuple[list[_Span], list[_Span]]] = {}
+        isalnum = str.isalnum
+        for end, (length, entries) in self._automaton.iter(text):
+            start = end - length + 1
+            if (start > 0 and isalnum(text[start - 1])) or (end + 1 < n and isalnum(text[end + 1])):
+                continue
+            for kind, ti, ref, side in entries:
+                if kind == _ANCHOR:
+                    if len(anchors) < _MAX_HITS:
+                        anchors.append((start, end))
+                elif kind == _PAIR:
+                    lists = pair_sides.setdefault(ref, ([], []))
+                    if len(lists[side]) < _MAX_HITS:
+                        lists[side].append((start, end))
+                else:
+                    bucket = hits.setdefault(ti, {}).setdefault(kind, [])
+                    if len(bucket) < _MAX_HITS:
+                        bucket.append((start, end, ref))
+        if not hits and not pair_sides:
+            return []
+        for pair, (first, second) in pair_sides.items():
+            span = _near_pair(first, second)
+            if span is not None:
+                ti, kind, pid = self._pairs[pair]
+                hits.setdefault(ti, {}).setdefault(kind, []).append((span[0], span[1], pid))
+
+        # Pass 1: exclusions veto hits; surviving strong hits of surveillance topics become anchors.
+        kept: dict[int, tuple[list[tuple[int, int, int]], list[tuple[int, int, int]], list[_Span]]] = {}
+        for ti, kinds in hits.items():
+            strong = kinds.get(_STRONG, [])
+            context = kinds.get(_CONTEXT, [])
+            excl = [(s, e) for s, e, _ in kinds.get(_EXCL, [])]
+            if excl:
+                strong, context = self._veto(strong, context, excl, self._plans[ti].is_keyword)
+            if strong or context:
+                kept[ti] = (strong, context, excl)
+                if strong and not self._plans[ti].is_keyword:
+                    anchors.extend((s, e) for s, e, _ in strong)
+        if not kept:
+            return []
+        anchors.sort()
+        anchor_starts = [s for s, _ in anchors]
+
+        # Pass 2: context hits count only with an anchor nearby.
+        out: list[Match] = []
+        for ti in sorted(kept):
+            strong, context, excl = kept[ti]
+            fired = list(strong)
+            for hit in context:
+                if _anchored(hit, anchors, anchor_starts, excl):
+                    fired.append(hit)
+            if fired:
+                display = self._plans[ti].display
+                fired.sort()
+                phrases = tuple(dict.fromkeys(display[pid] for _, _, pid in fired))
+                out.append(Match(slug=self.topics[ti].slug, phrases=phrases))
+        return out
+
+    @staticmethod
+    def _veto(
+        strong: list[tuple[int, int, int]],
+        context: list[tuple[int, int, int]],
+        excl: list[_Span],
+        story_wide: bool,
+    ) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]:
+        all_hits = strong + context
+        vetoed: set[tuple[int, int, int]] = set()
+        for xs, xe in excl:
+            inside = [h for h in all_hits if xs <= h[0] and h[1] <= xe]
+            if inside:
+                vetoed.update(inside)  # "boxing ring" vetoes the "ring" it contains, nothing else
+            elif not any(h[0] <= xe and xs <= h[1] for h in all_hits):
+                if story_wide:
+                    return [], []
+                vetoed.update(h for h in all_hits if h[0] - xe <= WINDOW and xs - h[1] <= WINDOW)
+        if not vetoed:
+            return strong, context
+        return [h for h in strong if h not in vetoed], [h for h in context if h not in vetoed]
+
+
+def _near_pair(first: list[_Span], second: list[_Span]) -> _Span | None:
+    for a in first:
+        for b in second:
+            if a[1] < b[0]:
+                if b[0] - a[1] - 1 <= PAIR_GAP:
+                    return (a[0], b[1])
+            elif b[1] < a[0] and a[0] - b[1] - 1 <= PAIR_GAP:
+                return (b[0], a[1])
+    return None
+
+
+def _anchored(hit: tuple[int, int, int], anchors: list[_Span], starts: list[int], excl: list[_Span]) -> bool:
+    hs, he = hit[0], hit[1]
+    i = bisect_left(starts, hs - WINDOW - 500)  # anchor spans are < 500 chars: start a little early
+    for s, e in itertools.islice(anchors, i, None):
+        if s > he + WINDOW:
+            break
+        if e < hs - WINDOW or (s <= he and hs <= e):  # too far, or the hit itself
+            continue
+        if any(xs <= e and s <= xe for xs, xe in excl):  # an anchor inside "spy ring" does not count
+            continue
+        return True
+    return False
