@@ -417,6 +417,8 @@ class Matcher:
         for anchor in anchors:
             add(anchor, (_ANCHOR, -1, 0, 0))
 
+        self._slugs = [t.slug for t in self.topics]
+        self._is_kw = [p.is_keyword for p in self._plans]
         self._automaton: Any = ahocorasick.Automaton()
         for form, entries in keys.items():
             self._automaton.add_word(form, (len(form), tuple(sorted(entries))))
@@ -428,12 +430,14 @@ class Matcher:
         """Topics that fire for this story, in the order given, with the phrases that fired."""
         if self._empty:
             return []
-        text = fold(title[:MAX_CHARS]) + " | " + fold(summary[:MAX_CHARS])
-        text = text[: 2 * MAX_CHARS]
+        # One fold call for both (the " | " keeps title and summary words apart).
+        text = fold(title[:MAX_CHARS] + " | " + summary[:MAX_CHARS])[: 2 * MAX_CHARS]
         n = len(text)
 
-        # topic index -> kind -> list of (start, end, phrase id)
-        hits: dict[int, dict[int, list[tuple[int, int, int]]]] = {}
+        # topic index -> list of (start, end, phrase id), per kind
+        strong: dict[int, list[tuple[int, int, int]]] = {}
+        context: dict[int, list[tuple[int, int, int]]] = {}
+        excl: dict[int, list[_Span]] = {}
         anchors: list[_Span] = []
         pair_sides: dict[int, tuple[list[_Span], list[_Span]]] = {}
         isalnum = str.isalnum
@@ -442,55 +446,60 @@ class Matcher:
             if (start > 0 and isalnum(text[start - 1])) or (end + 1 < n and isalnum(text[end + 1])):
                 continue
             for kind, ti, ref, side in entries:
-                if kind == _ANCHOR:
-                    if len(anchors) < _MAX_HITS:
-                        anchors.append((start, end))
-                elif kind == _PAIR:
-                    lists = pair_sides.setdefault(ref, ([], []))
-                    if len(lists[side]) < _MAX_HITS:
-                        lists[side].append((start, end))
-                else:
-                    bucket = hits.setdefault(ti, {}).setdefault(kind, [])
-                    if len(bucket) < _MAX_HITS:
+                if kind == _STRONG:
+                    bucket = strong.get(ti)
+                    if bucket is None:
+                        strong[ti] = [(start, end, ref)]
+                    elif len(bucket) < _MAX_HITS:
                         bucket.append((start, end, ref))
-        if not hits and not pair_sides:
-            return []
+                elif kind == _CONTEXT:
+                    context.setdefault(ti, []).append((start, end, ref))
+                elif kind == _EXCL:
+                    excl.setdefault(ti, []).append((start, end))
+                elif kind == _ANCHOR:
+                    anchors.append((start, end))
+                else:
+                    pair_sides.setdefault(ref, ([], []))[side].append((start, end))
         for pair, (first, second) in pair_sides.items():
-            span = _near_pair(first, second)
+            span = _near_pair(first[:_MAX_HITS], second[:_MAX_HITS])
             if span is not None:
                 ti, kind, pid = self._pairs[pair]
-                hits.setdefault(ti, {}).setdefault(kind, []).append((span[0], span[1], pid))
+                (strong if kind == _STRONG else context).setdefault(ti, []).append((span[0], span[1], pid))
+        if not strong and not context:
+            return []
 
         # Pass 1: exclusions veto hits; surviving strong hits of surveillance topics become anchors.
-        kept: dict[int, tuple[list[tuple[int, int, int]], list[tuple[int, int, int]], list[_Span]]] = {}
-        for ti, kinds in hits.items():
-            strong = kinds.get(_STRONG, [])
-            context = kinds.get(_CONTEXT, [])
-            excl = [(s, e) for s, e, _ in kinds.get(_EXCL, [])]
-            if excl:
-                strong, context = self._veto(strong, context, excl, self._plans[ti].is_keyword)
-            if strong or context:
-                kept[ti] = (strong, context, excl)
-                if strong and not self._plans[ti].is_keyword:
-                    anchors.extend((s, e) for s, e, _ in strong)
-        if not kept:
-            return []
-        anchors.sort()
-        anchor_starts = [s for s, _ in anchors]
+        for ti, spans in excl.items():
+            s_hits, c_hits = self._veto(
+                strong.get(ti, []), context.get(ti, [])[:_MAX_HITS], spans[:_MAX_HITS], self._is_kw[ti]
+            )
+            strong[ti], context[ti] = s_hits, c_hits
+        anchor_starts: list[int] = []
+        if any(context.values()):
+            del anchors[_MAX_HITS:]
+            for ti, s_hits in strong.items():
+                if not self._is_kw[ti]:
+                    anchors.extend((s, e) for s, e, _ in s_hits[:_MAX_HITS])
+            anchors.sort()
+            anchor_starts = [s for s, _ in anchors]
 
         # Pass 2: context hits count only with an anchor nearby.
         out: list[Match] = []
-        for ti in sorted(kept):
-            strong, context, excl = kept[ti]
-            fired = list(strong)
-            for hit in context:
-                if _anchored(hit, anchors, anchor_starts, excl):
-                    fired.append(hit)
-            if fired:
-                display = self._plans[ti].display
+        for ti in sorted(strong.keys() | context.keys()):
+            fired = strong.get(ti, [])
+            weak = context.get(ti)
+            if weak:
+                spans = excl.get(ti, [])[:_MAX_HITS]
+                fired = fired + [h for h in weak[:_MAX_HITS] if _anchored(h, anchors, anchor_starts, spans)]
+            if not fired:
+                continue
+            display = self._plans[ti].display
+            if len(fired) == 1:
+                phrases: tuple[str, ...] = (display[fired[0][2]],)
+            else:
                 fired.sort()
                 phrases = tuple(dict.fromkeys(display[pid] for _, _, pid in fired))
-                out.append(Match(slug=self.topics[ti].slug, phrases=phrases))
+            out.append(Match(slug=self._slugs[ti], phrases=phrases))
         return out
 
     @staticmethod
