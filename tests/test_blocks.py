@@ -407,6 +407,15 @@ def test_reply() -> None:
     assert build_reply(view(provider=""))["text"].startswith("Also covered by another outlet: <")
 
 
+def test_reply_with_huge_url_keeps_link_whole() -> None:
+    url = "https://news.example/" + "z" * 2970
+    message = build_reply(view(url=url, title="t " * 200, provider="p" * 300))
+    assert message["text"].startswith("Also covered by ") and f"<{url}|" in message["text"]
+    buttons = [e for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert [b["url"] for b in buttons] == [url]
+    assert_no_control_sequences(message)
+
+
 # --------------------------------------------------------------------------- search
 
 
@@ -478,6 +487,14 @@ def test_notice() -> None:
         "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "Subscribed to *ALPR*."}}],
     }
     assert build_notice("")["blocks"] == []
+
+
+def test_long_notice_is_split_on_lines() -> None:
+    lines = [f"• <https://x.example/{i}|item {i}> " + "w" * 80 for i in range(100)]
+    message = build_notice("\n".join(lines))
+    assert validate_blocks(message["blocks"]) == []
+    texts = [b["text"]["text"] for b in message["blocks"]]
+    assert len(texts) > 1 and "\n".join(texts) == "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- validate_blocks

@@ -164,7 +164,7 @@ def build_alert(view: AlertView, *, now: datetime | None = None) -> dict[str, An
     blocks.append({"type": "context", "elements": [_mrkdwn(" · ".join(context))]})
 
     head = _title_line(view.url, title, MAX_SECTION_TEXT - SUMMARY_LIMIT - 2)
-    summary = escape_clip(view.summary, SUMMARY_LIMIT)
+    summary = escape_clip(view.summary.strip(), SUMMARY_LIMIT).strip()
     accessory = None
     if image_url:
         accessory = {
@@ -197,8 +197,14 @@ def build_reply(view: AlertView) -> dict[str, Any]:
     provider = escape_clip(oneline(view.provider), 200) or "another outlet"
     title = oneline(view.title) or UNTITLED
     text = f"Also covered by {provider}: {link(view.url, title, TITLE_LABEL_LIMIT)}"
-    blocks: list[dict[str, Any]] = [_section(text)]
-    summary = escape_clip(view.summary, 300)
+    url = safe_url(view.url)
+    if len(text) <= MAX_SECTION_TEXT:
+        blocks: list[dict[str, Any]] = [_section(text)]
+    else:  # a very long URL: title in the section, the link on a button
+        blocks = [_section(f"Also covered by {provider}: {label(title, TITLE_LABEL_LIMIT)}")]
+        if url:
+            blocks.append({"type": "actions", "elements": [_button("Read story", url, "read_story")]})
+    summary = escape_clip(oneline(view.summary), 300)
     if summary:
         blocks.append({"type": "context", "elements": [_mrkdwn(summary)]})
     return {"text": text, "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
@@ -257,9 +263,23 @@ def build_search_results(
 
 
 def build_notice(text: str) -> dict[str, Any]:
-    """Short ephemeral message from our own code (already mrkdwn-safe)."""
-    body = text[:MAX_SECTION_TEXT]
-    blocks = [_section(body)] if body.strip() else []
+    """Short ephemeral message from our own code (already mrkdwn-safe). Long text is split into
+    sections on line boundaries so no link is cut in half."""
+    blocks: list[dict[str, Any]] = []
+    chunk: list[str] = []
+    size = 0
+    for line in text.split("\n"):
+        while len(line) > MAX_SECTION_TEXT:  # a single over-long line: hard split (our own text)
+            blocks.append(_section(line[:MAX_SECTION_TEXT]))
+            line = line[MAX_SECTION_TEXT:]
+        if chunk and size + 1 + len(line) > MAX_SECTION_TEXT:
+            blocks.append(_section("\n".join(chunk)))
+            chunk, size = [], 0
+        size += len(line) + (1 if chunk else 0)
+        chunk.append(line)
+    if chunk:
+        blocks.append(_section("\n".join(chunk)))
+    blocks = [b for b in blocks if b["text"]["text"].strip()][:MAX_BLOCKS]
     return {"response_type": "ephemeral", "text": text, "blocks": blocks}
 
 
