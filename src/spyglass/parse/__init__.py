@@ -1,0 +1,1 @@
+"""Turning fetched bytes into `Story` objects: RSS/Atom feeds (`feed`)."""

@@ -1,0 +1,270 @@
+"""RSS 0.9x/1.0/2.0 and Atom 0.3/1.0 bytes → ``Story`` objects, via feedparser.
+
+feedparser is always given the bytes wrapped in a stream: handed a ``str`` or ``bytes`` it will
+happily treat the value as a URL to fetch or a local path to open (a response body of
+``/etc/passwd`` would read that file), so it never sees anything but a ``BytesIO``. Its own HTML
+sanitizing and relative-URI rewriting are off (slow, and we reduce everything to plain text with
+``clean_text`` anyway); links are resolved against ``base_url`` here.
+"""
+
+from __future__ import annotations
+
+import calendar
+import html
+import io
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import feedparser
+
+from spyglass.models import Story
+from spyglass.text import MAX_SUMMARY, MAX_TITLE, clean_text, truncate
+from spyglass.urls import MAX_URL, canonical_url, domain_of, link_url
+
+MAX_PROVIDER = 200
+MAX_GUID = 1000
+FUTURE_SLACK = timedelta(days=1)
+
+# After one round of cleaning, markup that is still there was escaped twice by the publisher
+# (Atom type="html" titles like "&amp;lt;b&amp;gt;"): these common tags get a second round.
+_LEFTOVER_TAG = re.compile(
+    r"</?(?:a|abbr|b|big|blockquote|br|cite|code|div|em|font|h[1-6]|hr|i|img|li|mark|ol|p|q|s|small|span"
+    r"|strike|strong|sub|sup|u|ul)\b[^<>]{0,500}>",
+    re.I,
+)
+_IMAGE_EXT = re.compile(r"\.(?:jpe?g|png|gif|webp|avif)(?:$|[?#])", re.I)
+
+
+class FeedError(Exception):
+    """The body is not a feed at all (or is empty). ``str(exc)`` is one human line."""
+
+
+@dataclass
+class ParsedFeed:
+    stories: list[Story]
+    title: str
+    bozo: str = ""  # one line when feedparser flagged the feed as malformed but still read it
+    version: str = ""  # feedparser's format name, e.g. "rss20", "atom10", "rss10"
+    skipped: int = 0  # entries dropped (no usable link)
+    link: str = ""  # the feed's home page, when given
+
+
+def parse_feed(
+    body: bytes,
+    *,
+    source: str,
+    base_url: str,
+    headers: Mapping[str, str] | None = None,
+    now: datetime | None = None,
+    max_items: int = 500,
+) -> ParsedFeed:
+    """Parse a feed body into stories (at most ``max_items``). Raises ``FeedError`` if it is not a feed."""
+    if not body or not body.strip():
+        raise FeedError("empty body")
+    now = _aware(now) if now is not None else datetime.now(UTC)
+    d = feedparser.parse(
+        io.BytesIO(body),
+        response_headers=_feedparser_headers(headers or {}, base_url),
+        sanitize_html=False,
+        resolve_relative_uris=False,
+    )
+    version = str(d.get("version") or "")
+    entries = d.get("entries") or []
+    bozo = _one_line(d.get("bozo_exception")) if d.get("bozo") else ""
+    if not entries and not version:
+        raise FeedError(_not_a_feed(body, bozo))
+
+    feed = d.get("feed") or {}
+    feed_title = clean_text(feed.get("title"), MAX_TITLE)
+    stories: list[Story] = []
+    skipped = 0
+    for entry in entries:
+        if len(stories) >= max_items:
+            break
+        story = _story(entry, source=source, base_url=base_url, feed_title=feed_title, now=now)
+        if story is None:
+            skipped += 1
+        else:
+            stories.append(story)
+    return ParsedFeed(
+        stories=stories,
+        title=feed_title,
+        bozo=bozo,
+        version=version,
+        skipped=skipped,
+        link=_http_url(feed.get("link"), base_url),
+    )
+
+
+def _story(entry: Any, *, source: str, base_url: str, feed_title: str, now: datetime) -> Story | None:
+    link = _entry_link(entry, base_url)
+    if not link:
+        return None  # permalink GUIDs were already promoted to links by feedparser
+    title = _text(entry.get("title"), entry.get("title_detail"), MAX_TITLE)
+    summary_detail = entry.get("summary_detail")
+    raw_summary = entry.get("summary")
+    if not raw_summary:
+        for content in entry.get("content") or []:
+            if content.get("value"):
+                raw_summary, summary_detail = content.get("value"), content
+                break
+    summary = _text(raw_summary, summary_detail, MAX_SUMMARY)
+    if not title and not summary:
+        return None
+    return Story(
+        url=canonical_url(link),
+        original_url=link_url(link),
+        title=title or truncate(summary, 200),
+        summary=summary,
+        published=_published(entry, now),
+        source=source,
+        guid=str(entry.get("id") or "").strip()[:MAX_GUID],
+        provider=_provider(entry) or feed_title,
+        provider_domain=domain_of(link),
+        image=_image(entry, link),
+    )
+
+
+def _text(raw: Any, detail: Any, limit: int) -> str:
+    if not raw or not isinstance(raw, str):
+        return ""
+    kind = str((detail or {}).get("type") or "")
+    if kind == "text/plain":
+        # Already plain text: protect literal "<" from the tag stripper, still fold stray entities.
+        return clean_text(html.escape(raw, quote=False), limit)
+    text = clean_text(raw, limit)
+    if "<" in text and _LEFTOVER_TAG.search(text):
+        text = clean_text(text, limit)
+    return text
+
+
+def _entry_link(entry: Any, base_url: str) -> str:
+    candidates: list[Any] = [entry.get("link")]
+    for link in entry.get("links") or []:
+        if link.get("rel", "alternate") == "alternate":
+            candidates.append(link.get("href"))
+    for candidate in candidates:
+        url = _http_url(candidate, base_url)
+        if url:
+            return url
+    return ""
+
+
+def _http_url(value: Any, base_url: str) -> str:
+    """An absolute http(s) URL from ``value`` (resolved against ``base_url``), or ""."""
+    if not value or not isinstance(value, str):
+        return ""
+    value = value.strip()
+    if len(value) > MAX_URL:
+        return ""
+    try:
+        url = urljoin(base_url, value) if base_url else value
+        parts = urlsplit(url)
+    except ValueError:
+        return ""
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return ""
+    return url
+
+
+def _published(entry: Any, now: datetime) -> datetime:
+    for key in ("published_parsed", "updated_parsed", "created_parsed"):
+        parsed = dict.get(entry, key)  # plain lookup: FeedParserDict's aliasing is deprecated
+        if isinstance(parsed, time.struct_time):
+            try:
+                when = datetime.fromtimestamp(calendar.timegm(parsed), UTC)
+            except (OverflowError, ValueError, OSError):
+                continue
+            return now if when > now + FUTURE_SLACK else when
+    return now
+
+
+def _provider(entry: Any) -> str:
+    source = entry.get("source") or {}
+    detail = entry.get("author_detail") or {}
+    for raw in (source.get("title"), detail.get("name"), entry.get("author")):
+        name = clean_text(raw, MAX_PROVIDER) if isinstance(raw, str) else ""
+        if name:
+            return name
+    return ""
+
+
+def _image(entry: Any, link: str) -> str:
+    candidates: list[Any] = []
+    for thumb in entry.get("media_thumbnail") or []:
+        candidates.append(thumb.get("url"))
+    for media in entry.get("media_content") or []:
+        medium = str(media.get("medium") or "")
+        mime = str(media.get("type") or "")
+        url = media.get("url")
+        if (
+            medium == "image"
+            or mime.startswith("image/")
+            or (not medium and not mime and isinstance(url, str) and _IMAGE_EXT.search(url))
+        ):
+            candidates.append(url)
+    for enclosure in entry.get("enclosures") or []:
+        if str(enclosure.get("type") or "").startswith("image/"):
+            candidates.append(enclosure.get("href") or enclosure.get("url"))
+    image = entry.get("image")
+    if isinstance(image, Mapping):
+        candidates.append(image.get("href") or image.get("url"))
+    for candidate in candidates:
+        url = _http_url(candidate, link)
+        if url:
+            return url
+    return ""
+
+
+def _feedparser_headers(headers: Mapping[str, str], base_url: str) -> dict[str, str]:
+    """Response headers for feedparser, with a content type that does not mislead it.
+
+    The charset is what matters. Servers routinely label feeds text/html, text/plain or
+    application/octet-stream, and RFC 3023 makes a charset-less text/xml mean US-ASCII; in all those
+    cases the document's own declaration (or UTF-8 detection) is a better guide, so the media type
+    becomes application/xml and only an explicit charset is kept.
+    """
+    out = {k.lower(): v for k, v in headers.items() if k.lower() in ("content-type", "content-location")}
+    raw = out.get("content-type", "")
+    media, _, params = raw.partition(";")
+    media = media.strip().lower()
+    charset = ""
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip("'\""):
+            charset = value.strip().strip("'\"")
+    if not media.endswith("xml") or media == "text/xml":
+        media = "application/xml"
+    out["content-type"] = media + (f"; charset={charset}" if charset else "")
+    if base_url and "content-location" not in out:
+        out["content-location"] = base_url
+    return out
+
+
+def _not_a_feed(body: bytes, bozo: str) -> str:
+    head = body[:2048].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head or b"<body" in head:
+        return "not a feed: looks like an HTML page"
+    if head.startswith((b"{", b"[")):
+        return "not a feed: looks like JSON"
+    if head.startswith(b"%pdf"):
+        return "not a feed: looks like a PDF"
+    if bozo:
+        return f"not a feed: {bozo}"
+    return "not a feed: no RSS or Atom root element"
+
+
+def _one_line(exc: Any) -> str:
+    if exc is None:
+        return "malformed feed"
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:200]
+
+
+def _aware(dt: datetime) -> datetime:
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
