@@ -91,7 +91,7 @@ def escape_clip(text: str, limit: int, *, keep_markers: bool = False) -> str:
         out = escape(clip(text, budget), keep_markers=keep_markers)
         if len(out) <= limit or budget <= 1:
             return out if len(out) <= limit else ""
-        budget -= max(1, len(out) - limit)
+        budget = min(budget - 1, budget * limit // len(out))
 
 
 def plain(text: str, limit: int) -> str:
