@@ -221,6 +221,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return func(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `spyglass search … | head`
+        sys.stderr.close()
+        return 0
     except Exception as e:
         message = _user_message(e)
         if message is None:

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from spyglass.config import SourceConfig
@@ -62,11 +64,18 @@ def sync_sources(svc: Services) -> None:
     """Make the sources table match the config file (new rows, changed locations); keep fetch state."""
     with svc.store.session() as s:
         rows = {r.name: r for r in s.scalars(select(Source)).all()}
+        missing = [c for c in svc.settings.sources if c.name not in rows]
+        if missing:
+            # Several workers may start at once: insert-if-absent, never fail on the unique name.
+            insert = pg_insert if svc.store.dialect == "postgresql" else sqlite_insert
+            s.execute(insert(Source).values([
+                {"name": c.name, "kind": c.kind, "location": c.location, "error_count": 0, "stories_seen": 0}
+                for c in missing]).on_conflict_do_nothing(index_elements=["name"]))
         for cfg in svc.settings.sources:
             row = rows.get(cfg.name)
             if row is None:
-                s.add(Source(name=cfg.name, kind=cfg.kind, location=cfg.location, error_count=0, stories_seen=0))
-            elif row.location != cfg.location or row.kind != cfg.kind:
+                continue
+            if row.location != cfg.location or row.kind != cfg.kind:
                 row.kind, row.location = cfg.kind, cfg.location
                 row.etag = row.last_modified = row.final_url = None
                 row.disabled_reason = None  # a fixed URL deserves a fresh start

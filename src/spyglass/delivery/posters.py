@@ -17,7 +17,7 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
-from spyglass.delivery.console import render_alert
+from spyglass.delivery.console import clean, render_alert
 from spyglass.models import AlertView
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,8 @@ class ConsolePoster:
     ) -> PostOutcome:
         with self._lock:
             if thread_ts:
-                self.stream.write(f"  ↳ also covered by {render_alert(view).splitlines()[0]}\n")
+                who = view.provider or "another outlet"
+                self.stream.write(f"  ↳ also covered by {clean(who)}: {clean(view.title)}\n    {clean(view.url)}\n\n")
             else:
                 self.stream.write(render_alert(view) + "\n\n")
             self.stream.flush()

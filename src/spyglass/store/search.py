@@ -93,6 +93,33 @@ def parse_query(raw: str, *, now: datetime | None = None) -> Query:
     return q
 
 
+# Words people use interchangeably in this field; stemming alone does not join them.
+_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "facial": ("face",), "face": ("facial",), "faces": ("facial",),
+    "licence": ("license",), "license": ("licence",),
+    "anpr": ("alpr",), "alpr": ("anpr",),
+    "cctv": ("camera",),
+    "uav": ("drone",), "uavs": ("drone",), "drone": ("uav",),
+    "bodycam": ("body",), "bodycams": ("body",),
+    "stingray": ("imsi",), "imsi": ("stingray",),
+}
+
+
+def variants(word: str) -> list[str]:
+    """The word, its British/American twin (-ise/-ize, -isation/-ization) and field synonyms."""
+    if word.endswith("*"):
+        return [word]
+    out = [word]
+    for a, b in (("isation", "ization"), ("ization", "isation"), ("ise", "ize"), ("ize", "ise"),
+                 ("ised", "ized"), ("ized", "ised"), ("ising", "izing"), ("izing", "ising"),
+                 ("ises", "izes"), ("izes", "ises")):
+        if word.endswith(a) and len(word) > len(a) + 2:
+            out.append(word[: -len(a)] + b)
+            break
+    out.extend(_SYNONYMS.get(word, ()))
+    return list(dict.fromkeys(out))
+
+
 class SearchBackend(Protocol):
     def search(self, q: Query, limit: int = 10) -> list[SearchHit]: ...
 
@@ -103,7 +130,8 @@ def _fts5_expr(q: Query, joiner: str) -> str:
         if t.endswith("*"):
             parts.append(f'"{t[:-1]}"*')
         else:
-            parts.append(f'"{t}"')
+            alts = [f'"{v}"' for v in variants(t)]
+            parts.append(alts[0] if len(alts) == 1 else "(" + " OR ".join(alts) + ")")
     parts.extend('"' + " ".join(p) + '"' for p in q.phrases)
     return f" {joiner} ".join(parts)
 
@@ -153,7 +181,7 @@ class PostgresSearch:
         self.store = store
 
     def _tsquery(self, q: Query, joiner: str) -> str:
-        parts = [t[:-1] + ":*" if t.endswith("*") else t for t in q.terms]
+        parts = [t[:-1] + ":*" if t.endswith("*") else "(" + " | ".join(variants(t)) + ")" for t in q.terms]
         parts += ["(" + " <-> ".join(p) + ")" for p in q.phrases]
         return f" {joiner} ".join(parts)
 

@@ -1,0 +1,145 @@
+"""A stand-in for the Slack Web API on 127.0.0.1, for the project's own tests.
+
+    with FakeSlack() as slack:
+        slack.api_url            # give this to the app as SLACK_API_URL
+        slack.calls("chat.postMessage")
+        slack.fail_channel("CGONE", "channel_not_found")
+        slack.rate_limit_once("CBUSY", retry_after=1)
+
+It records every call (method, form or JSON arguments, the token), answers auth.test,
+chat.postMessage, chat.postEphemeral and POSTs to response URLs (/response/<id>), and can
+answer 429 with Retry-After or a channel error.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+TOKEN = "xoxb-test-token"
+
+
+class FakeSlack:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._calls: list[dict[str, Any]] = []
+        self._errors: dict[str, str] = {}
+        self._rate_limits: dict[str, int] = {}
+        self._ts = 0
+        self.latency = 0.0
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                fake._handle(self)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    # ---------------------------------------------------------------- control
+    def __enter__(self) -> FakeSlack:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/"
+
+    def response_url(self, rid: str) -> str:
+        return f"http://127.0.0.1:{self.port}/response/{rid}"
+
+    def fail_channel(self, channel: str, error: str) -> None:
+        self._errors[channel] = error
+
+    def rate_limit_once(self, channel: str, times: int = 1) -> None:
+        self._rate_limits[channel] = times
+
+    def calls(self, method: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            return [c for c in self._calls if method is None or c["method"] == method]
+
+    def posts(self, channel: str | None = None, *, top_level: bool | None = None) -> list[dict[str, Any]]:
+        out = []
+        for c in self.calls("chat.postMessage"):
+            a = c["args"]
+            if not c["ok"] or (channel and a.get("channel") != channel):
+                continue
+            if top_level is not None and bool(a.get("thread_ts")) == top_level:
+                continue
+            out.append({**a, "_ts": c["ts"]})
+        return out
+
+    def wait_for(self, predicate: Any, timeout: float = 10.0) -> bool:
+        end = time.time() + timeout
+        while time.time() < end:
+            if predicate():
+                return True
+            time.sleep(0.05)
+        return False
+
+    # ---------------------------------------------------------------- serving
+    def _handle(self, h: BaseHTTPRequestHandler) -> None:
+        length = int(h.headers.get("Content-Length") or 0)
+        raw = h.rfile.read(length) if length else b""
+        ctype = h.headers.get("Content-Type", "")
+        args: dict[str, Any]
+        if "json" in ctype:
+            args = json.loads(raw or b"{}")
+        else:
+            args = {k: v[0] for k, v in urllib.parse.parse_qs(raw.decode()).items()}
+        if isinstance(args.get("blocks"), str):
+            args["blocks"] = json.loads(args["blocks"])
+        path = urllib.parse.urlparse(h.path).path
+        auth = h.headers.get("Authorization", "")
+        token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else str(args.get("token", ""))
+        if self.latency:
+            time.sleep(self.latency)
+        if path.startswith("/response/"):
+            status, body, headers = 200, {"ok": True}, {}
+            method = "response_url"
+        else:
+            method = path.removeprefix("/api/")
+            status, body, headers = self._answer(method, args, token)
+        with self._lock:
+            self._calls.append({"method": method, "path": path, "args": args, "ok": body.get("ok"),
+                                "error": body.get("error"), "status": status, "at": time.time(),
+                                "ts": body.get("ts")})
+        data = json.dumps(body).encode()
+        h.send_response(status)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", str(len(data)))
+        for k, v in headers.items():
+            h.send_header(k, v)
+        h.end_headers()
+        h.wfile.write(data)
+
+    def _answer(self, method: str, args: dict[str, Any], token: str) -> tuple[int, dict[str, Any], dict[str, str]]:
+        if token != TOKEN:
+            return 200, {"ok": False, "error": "invalid_auth"}, {}
+        if method == "auth.test":
+            return 200, {"ok": True, "team_id": "T1", "user_id": "UBOT", "bot_id": "BBOT", "team": "Test"}, {}
+        if method in ("chat.postMessage", "chat.postEphemeral"):
+            channel = str(args.get("channel", ""))
+            if channel in self._errors:
+                return 200, {"ok": False, "error": self._errors[channel]}, {}
+            with self._lock:
+                if self._rate_limits.get(channel, 0) > 0:
+                    self._rate_limits[channel] -= 1
+                    return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"}
+                self._ts += 1
+                ts = f"{int(time.time())}.{self._ts:06d}"
+            return 200, {"ok": True, "channel": channel, "ts": ts}, {}
+        return 200, {"ok": False, "error": "unknown_method"}, {}

@@ -1,0 +1,152 @@
+"""The real app over real HTTP: signed slash commands → subscriptions → poll → alerts in the right channels.
+
+`spyglass serve` runs as a subprocess; feeds come from a local feed server; Slack is tests/fakeslack.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fakeslack import TOKEN, FakeSlack
+from feedserver import FeedServer
+from slackreq import SECRET, slash
+from spyglass.cli import main
+
+NOW = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() - 600))
+
+
+def rss(items: list[tuple[str, str, str]]) -> bytes:
+    body = "".join(
+        f"<item><title>{t}</title><link>{u}</link><guid>{u}</guid><description>{d}</description>"
+        f"<pubDate>{NOW}</pubDate></item>" for t, u, d in items)
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>Test feed</title>{body}</channel></rss>'.encode()
+
+
+ITEMS = [
+    ("Police roll out live facial recognition vans in Croydon", "https://news.example/frt-vans",
+     "The Metropolitan Police will park live facial recognition cameras on the high street twice a week."),
+    ("Council approves 40 new ANPR cameras", "https://news.example/anpr",
+     "Automatic number plate recognition cameras will watch every road into the town centre."),
+    ("Local boxer returns to the ring", "https://news.example/boxing",
+     "The former champion steps back into the ring next month."),
+]
+WIRE_DUP = ("Met to use facial recognition vans on Croydon high street", "https://other.example/met-vans",
+            "The Metropolitan Police will park live facial recognition cameras on the high street twice a week.")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
+    with FakeSlack() as slack, FeedServer() as feeds:
+        feeds.route("/feed.xml", body=rss(ITEMS), headers={"Content-Type": "application/rss+xml"})
+        db = f"sqlite:///{tmp_path / 'sg.db'}"
+        cfg = tmp_path / "spyglass.toml"
+        cfg.write_text(f'[storage]\nurl = "{db}"\n[slack]\npost_interval = 0.05\n'
+                       f'[[sources]]\nname = "Feed"\nurl = "{feeds.url("/feed.xml")}"\n')
+        env = {"SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": slack.api_url,
+               "SPYGLASS_CONFIG": str(cfg)}
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, "-m", "spyglass", "serve", "--port", str(port)],
+                                env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            for _ in range(100):
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    break
+                except OSError:
+                    if proc.poll() is not None:
+                        raise AssertionError(proc.stdout.read().decode() if proc.stdout else "serve died")
+                    time.sleep(0.1)
+            yield {"slack": slack, "feeds": feeds, "port": port, "cfg": cfg}
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+def test_subscribe_poll_alert_once_then_search(world: dict) -> None:
+    slack: FakeSlack = world["slack"]
+    port = world["port"]
+    status, body = slash(port, "subscribe face-recognition", channel="CFACE")
+    assert status == 200
+    reply = json.loads(body)
+    assert reply["response_type"] == "in_channel" and "Face" in reply["text"]
+    assert slash(port, "subscribe alpr", channel="CPLATES")[0] == 200
+
+    assert main(["poll", "--once"]) == 0
+    face = slack.posts("CFACE", top_level=True)
+    plates = slack.posts("CPLATES", top_level=True)
+    assert len(face) == 1 and "https://news.example/frt-vans" in face[0]["text"]
+    assert len(plates) == 1 and "https://news.example/anpr" in plates[0]["text"]
+    assert not any("boxing" in p["text"] for p in slack.posts())
+    assert face[0].get("unfurl_links") in (False, "false", "0", 0)
+
+    # Second poll over unchanged feeds posts nothing.
+    before = len(slack.posts())
+    assert main(["poll", "--once"]) == 0
+    assert len(slack.posts()) == before
+
+    # A syndicated copy appears later: no new top-level alert, a thread reply instead.
+    world["feeds"].route("/feed.xml", body=rss([*ITEMS, WIRE_DUP]))
+    assert main(["poll", "--once"]) == 0
+    assert len(slack.posts("CFACE", top_level=True)) == 1
+    replies = slack.posts("CFACE", top_level=False)
+    assert len(replies) == 1
+    assert replies[0]["thread_ts"] == face[0]["_ts"]
+    assert "other.example/met-vans" in replies[0]["text"]
+
+    # Search answers through the response URL with the story's link.
+    status, _ = slash(port, "search facial recognition vans", channel="CFACE", response_url=slack.response_url("s1"))
+    assert status == 200
+    assert slack.wait_for(lambda: slack.calls("response_url"))
+    answer = json.dumps(slack.calls("response_url")[-1]["args"])
+    assert "news.example/frt-vans" in answer
+
+
+def test_unknown_topic_suggests_and_changes_nothing(world: dict) -> None:
+    status, body = slash(world["port"], "subscribe face-recogniton drones", channel="CX")
+    assert status == 200
+    reply = json.loads(body)
+    assert reply["response_type"] == "ephemeral" and "face-recognition" in reply["text"]
+    status, body = slash(world["port"], "list", channel="CX")
+    assert "follows nothing" in json.loads(body)["text"]
+
+
+@pytest.mark.parametrize("text", ["", "frobnicate", "x" * 5000, "search", "subscribe", 'subscribe -"only"'])
+def test_bad_input_gets_a_helpful_ephemeral_reply(world: dict, text: str) -> None:
+    status, body = slash(world["port"], text, channel="CX", response_url=world["slack"].response_url("b"))
+    assert status == 200
+    if body:
+        reply = json.loads(body)
+        assert reply.get("response_type", "ephemeral") == "ephemeral" and reply["text"]
+    else:  # search answers after the ack
+        assert world["slack"].wait_for(lambda: world["slack"].calls("response_url"))
+
+
+def test_wrong_signature_and_stale_requests_are_rejected(world: dict) -> None:
+    assert slash(world["port"], "list", bad_signature=True)[0] == 401
+    assert slash(world["port"], "list", ts=int(time.time()) - 3600)[0] == 401
+    assert slash(world["port"], "list", secret="not-the-secret")[0] == 401
+
+
+def test_keyword_subscription_with_exclusion(world: dict) -> None:
+    slack: FakeSlack = world["slack"]
+    assert slash(world["port"], 'subscribe "number plate" -"boxing"', channel="CKW")[0] == 200
+    assert main(["poll", "--once"]) == 0
+    posts = slack.posts("CKW", top_level=True)
+    assert len(posts) == 1 and "news.example/anpr" in posts[0]["text"]
