@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import tracemalloc
 from collections.abc import Coroutine, Iterator
@@ -258,7 +259,7 @@ def test_connection_refused_is_an_error_not_an_exception() -> None:
 
 def test_bad_scheme_is_an_error() -> None:
     r = fetch("ftp://127.0.0.1/feed")
-    assert r.kind == "error" and "scheme" in r.error
+    assert r.kind == "error" and r.error == "Request URL has an unsupported protocol 'ftp://'."
 
 
 def test_credentials_never_in_messages() -> None:
@@ -271,11 +272,45 @@ def test_credentials_never_in_messages() -> None:
     assert redact_url("https://u:p@example.com:8443/x?y=1") == "https://example.com:8443/x?y=1"
 
 
-def test_credentials_sent_as_basic_auth(srv: FeedServer) -> None:
+def test_credentials_sent_as_basic_auth_and_never_logged(
+    srv: FeedServer, caplog: pytest.LogCaptureFixture
+) -> None:
     srv.route("/private", FEED)
-    r = fetch(srv.url("/private").replace("http://", "http://alice:hunter2@"))
+    srv.route("/moved", redirect="/private")
+    url = srv.url("/moved").replace("http://", "http://alice:hunter2@")
+    with caplog.at_level(logging.DEBUG):
+        r = fetch(url)
     assert r.kind == "ok"
-    assert srv.last("/private").headers["authorization"].startswith("Basic ")
+    assert srv.last("/private").headers["authorization"] == "Basic YWxpY2U6aHVudGVyMg=="
+    assert "hunter2" not in caplog.text
+    assert r.url == srv.url("/private").replace("http://", "http://alice:hunter2@")  # same origin
+
+
+def test_credentials_not_forwarded_to_another_origin(srv: FeedServer) -> None:
+    srv.route("/private", redirect=f"http://localhost:{srv.port}/public")
+    srv.route("/public", FEED)
+    r = fetch(srv.url("/private").replace("http://", "http://alice:hunter2@"))
+    assert r.kind == "ok" and r.url == f"http://localhost:{srv.port}/public"
+    assert "authorization" in srv.last("/private").headers
+    assert "authorization" not in srv.last("/public").headers
+
+
+def test_url_unchanged_without_redirect(srv: FeedServer) -> None:
+    srv.route("/", FEED)
+    bare = f"http://127.0.0.1:{srv.port}"  # httpx would normalise this to ".../"
+    assert fetch(bare).url == bare
+
+
+@pytest.mark.parametrize("url", ["", "not a url", "http://", "http://[::1", "ftp://127.0.0.1/x"])
+def test_garbage_urls_are_errors(url: str) -> None:
+    for trusted in (True, False):
+        r = fetch(url, trusted=trusted)
+        assert r.kind == "error" and r.error and "\n" not in r.error
+
+
+def test_untrusted_odd_host_name_refused_without_lookup() -> None:
+    r = fetch("https://exa mple.com/", trusted=False)
+    assert r.kind == "error" and r.error.startswith("refused: invalid host name")
 
 
 def test_fetch_many_is_concurrent_and_ordered(srv: FeedServer) -> None:

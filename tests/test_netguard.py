@@ -80,6 +80,8 @@ def untrusted(url: str, guard: AddressGuard, **kwargs: Any) -> FetchResult:
         ("gopher://example.com/", "scheme"),
         ("//example.com/feed", "scheme"),
         ("http:///nohost", "no host"),
+        ("http://bad host/", "invalid host name"),
+        ("http://a..b/", "invalid host name"),
     ],
 )
 def test_refusals(url: str, why: str) -> None:

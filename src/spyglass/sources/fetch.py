@@ -296,8 +296,10 @@ class Fetcher:
                 result = self._error(state, f"timed out after {_secs(self.timeout)}")
             except httpx.InvalidURL as exc:
                 result = self._error(state, f"invalid URL: {exc}")
-            except httpx.UnsupportedProtocol:
-                result = self._error(state, "unsupported URL scheme (only http and https)")
+            except httpx.UnsupportedProtocol as exc:
+                result = self._error(
+                    state, _exc_line(exc)
+                )  # "Request URL has an unsupported protocol 'ftp://'."
             except httpx.ConnectError as exc:
                 result = self._error(state, f"cannot connect: {_exc_line(exc)}")
             except httpx.RemoteProtocolError as exc:
@@ -326,18 +328,24 @@ class Fetcher:
             headers["If-None-Match"] = etag
         if last_modified:
             headers["If-Modified-Since"] = last_modified
+        # Credentials leave the URL (httpx logs request URLs) and travel as explicit Basic auth,
+        # only to the origin they were given for.
+        start = httpx.URL(url)
+        origin_auth = _basic_auth(start)
+        origin = _origin(start)
         seen: set[str] = set()
-        current = url
+        current = start
         while True:
-            state.url = current
             state.status = None
+            hop_auth = _basic_auth(current) or (origin_auth if _origin(current) == origin else None)
+            current = current.copy_with(userinfo=b"") if current.userinfo else current
             if not trusted:
-                reason = await asyncio.to_thread(self.guard.check, current)
+                reason = await asyncio.to_thread(self.guard.check, str(current))
                 if reason:
                     raise _Failure(reason)
             request = client.build_request("GET", current, headers=headers)
             seen.add(str(request.url))
-            response = await client.send(request, stream=True)
+            response = await client.send(request, stream=True, auth=hop_auth)
             try:
                 state.status = response.status_code
                 if not trusted:
@@ -350,14 +358,20 @@ class Fetcher:
                         target = request.url.join(location)
                     except (httpx.InvalidURL, ValueError) as exc:
                         raise _Failure(f"bad redirect Location: {_exc_line(exc)}") from None
+                    # Report the hop we were sent to (credentials restored only on the same origin).
+                    state.url = str(
+                        target.copy_with(userinfo=start.userinfo)
+                        if (start.userinfo and not target.userinfo and _origin(target) == origin)
+                        else target
+                    )
                     if target.scheme not in ("http", "https"):
                         raise _Failure(f"redirect to unsupported scheme {target.scheme}:")
-                    if str(target) in seen:
+                    if str(target.copy_with(userinfo=b"")) in seen:
                         raise _Failure("redirect loop")
                     if state.redirects >= self.max_redirects:
                         raise _Failure(f"too many redirects (more than {self.max_redirects})")
                     state.redirects += 1
-                    current = str(target)
+                    current = target
                     continue
                 return await self._finish(response, state, etag, last_modified)
             finally:
@@ -457,6 +471,14 @@ def _install_guarded_backend(transport: httpx.AsyncHTTPTransport, guard: Address
         return True
     log.warning("cannot install the connect-time address guard; relying on per-hop and peer checks")
     return False
+
+
+def _basic_auth(url: httpx.URL) -> httpx.BasicAuth | None:
+    return httpx.BasicAuth(url.username, url.password) if url.userinfo else None
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return url.scheme, url.host, url.port
 
 
 def _exc_line(exc: BaseException) -> str:

@@ -28,6 +28,7 @@ fetcher, not here.
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -43,6 +44,9 @@ Resolver = Callable[[str, int], Sequence[str]]
 
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# Letters, digits, hyphens, underscores and dots (IDNs arrive here already in punycode from httpx,
+# or as Unicode from urlsplit: \w admits those); nothing that could confuse a resolver.
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)[\w-]+(?:\.[\w-]+)*$")
 
 
 class AddressRefused(Exception):
@@ -146,6 +150,8 @@ class AddressGuard:
         For an allowed host the addresses come back unchecked. Blocking (DNS): call from a thread.
         """
         host = _norm_host(host)
+        if _literal_ip(host) is None and not _HOSTNAME.match(host):
+            return [], f"refused: invalid host name {host[:100]!r}"
         try:
             addresses = list(self.resolver(host, port))
         except (OSError, UnicodeError) as exc:
