@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import httpx
 import pytest
 
 from feedserver import FeedServer, clear_proxy_env
@@ -224,3 +225,13 @@ def test_dns_rebinding_refused_at_connect_time(srv: FeedServer) -> None:
     r = untrusted(f"http://rebind.test:{srv.port}/feed.xml", guard)
     assert r.kind == "error" and r.error == "refused: rebind.test resolves to 127.0.0.1, a loopback address"
     assert srv.count() == 0  # nothing connected, nothing sent
+
+
+def test_peer_address_checked_when_connect_time_guard_is_absent(srv: FeedServer) -> None:
+    """With a plain transport (no guarded backend), the peer address check still refuses the body."""
+    srv.route("/feed.xml", b"internal data")
+    # The guard believes "localhost" is public; the system resolver connects to 127.0.0.1.
+    guard = AddressGuard(resolver=fake_resolver({"localhost": [PUBLIC]}))
+    r = untrusted(f"http://localhost:{srv.port}/feed.xml", guard, transport=httpx.AsyncHTTPTransport())
+    assert r.kind == "error" and r.error.startswith("refused: peer") and "loopback" in r.error
+    assert r.body == b""

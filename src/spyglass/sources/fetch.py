@@ -391,7 +391,7 @@ class Fetcher:
         if isinstance(peer, tuple) and peer:
             why = self.guard.check_address(str(peer[0]))
             if why:
-                raise _Failure(f"refused: connected to {why}")
+                raise _Failure(f"refused: peer {why}")
 
     async def _finish(
         self, response: httpx.Response, state: _State, etag: str | None, last_modified: str | None
