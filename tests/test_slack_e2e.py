@@ -71,7 +71,8 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
                     break
                 except OSError:
                     if proc.poll() is not None:
-                        raise AssertionError(proc.stdout.read().decode() if proc.stdout else "serve died")
+                        out = proc.stdout.read().decode() if proc.stdout else ""
+                        raise AssertionError(f"serve died: {out}") from None
                     time.sleep(0.1)
             yield {"slack": slack, "feeds": feeds, "port": port, "cfg": cfg}
         finally:

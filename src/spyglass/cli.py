@@ -7,9 +7,13 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from spyglass import __version__
 from spyglass.config import ConfigError, Settings, config_path_from, load_settings
+
+if TYPE_CHECKING:
+    from spyglass.service import Services
 
 log = logging.getLogger("spyglass")
 EXIT_USAGE = 2
@@ -23,7 +27,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(config_path_from(args.config))
 
 
-def _services(args: argparse.Namespace, migrate: bool = True):  # type: ignore[no-untyped-def]
+def _services(args: argparse.Namespace, migrate: bool = True) -> Services:
     from spyglass.service import build_services
 
     return build_services(_settings(args), migrate=migrate)

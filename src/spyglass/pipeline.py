@@ -22,8 +22,9 @@ from spyglass.config import SourceConfig
 from spyglass.models import Match, Story
 from spyglass.parse.feed import FeedError, parse_feed
 from spyglass.service import Services
-from spyglass.sources.fetch import Fetcher, FetchRequest, FetchResult
+from spyglass.sources.fetch import DEFAULT_USER_AGENT, Fetcher, FetchRequest, FetchResult
 from spyglass.sources.folder import FolderError, Seen, scan_folder
+from spyglass.sources.netguard import AddressGuard
 from spyglass.store.ingest import IngestResult, ingest
 from spyglass.store.schema import FolderFile, Source
 
@@ -121,10 +122,12 @@ def poll(svc: Services, owner: str, *, names: Sequence[str] | None = None, only_
 
 async def _fetch_all(svc: Services, feeds: Sequence[SourceConfig]) -> list[FetchResult]:
     fc = svc.settings.fetch
-    kwargs = {"user_agent": fc.user_agent} if fc.user_agent else {}
+    # Sources from the config file are trusted; anything else is checked against internal addresses,
+    # except the hosts and networks the operator allows.
+    guard = AddressGuard(svc.settings.allow_hosts, svc.settings.allow_networks)
     fetcher = Fetcher(timeout=fc.timeout, connect_timeout=fc.connect_timeout, deadline=fc.deadline,
                       max_bytes=fc.max_bytes, max_redirects=fc.max_redirects, concurrency=fc.concurrency,
-                      per_host=fc.per_host, **kwargs)
+                      per_host=fc.per_host, guard=guard, user_agent=fc.user_agent or DEFAULT_USER_AGENT)
     try:
         with svc.store.session() as s:
             state = {r.name: r for r in s.scalars(select(Source).where(Source.name.in_([f.name for f in feeds])))}

@@ -105,8 +105,9 @@ def parse_story_text(text: str, *, source: str, file_id: str, now: datetime) -> 
     images = meta.get("images")
     if isinstance(images, list) and images and isinstance(images[0], dict):
         image = _http(images[0].get("url"))
-    related = []
-    for item in meta.get("related") or []:
+    related: list[RelatedLink] = []
+    raw_related = meta.get("related")
+    for item in raw_related if isinstance(raw_related, list) else []:
         if not isinstance(item, dict) or len(related) >= MAX_RELATED:
             continue
         url = _http(item.get("webUrl")) or _http(item.get("originalUrl")) or _http(item.get("url"))

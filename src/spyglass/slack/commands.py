@@ -119,7 +119,9 @@ def resolve_names(words: Sequence[str], topics: Sequence[Topic]) -> tuple[list[T
 
 def _parse_args(rest: str) -> tuple[list[str], list[str], list[str]]:
     """→ (bare words, quoted phrases, excluded phrases)."""
-    words, phrases, excludes = [], [], []
+    words: list[str] = []
+    phrases: list[str] = []
+    excludes: list[str] = []
     for m in _ARG.finditer(rest):
         neg, quoted, bare = m.groups()
         if quoted is not None:

@@ -1,7 +1,7 @@
 """Initial schema: sources, stories, clusters, LSH bands, subscriptions, deliveries (outbox), meta.
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-26
 """
 
