@@ -296,10 +296,8 @@ class Fetcher:
                 result = self._error(state, f"timed out after {_secs(self.timeout)}")
             except httpx.InvalidURL as exc:
                 result = self._error(state, f"invalid URL: {exc}")
-            except httpx.UnsupportedProtocol as exc:
-                result = self._error(
-                    state, _exc_line(exc)
-                )  # "Request URL has an unsupported protocol 'ftp://'."
+            except httpx.UnsupportedProtocol as exc:  # "Request URL has an unsupported protocol 'ftp://'."
+                result = self._error(state, _exc_line(exc))
             except httpx.ConnectError as exc:
                 result = self._error(state, f"cannot connect: {_exc_line(exc)}")
             except httpx.RemoteProtocolError as exc:
