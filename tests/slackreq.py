@@ -20,7 +20,7 @@ def slash(port: int, text: str, *, channel: str = "C1", user: str = "U1", respon
           secret: str = SECRET, ts: int | None = None, bad_signature: bool = False) -> tuple[int, str]:
     form = {"token": "x", "team_id": "T1", "team_domain": "t", "channel_id": channel, "channel_name": "news",
             "user_id": user, "user_name": "ada", "command": "/spyglass", "text": text, "api_app_id": "A1",
-            "response_url": response_url or f"http://127.0.0.1:9/response/none", "trigger_id": "1.2"}
+            "response_url": response_url or "http://127.0.0.1:9/response/none", "trigger_id": "1.2"}
     body = urllib.parse.urlencode(form)
     stamp = str(ts if ts is not None else int(time.time()))
     sig = sign(body, stamp, secret)
