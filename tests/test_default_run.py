@@ -1,0 +1,115 @@
+"""The promise to a new user: the bundled config polls the bundled samples offline and prints alerts."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from spyglass.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    shutil.copytree(ROOT / "config", tmp_path / "config")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'spyglass.db'}")
+    return tmp_path / "config" / "spyglass.toml"
+
+
+def test_poll_once_prints_alerts_then_nothing_new(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--config", str(config), "poll", "--once"]) == 0
+    out, err = capsys.readouterr()
+    # the seed story, with provider, topic, why, link and related coverage
+    assert "Push to have Cleveland at 'forefront' of face recognition technology" in out
+    assert "The Northern Echo" in out and "Face recognition" in out
+    assert 'why: "face recognition"' in out
+    assert "https://www.thenorthernecho.co.uk/news/19439337" in out
+    assert "Teesside Gazette" in out
+    # the same-outlet republish in the sample feed is not a second alert: it is "also covered"
+    assert out.count("Push to put Cleveland Police") >= 1
+    assert "also covered by The Northern Echo" in out
+    # hard negative in the sample feed
+    assert "Boxing" not in out
+    assert "new stories" in err
+
+    assert main(["--config", str(config), "poll", "--once"]) == 0
+    out2, err2 = capsys.readouterr()
+    assert out2 == ""
+    assert "0 new stories, 0 alert(s) delivered" in err2
+
+
+def test_search_finds_the_seed_story_after_a_poll(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--config", str(config), "poll", "--once"]) == 0
+    capsys.readouterr()
+    assert main(["--config", str(config), "search", "facial recognition"]) == 0
+    out = capsys.readouterr().out
+    assert "Cleveland" in out and "thenorthernecho.co.uk/news/19439337" in out
+
+
+def test_topics_and_sources_commands(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--config", str(config), "topics"]) == 0
+    out = capsys.readouterr().out
+    for slug in ("face-recognition", "drones", "alpr", "spyware", "predictive-policing", "cctv", "biometrics",
+                 "cell-site-simulators", "social-media-monitoring", "gunshot-detection", "location-tracking",
+                 "encryption", "workplace-surveillance", "border-surveillance", "body-cameras"):
+        assert slug in out
+    assert main(["--config", str(config), "poll"]) == 0
+    capsys.readouterr()
+    assert main(["--config", str(config), "sources"]) == 0
+    out = capsys.readouterr().out
+    assert "Sample stories  [ok]" in out and "Sample feed  [ok]" in out
+
+
+def test_db_upgrade_is_idempotent(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--config", str(config), "db", "upgrade"]) == 0
+    assert "was empty" in capsys.readouterr().out
+    assert main(["--config", str(config), "db", "upgrade"]) == 0
+    assert "up to date" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--config", "/nonexistent/spyglass.toml", "poll"], "config file not found"),
+        (["search", 'since:"forever"', "x"], "since:forever is not understood"),
+    ],
+)
+def test_user_mistakes_are_one_line_and_exit_2(config: Path, args: list[str], fragment: str,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    if "--config" not in args:
+        args = ["--config", str(config), *args]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and "Traceback" not in err
+    assert err.strip().count("\n") == 0
+
+
+def test_bad_config_value_exits_2_naming_file_and_key(tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text('[[sources]]\nname = "x"\nurl = "https://example.org/feed"\ninterval = "soon"\n')
+    p = subprocess.run([sys.executable, "-m", "spyglass", "--config", str(cfg), "poll", "--once"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2
+    assert str(cfg) in p.stderr and "sources[0] (x).interval" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_serve_without_credentials_exits_2(config: Path) -> None:
+    p = subprocess.run([sys.executable, "-m", "spyglass", "--config", str(config), "serve", "--port", "0"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2
+    assert "SLACK_BOT_TOKEN is not set" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_every_command_has_help() -> None:
+    from spyglass.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    for name, action in sub.choices.items():  # type: ignore[union-attr]
+        assert action.description or action.format_help(), name
+        assert any(c.dest == name for c in sub._choices_actions) and all(c.help for c in sub._choices_actions)
