@@ -490,7 +490,13 @@ class Matcher:
             weak = context.get(ti)
             if weak:
                 spans = excl.get(ti, [])[:_MAX_HITS]
-                fired = fired + [h for h in weak[:_MAX_HITS] if _anchored(h, anchors, anchor_starts, spans)]
+                fired = fired + [
+                    h
+                    for h in weak[:_MAX_HITS]
+                    # a context word inside a phrase that already fired ("Flock" in "Flock cameras") adds nothing
+                    if not any(s <= h[0] and h[1] <= e for s, e, _ in fired)
+                    and _anchored(h, anchors, anchor_starts, spans)
+                ]
             if not fired:
                 continue
             display = self._plans[ti].display
@@ -509,6 +515,8 @@ class Matcher:
         excl: list[_Span],
         story_wide: bool,
     ) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]:
+        if story_wide:  # a keyword subscription's excludes veto the whole story
+            return [], []
         all_hits = strong + context
         vetoed: set[tuple[int, int, int]] = set()
         for xs, xe in excl:
@@ -516,8 +524,6 @@ class Matcher:
             if inside:
                 vetoed.update(inside)  # "boxing ring" vetoes the "ring" it contains, nothing else
             elif not any(h[0] <= xe and xs <= h[1] for h in all_hits):
-                if story_wide:
-                    return [], []
                 vetoed.update(h for h in all_hits if h[0] - xe <= WINDOW and xs - h[1] <= WINDOW)
         if not vetoed:
             return strong, context
