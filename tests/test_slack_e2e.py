@@ -151,3 +151,42 @@ def test_keyword_subscription_with_exclusion(world: dict) -> None:
     assert main(["poll", "--once"]) == 0
     posts = slack.posts("CKW", top_level=True)
     assert len(posts) == 1 and "news.example/anpr" in posts[0]["text"]
+
+
+def test_run_serves_slack_and_delivers_on_schedule(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`spyglass run`: one process answers slash commands and polls + delivers on its own."""
+    from spyglass.config import load_settings
+    from spyglass.service import build_services
+    from spyglass.slack.commands import Caller, handle
+
+    with FakeSlack() as slack, FeedServer() as feeds:
+        feeds.route("/feed.xml", body=rss(ITEMS), headers={"Content-Type": "application/rss+xml"})
+        cfg = tmp_path / "spyglass.toml"
+        cfg.write_text(f'[storage]\nurl = "sqlite:///{tmp_path / "sg.db"}"\n[slack]\npost_interval = 0.05\n'
+                       f'[[sources]]\nname = "Feed"\nurl = "{feeds.url("/feed.xml")}"\n')
+        env = {"SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": slack.api_url}
+        svc = build_services(load_settings(cfg, env=env))
+        handle(svc, Caller("T1", "CFACE", "U1"), "subscribe face-recognition")
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, "-m", "spyglass", "--config", str(cfg), "run"],
+                                env={**os.environ, **env, "PORT": str(port)},
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            assert slack.wait_for(lambda: slack.posts("CFACE", top_level=True), timeout=30)
+            assert slack.wait_for(lambda: _answers(port), timeout=10)
+            status, body = slash(port, "list", channel="CFACE")
+            assert status == 200 and "Face recognition" in json.loads(body)["text"]
+        finally:
+            proc.terminate()
+            _, err = proc.communicate(timeout=20)
+        assert proc.returncode == 0, err.decode()[-2000:]
+        posts = slack.posts("CFACE", top_level=True)
+        assert len(posts) == 1 and "news.example/frt-vans" in posts[0]["text"]
+
+
+def _answers(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
