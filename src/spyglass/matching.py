@@ -79,7 +79,6 @@ ANCHORS: tuple[str, ...] = (
     "deport",
     "immigrants",
     "agents",
-    "track",
     "camera",
     "footage",
     "doorbell",
@@ -95,6 +94,8 @@ ANCHORS: tuple[str, ...] = (
     "facial",
     "biometric",
     "monitor",
+    "monitoring software",
+    "tracking software",
     "licence plate",
     "number plate",
 )
