@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=2)
 MAX_ATTEMPTS = 8
+# A rejected bot token stops delivery for this long (then one probe per channel); the rows wait and
+# their attempts are not spent, so fixing the token later loses nothing.
+AUTH_PAUSE = timedelta(minutes=1)
 MAX_RELATED = 8
 CLAIM_BATCH = 200
 
@@ -265,8 +268,28 @@ class Outbox:
         with self.store.session() as s:
             d = s.get(Delivery, did)
             assert d is not None
-            d.attempts = attempts + 1
             d.lease_owner = d.lease_until = None
+            if outcome.fatal:
+                # The token, not this message, is the problem: do not spend an attempt, and make every
+                # waiting row wait, so neither this worker nor another retries each row against Slack.
+                until = now + AUTH_PAUSE
+                s.execute(
+                    update(Delivery)
+                    .where(Delivery.status == "pending",
+                           or_(Delivery.not_before.is_(None), Delivery.not_before < until))
+                    .values(not_before=until)
+                )
+                d.last_error = outcome.error
+                with self._report_lock:
+                    first = not fatal.is_set()
+                    fatal.set()
+                    report.deferred += 1
+                    report.errors.append(f"{channel}: {outcome.error}")
+                if first:
+                    log.error("Slack refused the bot token (%s); delivery stopped, retrying in %ds",
+                              outcome.error, AUTH_PAUSE.total_seconds())
+                return
+            d.attempts = attempts + 1
             if outcome.ok:
                 d.status, d.ts, d.sent_at, d.last_error = "sent", outcome.ts, now, None
                 with self._report_lock:
@@ -284,15 +307,12 @@ class Outbox:
                 s.execute(
                     update(Delivery)
                     .where(Delivery.channel_id == channel, Delivery.status == "pending", Delivery.id != did)
-                    .values(status="held", last_error=outcome.error)
+                    .values(status="held", last_error=outcome.error, lease_owner=None, lease_until=None)
                 )
                 log.warning("channel %s: %s; its subscriptions are paused", channel, outcome.error)
                 with self._report_lock:
                     report.held += 1
                 return
-            if outcome.fatal:
-                fatal.set()
-                log.error("Slack refused the bot token (%s); delivery stopped", outcome.error)
             if d.attempts >= MAX_ATTEMPTS:
                 d.status = "failed"
                 with self._report_lock:
@@ -329,6 +349,6 @@ def resume_channel(store: Store, channel: str) -> int:
         res = s.execute(
             update(Delivery)
             .where(and_(Delivery.channel_id == channel, Delivery.status == "held"))
-            .values(status="pending", not_before=None)
+            .values(status="pending", not_before=None, lease_owner=None, lease_until=None)
         )
         return int(getattr(res, "rowcount", 0) or 0)

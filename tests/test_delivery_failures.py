@@ -1,0 +1,201 @@
+"""Delivery when Slack says no: channel errors, rate limits, pacing across channels, a bad token.
+
+Real HTTP all the way: feeds from tests/feedserver.py, Slack from tests/fakeslack.py, the real
+pipeline and outbox in between.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from fakeslack import TOKEN, FakeSlack
+from feedserver import FeedServer
+from spyglass.config import load_settings
+from spyglass.delivery.outbox import Outbox
+from spyglass.pipeline import poll
+from spyglass.runtime import make_poster
+from spyglass.service import Services, build_services
+from spyglass.slack.commands import Caller, handle
+from spyglass.store.schema import Delivery, Subscription
+
+NOW = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() - 600))
+
+
+def story(i: int, tag: str = "s") -> tuple[str, str, str]:
+    """A face-recognition story that is nothing like the others (so it is never clustered)."""
+    words = " ".join(f"{tag}{i}w{k}" for k in range(40))
+    return (f"Facial recognition report {tag}{i} {words[:60]}", f"https://news.example/{tag}/{i}",
+            f"Police use live facial recognition cameras. {words}")
+
+
+def rss(items: list[tuple[str, str, str]]) -> bytes:
+    body = "".join(
+        f"<item><title>{t}</title><link>{u}</link><guid>{u}</guid><description>{d}</description>"
+        f"<pubDate>{NOW}</pubDate></item>" for t, u, d in items)
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>{body}</channel></rss>'.encode()
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[tuple[FakeSlack, FeedServer, Path]]:
+    with FakeSlack() as slack, FeedServer() as feeds:
+        yield slack, feeds, tmp_path
+
+
+def make_svc(tmp_path: Path, slack: FakeSlack, feed_url: str, *, token: str = TOKEN,
+             post_interval: float = 0.05) -> Services:
+    cfg = tmp_path / "spyglass.toml"
+    cfg.write_text(f'[storage]\nurl = "sqlite:///{tmp_path / "sg.db"}"\n[slack]\npost_interval = {post_interval}\n'
+                   f'[[sources]]\nname = "Feed"\nurl = "{feed_url}"\ninterval = "30s"\n')
+    return build_services(load_settings(cfg, env={"SLACK_BOT_TOKEN": token, "SLACK_API_URL": slack.api_url}))
+
+
+def subscribe(svc: Services, channel: str, what: str = "face-recognition") -> None:
+    reply = handle(svc, Caller("T1", channel, "U1"), f"subscribe {what}")
+    assert reply.in_channel, reply.message
+
+
+def list_text(svc: Services, channel: str) -> str:
+    return str(handle(svc, Caller("T1", channel, "U1"), "list").message)
+
+
+def statuses(svc: Services, channel: str) -> list[str]:
+    with svc.store.session() as s:
+        return list(s.scalars(select(Delivery.status).where(Delivery.channel_id == channel).order_by(Delivery.id)))
+
+
+@pytest.mark.parametrize("error", ["channel_not_found", "is_archived", "not_in_channel"])
+def test_channel_error_pauses_that_channel_only(error: str, world: tuple[FakeSlack, FeedServer, Path]) -> None:
+    slack, feeds, tmp = world
+    feeds.route("/f.xml", body=rss([story(i) for i in range(3)]))
+    svc = make_svc(tmp, slack, feeds.url("/f.xml"))
+    for ch in ("CGOOD", "CBAD", "COTHER"):
+        subscribe(svc, ch)
+    slack.fail_channel("CBAD", error)
+    assert poll(svc, "t").planned == 9
+    report = Outbox(svc.store, make_poster(svc.settings)).drain(deadline=30)
+
+    assert len(slack.posts("CGOOD", top_level=True)) == 3
+    assert len(slack.posts("COTHER", top_level=True)) == 3
+    # One attempt at the bad channel, then the rest of its queue waits with it (no retry storm).
+    bad_calls = [c for c in slack.calls("chat.postMessage") if c["args"].get("channel") == "CBAD"]
+    assert len(bad_calls) == 1 and bad_calls[0]["error"] == error
+    assert statuses(svc, "CBAD") == ["held"] * 3
+    assert report.sent == 6 and report.held == 1
+    with svc.store.session() as s:
+        reasons = {ch: r for ch, r in s.execute(select(Subscription.channel_id, Subscription.paused_reason))}
+    assert reasons["CGOOD"] is None and reasons["COTHER"] is None
+    assert reasons["CBAD"] and error in reasons["CBAD"]
+    assert "paused" in list_text(svc, "CBAD") and error in list_text(svc, "CBAD")
+    assert "paused" not in list_text(svc, "CGOOD")
+
+    # New stories: the paused channel gets no new deliveries, the others do.
+    feeds.route("/f.xml", body=rss([story(i) for i in range(5)]))
+    assert poll(svc, "t").planned == 4
+    Outbox(svc.store, make_poster(svc.settings)).drain(deadline=30)
+    assert len(slack.posts("CGOOD", top_level=True)) == 5
+    assert len([c for c in slack.calls("chat.postMessage") if c["args"].get("channel") == "CBAD"]) == 1
+
+    # Invited back and resumed: the held alerts go out, once each.
+    slack.fail_channel("CBAD", "")
+    del slack._errors["CBAD"]
+    assert "3 held" in str(handle(svc, Caller("T1", "CBAD", "U1"), "resume").message)
+    Outbox(svc.store, make_poster(svc.settings)).drain(deadline=30)
+    urls = [p["text"] for p in slack.posts("CBAD", top_level=True)]
+    assert len(urls) == 3 and statuses(svc, "CBAD") == ["sent"] * 3
+
+
+def test_rate_limit_is_honoured_and_posts_once(world: tuple[FakeSlack, FeedServer, Path]) -> None:
+    slack, feeds, tmp = world
+    feeds.route("/f.xml", body=rss([story(0)]))
+    svc = make_svc(tmp, slack, feeds.url("/f.xml"))
+    subscribe(svc, "CBUSY")
+    subscribe(svc, "CCALM")
+    slack.rate_limit_once("CBUSY")  # 429 with Retry-After: 1
+    poll(svc, "t")
+    report = Outbox(svc.store, make_poster(svc.settings)).drain(deadline=30)
+    assert report.sent == 2
+    busy = [c for c in slack.calls("chat.postMessage") if c["args"].get("channel") == "CBUSY"]
+    assert [c["status"] for c in busy] == [429, 200]
+    assert busy[1]["at"] - busy[0]["at"] >= 0.9  # waited for Retry-After
+    assert len(slack.posts("CBUSY", top_level=True)) == 1
+    assert len(slack.posts("CCALM", top_level=True)) == 1
+    assert statuses(svc, "CBUSY") == ["sent"]
+
+
+def test_rate_limit_past_the_sdk_retries_defers_with_retry_after(world: tuple[FakeSlack, FeedServer, Path]) -> None:
+    """When 429s outlast the client's own retries, the row waits for Retry-After and is sent once later."""
+    slack, feeds, tmp = world
+    feeds.route("/f.xml", body=rss([story(0)]))
+    svc = make_svc(tmp, slack, feeds.url("/f.xml"))
+    subscribe(svc, "CBUSY")
+    slack.rate_limit_once("CBUSY", times=4)  # 1 try + 3 SDK retries, all 429
+    poll(svc, "t")
+    outbox = Outbox(svc.store, make_poster(svc.settings))
+    started = time.monotonic()
+    outbox.drain(deadline=30)
+    assert len(slack.posts("CBUSY", top_level=True)) == 1
+    assert statuses(svc, "CBUSY") == ["sent"]
+    assert time.monotonic() - started >= 3.5
+    assert len([c for c in slack.calls("chat.postMessage") if c["status"] == 200]) == 1
+
+
+@pytest.mark.timeout(60)
+def test_pacing_per_channel_while_channels_drain_in_parallel(world: tuple[FakeSlack, FeedServer, Path]) -> None:
+    slack, feeds, tmp = world
+    n, pacing, channels = 4, 0.4, [f"C{i:02d}" for i in range(20)]
+    feeds.route("/f.xml", body=rss([story(i) for i in range(n)]))
+    svc = make_svc(tmp, slack, feeds.url("/f.xml"), post_interval=pacing)
+    for ch in channels:
+        subscribe(svc, ch)
+    assert poll(svc, "t").planned == n * len(channels)
+    started = time.monotonic()
+    report = Outbox(svc.store, make_poster(svc.settings)).drain(deadline=60)
+    took = time.monotonic() - started
+    assert report.sent == n * len(channels)
+    for ch in channels:
+        at = sorted(c["at"] for c in slack.calls("chat.postMessage") if c["args"].get("channel") == ch)
+        assert len(at) == n
+        gaps = [b - a for a, b in zip(at, at[1:], strict=False)]
+        assert min(gaps) >= pacing * 0.9, (ch, gaps)
+    serial = n * len(channels) * pacing  # 32 s if channels were drained one after another
+    assert took < serial / 4, f"{took:.1f}s for {len(channels)} channels × {n} posts"
+
+
+def test_invalid_token_stops_delivery_without_a_retry_storm(world: tuple[FakeSlack, FeedServer, Path],
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    slack, feeds, tmp = world
+    feeds.route("/f.xml", body=rss([story(i) for i in range(5)]))
+    svc = make_svc(tmp, slack, feeds.url("/f.xml"), token="xoxb-revoked")
+    channels = ["CA", "CB", "CC"]
+    for ch in channels:
+        subscribe(svc, ch)
+    poll(svc, "t")
+    fatal: list[str] = []
+    with caplog.at_level(logging.INFO):
+        for _ in range(3):  # a worker drains again and again
+            Outbox(svc.store, make_poster(svc.settings)).drain(deadline=10, on_fatal=fatal.append)
+    calls = slack.calls("chat.postMessage")
+    assert len(calls) <= len(channels), f"{len(calls)} posts with a revoked token"
+    assert fatal and "invalid_auth" in fatal[0]
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "invalid_auth" in errors[0] and "token" in errors[0], errors
+    assert "xoxb-revoked" not in caplog.text
+    # Nothing is lost: the alerts wait for a good token instead of failing after MAX_ATTEMPTS.
+    with svc.store.session() as s:
+        rows = list(s.scalars(select(Delivery)))
+    assert rows and all(d.status == "pending" for d in rows)
+    assert all(d.attempts == 0 for d in rows)
+
+    good = make_svc(tmp, slack, feeds.url("/f.xml"))
+    with good.store.session() as s:  # a new token is deployed: the waiting rows become due again
+        for d in s.scalars(select(Delivery)):
+            d.not_before = None
+    Outbox(good.store, make_poster(good.settings)).drain(deadline=30)
+    for ch in channels:
+        assert len(slack.posts(ch, top_level=True)) == 5
