@@ -221,16 +221,32 @@ def test_inflections_spellings_and_punctuation(matcher: Matcher, text: str, slug
         ("during the meeting", "cctv"),  # no "ring" inside "during"
         ("ANPRX123 code", "alpr"),
         ("droneship launch", "drones"),
-        ("NSOs", "spyware"),  # inflections apply to real words only... and NSOs is an acronym plural
+        ("unICEF and ICEland", "border-surveillance"),
         ("flocks of sheep near the police cameras", "alpr"),  # "=flock": no inflection
     ],
 )
 def test_word_boundaries(matcher: Matcher, text: str, not_slug: str) -> None:
-    got = slugs(matcher, text)
-    if text == "NSOs":
-        assert "spyware" in got  # plural of an acronym is still the acronym
-    else:
-        assert not_slug not in got
+    assert not_slug not in slugs(matcher, text)
+
+
+@pytest.mark.parametrize(
+    "text,slug",
+    [
+        ("(CCTV)", "cctv"),
+        ("“CCTV” cameras", "cctv"),
+        ("CCTV🔍", "cctv"),
+        ("NSO's", "spyware"),
+        ("drones.", "drones"),
+        ("ANPR/CCTV", "alpr"),
+    ],
+)
+def test_punctuation_is_a_boundary(matcher: Matcher, text: str, slug: str) -> None:
+    assert slug in slugs(matcher, text)
+
+
+def test_title_and_summary_do_not_join_into_a_phrase(matcher: Matcher) -> None:
+    assert "cctv" not in slugs(matcher, "Winners of the ring", "Doorbell repairs")
+    assert "cctv" in slugs(matcher, "Ring doorbell", "")
 
 
 def test_match_reports_phrases_as_written(matcher: Matcher) -> None:

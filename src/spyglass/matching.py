@@ -106,6 +106,25 @@ _KEYS = {"slug", "label", "description", "phrases", "context_phrases", "exclusio
 _REQUIRED = ("slug", "label", "phrases")
 
 _STRONG, _CONTEXT, _EXCL, _ANCHOR, _PAIR = range(5)
+
+
+class _WordChars(dict[int, int]):
+    """str.translate table: every character that is not a letter or digit becomes a space.
+
+    Filled lazily (one dict entry per distinct character ever seen), so lookups stay in C. NUL is kept:
+    it separates the title from the summary.
+    """
+
+    def __missing__(self, code: int) -> int:
+        value = code if code == 0 or chr(code).isalnum() else 32
+        self[code] = value
+        return value
+
+
+# Word boundaries without a per-hit check: punctuation becomes a space in keys and in text, and every
+# key is padded with a space each side, so a key only matches whole words ("ice" never inside "police").
+# Runs of punctuation are not collapsed, in either: "predator: badlands" matches "Predator: Badlands".
+_WORD_CHARS = _WordChars()
 _Span = tuple[int, int]  # start, end (inclusive) in the folded text
 
 
@@ -365,7 +384,12 @@ def _surface_forms(phrase: str) -> set[str]:
         head, tail = list(combo[:-1]), combo[-1]
         for last in {tail} if exact else _inflections(tail):
             forms.add(" ".join([*head, last]))
-    return {f for f in forms if _has_word(f)}
+    return {k for k in (_key(f) for f in forms) if k}
+
+
+def _key(folded: str) -> str:
+    """Words only, single spaces: how both keys and story text look to the automaton."""
+    return folded.translate(_WORD_CHARS).strip()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -400,7 +424,7 @@ class Matcher:
             for kind, phrases in ((_STRONG, topic.phrases), (_CONTEXT, topic.context_phrases)):
                 for phrase in phrases:
                     # Phrases that fold alike ("plate reader", "plate-reader") report as the first one.
-                    pid = seen.setdefault(fold(phrase), len(plan.display))
+                    pid = seen.setdefault(_key(fold(phrase)), len(plan.display))
                     if pid == len(plan.display):
                         plan.display.append(phrase.lstrip("="))
                     sides = [s.strip() for s in phrase.split("~")] if "~" in phrase else []
@@ -422,7 +446,7 @@ class Matcher:
         self._is_kw = [p.is_keyword for p in self._plans]
         self._automaton: Any = ahocorasick.Automaton()
         for form, entries in keys.items():
-            self._automaton.add_word(form, (len(form), tuple(sorted(entries))))
+            self._automaton.add_word(f" {form} ", (len(form) + 2, tuple(sorted(entries))))
         self._empty = not keys
         if keys:
             self._automaton.make_automaton()
@@ -431,9 +455,9 @@ class Matcher:
         """Topics that fire for this story, in the order given, with the phrases that fired."""
         if self._empty:
             return []
-        # One fold call for both (the " | " keeps title and summary words apart).
-        text = fold(title[:MAX_CHARS] + " | " + summary[:MAX_CHARS])[: 2 * MAX_CHARS]
-        n = len(text)
+        # One fold call for both; the NUL keeps title and summary words from forming a phrase together.
+        raw = title[:MAX_CHARS].replace("\x00", " ") + " \x00 " + summary[:MAX_CHARS].replace("\x00", " ")
+        text = " " + fold(raw)[: 2 * MAX_CHARS].translate(_WORD_CHARS) + " "
 
         # topic index -> list of (start, end, phrase id), per kind
         strong: dict[int, list[tuple[int, int, int]]] = {}
@@ -441,11 +465,8 @@ class Matcher:
         excl: dict[int, list[_Span]] = {}
         anchors: list[_Span] = []
         pair_sides: dict[int, tuple[list[_Span], list[_Span]]] = {}
-        isalnum = str.isalnum
-        for end, (length, entries) in self._automaton.iter(text):
-            start = end - length + 1
-            if (start > 0 and isalnum(text[start - 1])) or (end + 1 < n and isalnum(text[end + 1])):
-                continue
+        for stop, (length, entries) in self._automaton.iter(text):
+            start, end = stop - length + 2, stop - 1  # the words, without the padding spaces
             for kind, ti, ref, side in entries:
                 if kind == _STRONG:
                     bucket = strong.get(ti)
