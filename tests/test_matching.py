@@ -475,3 +475,13 @@ def test_fixture_precision_and_recall(matcher: Matcher) -> None:
     precision, recall = tp / (tp + fp), tp / (tp + fn)
     assert precision >= 0.95, misses
     assert recall >= 0.95, misses
+
+
+def test_no_exclusion_is_just_a_phrase_of_its_own_topic(topics: list[Topic]) -> None:
+    # An exclusion equal to a phrase (after folding) would veto every hit of that phrase.
+    def key(p: str) -> str:
+        return " ".join("".join(c if c.isalnum() else " " for c in p.lstrip("=").casefold()).split())
+
+    for t in topics:
+        phrases = {key(p) for p in (*t.phrases, *t.context_phrases)}
+        assert not phrases & {key(x) for x in t.exclusions}, t.slug
