@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import Connection, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from spyglass import dedupe
@@ -55,25 +55,44 @@ def lock_for_ingest(session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_INGEST_LOCK})
 
 
+# One round trip, built once: the signatures of up to MAX_CANDIDATES stories sharing a band key.
+_CANDIDATES = select(StoryRow.cluster_id, StoryRow.signature, StoryRow.published_at, StoryRow.provider_domain).where(
+    StoryRow.id.in_(select(LshBand.story_id).where(LshBand.band.in_(bindparam("keys", expanding=True)))
+                    .distinct().limit(MAX_CANDIDATES)))
+_INSERT_CLUSTER = insert(Cluster.__table__)
+_INSERT_STORY = insert(StoryRow.__table__)
+_INSERT_BAND = insert(LshBand.__table__)
+_INSERT_DELIVERY = insert(Delivery.__table__)
+_KNOWN_CHUNK = 500
+
+
 def _known(session: Session, story: Story) -> bool:
     if session.scalar(select(StoryRow.id).where(StoryRow.url == story.url)) is not None:
         return True
     return bool(story.guid) and session.scalar(select(StoryRow.id).where(StoryRow.guid == story.guid).limit(1)) is not None
 
 
-def find_cluster(session: Session, story: Story, sig: object, keys: list[int]) -> int | None:
+def _known_keys(conn: Connection, batch: Sequence[tuple[Story, Sequence[Match]]]) -> tuple[set[str], set[str]]:
+    """URLs and GUIDs of the batch that are already stored: two indexed IN queries, not two per story."""
+    urls = list(dict.fromkeys(st.url for st, _ in batch))
+    guids = list(dict.fromkeys(st.guid for st, _ in batch if st.guid))
+    known_urls: set[str] = set()
+    known_guids: set[str] = set()
+    for i in range(0, len(urls), _KNOWN_CHUNK):
+        known_urls.update(conn.scalars(select(StoryRow.url).where(StoryRow.url.in_(urls[i:i + _KNOWN_CHUNK]))))
+    for i in range(0, len(guids), _KNOWN_CHUNK):
+        known_guids.update(conn.scalars(
+            select(StoryRow.guid).where(StoryRow.guid.in_(guids[i:i + _KNOWN_CHUNK])).distinct()))
+    return known_urls, known_guids
+
+
+def find_cluster(session: Session | Connection, story: Story, sig: object, keys: list[int]) -> int | None:
     """The cluster of the most similar recent story, if any is similar enough; an index lookup, not a scan."""
-    ids = session.scalars(
-        select(LshBand.story_id).where(LshBand.band.in_(keys)).distinct().limit(MAX_CANDIDATES)
-    ).all()
-    if not ids:
+    rows = session.execute(_CANDIDATES, {"keys": list(keys)}).all()
+    if not rows:
         return None
     window = timedelta(days=dedupe.WINDOW_DAYS)
     best: tuple[float, int] | None = None
-    rows = session.execute(
-        select(StoryRow.cluster_id, StoryRow.signature, StoryRow.published_at, StoryRow.provider_domain)
-        .where(StoryRow.id.in_(ids))
-    ).all()
     for cluster_id, blob, published, domain in rows:
         other = dedupe.from_bytes(blob)
         if other is None or abs(published - story.published) > window:
@@ -94,49 +113,64 @@ def ingest(
     now: datetime,
     max_age: float,
 ) -> IngestResult:
-    """Store new stories of one source, cluster near-duplicates, and write the outbox rows."""
+    """Store new stories of one source, cluster near-duplicates, and write the outbox rows.
+
+    Rows are written with Core statements on the session's connection (no unit-of-work flush per
+    row); cluster sizes and representatives are written once per batch, at the end. Everything
+    stays in the caller's transaction.
+    """
     lock_for_ingest(session)
+    session.flush()  # whatever the caller added must be visible to the queries below
+    conn = session.connection()
     result = IngestResult()
+    known_urls, known_guids = _known_keys(conn, batch)
+    representative: dict[int, int] = {}
+    grown: dict[int, int] = {}
     for story, matches in batch:
-        if _known(session, story):
+        if story.url in known_urls or (story.guid and story.guid in known_guids):
             result.duplicates += 1
             continue
         sig = dedupe.signature(story.title, story.summary)
         keys = dedupe.band_keys(sig)
-        cluster_id = find_cluster(session, story, sig, keys)
+        cluster_id = find_cluster(conn, story, sig, keys)
         joined = cluster_id is not None
         if cluster_id is None:
-            cluster = Cluster(created_at=now, size=1)
-            session.add(cluster)
-            session.flush()
-            cluster_id = cluster.id
-        row = StoryRow(
-            url=story.url, original_url=story.original_url, guid=story.guid or None, title=story.title,
-            summary=story.summary, published_at=story.published, fetched_at=now, provider=story.provider,
-            provider_domain=story.provider_domain, image=story.image, source_id=source_id,
-            cluster_id=cluster_id, signature=dedupe.to_bytes(sig),
-            matches=json.dumps({m.slug: list(m.phrases) for m in matches}),
-            related=json.dumps([{"title": r.title, "url": r.url, "provider": r.provider} for r in story.related]),
-        )
-        session.add(row)
-        session.flush()
-        session.add_all(LshBand(band=k, story_id=row.id) for k in set(keys))
+            cluster_id = conn.execute(_INSERT_CLUSTER, {"created_at": now, "size": 1}).inserted_primary_key[0]
+        story_id = conn.execute(_INSERT_STORY, {
+            "url": story.url, "original_url": story.original_url, "guid": story.guid or None, "title": story.title,
+            "summary": story.summary, "published_at": story.published, "fetched_at": now,
+            "provider": story.provider, "provider_domain": story.provider_domain, "image": story.image,
+            "source_id": source_id, "cluster_id": cluster_id, "signature": dedupe.to_bytes(sig),
+            "matches": json.dumps({m.slug: list(m.phrases) for m in matches}),
+            "related": json.dumps([{"title": r.title, "url": r.url, "provider": r.provider} for r in story.related]),
+        }).inserted_primary_key[0]
+        conn.execute(_INSERT_BAND, [{"band": k, "story_id": story_id} for k in dict.fromkeys(keys)])
+        known_urls.add(story.url)  # a repeat later in this batch is a duplicate too
+        if story.guid:
+            known_guids.add(story.guid)
         result.stored += 1
-        result.new_story_ids.append(row.id)
+        result.new_story_ids.append(story_id)
         if joined:
             result.clustered += 1
-            session.execute(update(Cluster).where(Cluster.id == cluster_id).values(size=Cluster.size + 1))
-            result.planned += _plan_replies(session, cluster_id, row.id, now)
+            grown[cluster_id] = grown.get(cluster_id, 0) + 1
+            result.planned += _plan_replies(conn, cluster_id, story_id, now)
         else:
-            session.execute(update(Cluster).where(Cluster.id == cluster_id).values(representative_id=row.id))
+            representative[cluster_id] = story_id
             fresh = max_age <= 0 or story.published >= now - timedelta(seconds=max_age)
             if fresh and matches:
-                result.planned += _plan_alerts(session, cluster_id, row.id, matches, plan, now)
-    session.flush()
+                result.planned += _plan_alerts(conn, cluster_id, story_id, matches, plan, now)
+    if representative:
+        conn.execute(update(Cluster.__table__).where(Cluster.__table__.c.id == bindparam("cid"))
+                     .values(representative_id=bindparam("rep")),
+                     [{"cid": c, "rep": r} for c, r in representative.items()])
+    if grown:
+        conn.execute(update(Cluster.__table__).where(Cluster.__table__.c.id == bindparam("cid"))
+                     .values(size=Cluster.__table__.c.size + bindparam("n")),
+                     [{"cid": c, "n": n} for c, n in grown.items()])
     return result
 
 
-def _plan_alerts(session: Session, cluster_id: int, story_id: int, matches: Sequence[Match], plan: Plan,
+def _plan_alerts(conn: Connection, cluster_id: int, story_id: int, matches: Sequence[Match], plan: Plan,
                  now: datetime) -> int:
     per_channel: dict[str, tuple[list[str], list[str]]] = {}
     for m in matches:
@@ -148,23 +182,27 @@ def _plan_alerts(session: Session, cluster_id: int, story_id: int, matches: Sequ
             if route.label not in labels:
                 labels.append(route.label)
             reasons.extend(p for p in m.phrases if p not in reasons)
-    for channel, (labels, reasons) in per_channel.items():
-        session.add(Delivery(channel_id=channel, cluster_id=cluster_id, story_id=story_id, kind="alert",
-                             status="pending", topics=json.dumps(labels), reasons=json.dumps(reasons),
-                             created_at=now))
+    if per_channel:
+        conn.execute(_INSERT_DELIVERY, [
+            {"channel_id": channel, "cluster_id": cluster_id, "story_id": story_id, "kind": "alert",
+             "status": "pending", "topics": json.dumps(labels), "reasons": json.dumps(reasons), "attempts": 0,
+             "created_at": now}
+            for channel, (labels, reasons) in per_channel.items()])
     return len(per_channel)
 
 
-def _plan_replies(session: Session, cluster_id: int, story_id: int, now: datetime) -> int:
+def _plan_replies(conn: Connection, cluster_id: int, story_id: int, now: datetime) -> int:
     """A later duplicate never makes a new alert; where the story was alerted, it becomes a thread reply."""
-    channels = session.scalars(
+    channels = conn.scalars(
         select(Delivery.channel_id).where(
             Delivery.cluster_id == cluster_id, Delivery.kind == "alert", Delivery.status.in_(("pending", "sent"))
         )
     ).all()
-    for channel in channels:
-        session.add(Delivery(channel_id=channel, cluster_id=cluster_id, story_id=story_id, kind="reply",
-                             status="pending", created_at=now))
+    if channels:
+        conn.execute(_INSERT_DELIVERY, [
+            {"channel_id": channel, "cluster_id": cluster_id, "story_id": story_id, "kind": "reply",
+             "status": "pending", "topics": "[]", "reasons": "[]", "attempts": 0, "created_at": now}
+            for channel in channels])
     return len(channels)
 
 
