@@ -149,22 +149,31 @@ class SqliteSearch:
             filters.append("s.published_at >= :since")
             params["since"] = q.since.strftime("%Y-%m-%d %H:%M:%S")
         where = (" AND " + " AND ".join(filters)) if filters else ""
-        # Newest matches first (cheap: FTS5 walks rowids backwards), then bm25 on that window only.
-        sql = f"""
-            WITH recent AS (
-                SELECT f.rowid AS id FROM stories_fts f JOIN stories s ON s.id = f.rowid
+        # 1. The window: the newest RANK_WINDOW matches. FTS5 walks its doclists by rowid, newest first,
+        #    and stops at the window (CROSS JOIN keeps the FTS table as the outer loop when filtering).
+        join = "CROSS JOIN stories s ON s.id = stories_fts.rowid" if filters else ""
+        window_sql = f"""
+            SELECT min(id) FROM (
+                SELECT stories_fts.rowid AS id FROM stories_fts {join}
                 WHERE stories_fts MATCH :expr {where}
-                ORDER BY f.rowid DESC LIMIT :window
-            )
+                ORDER BY stories_fts.rowid DESC LIMIT :window)
+        """
+        # 2. bm25 on that window only. The window is exactly the matches (passing the filters) with
+        #    rowid >= its oldest id, and a rowid range is a constraint FTS5 applies inside the index,
+        #    so ranking never touches older matches (an IN (subquery) on rowid would scan them all).
+        rank_sql = f"""
             SELECT s.id, s.title, s.original_url, s.provider, s.published_at,
                    snippet(stories_fts, 1, char(2), char(3), '…', 24) AS snip,
                    bm25(stories_fts, 4.0, 1.0) AS score
-            FROM stories_fts JOIN stories s ON s.id = stories_fts.rowid
-            WHERE stories_fts MATCH :expr AND stories_fts.rowid IN (SELECT id FROM recent)
+            FROM stories_fts CROSS JOIN stories s ON s.id = stories_fts.rowid
+            WHERE stories_fts MATCH :expr AND stories_fts.rowid >= :lo {where}
             ORDER BY score LIMIT :limit
         """
         with self.store.engine.connect() as conn:
-            rows = conn.execute(text(sql), params).all()
+            lo = conn.execute(text(window_sql), params).scalar()
+            if lo is None:
+                return []
+            rows = conn.execute(text(rank_sql), {**params, "lo": lo}).all()
         return [_hit(r[0], r[1], r[2], r[3], r[4], r[5], -float(r[6])) for r in rows]
 
     def search(self, q: Query, limit: int = 10) -> list[SearchHit]:
