@@ -97,9 +97,9 @@ def serve(settings: Settings, port: int | None) -> int:
     from spyglass.cli import UserError
     from spyglass.service import build_services
 
-    svc = build_services(settings)
     stop = threading.Event()
     _install_stop_handlers(stop)
+    svc = build_services(settings)
     try:
         server = _start_slack(settings, svc, port or settings.port, stop)
     except CredentialsError as e:
@@ -116,9 +116,9 @@ def run(settings: Settings, *, serve_http: bool, port: int | None) -> int:
     from spyglass.scheduler import Worker
     from spyglass.service import build_services
 
-    svc = build_services(settings)
     stop = threading.Event()
-    _install_stop_handlers(stop)
+    _install_stop_handlers(stop)  # before the (possibly slow) start-up, so an early SIGTERM still exits cleanly
+    svc = build_services(settings)
     server = None
     if settings.slack.bot_token and (serve_http or settings.slack.app_token):
         try:

@@ -41,6 +41,9 @@ class Worker:
             timezone="UTC",
         )
         self._drain_now = threading.Event()
+        # One drain at a time per worker: the drain job and a poll's drain share this worker's lease
+        # owner, so two of them at once could each post a row whose claim expired in the other's queue.
+        self._drain_lock = threading.Lock()
 
     def start(self) -> None:
         now = datetime.now(timezone.utc)
@@ -74,7 +77,12 @@ class Worker:
     def drain(self) -> None:
         if self.stop.is_set():
             return
-        self.outbox.drain(deadline=60.0)
+        if not self._drain_lock.acquire(blocking=False):
+            return  # the running drain claims again until nothing is left; the drain job catches the rest
+        try:
+            self.outbox.drain(deadline=60.0)
+        finally:
+            self._drain_lock.release()
 
     def leader_jobs(self) -> None:
         """Jobs that must run once per deployment, not once per worker."""

@@ -185,9 +185,12 @@ class Outbox:
     def _deliver_one(self, did: int, report: DrainReport, fatal: threading.Event) -> bool:
         """Post one claimed delivery. Returns whether a post was attempted (for pacing)."""
         with self.store.session() as s:
-            d = s.get(Delivery, did)
+            # Lock the row (PostgreSQL; SQLite writers are serialized anyway) and renew the lease:
+            # a long paced queue must not outlive its claim and be posted by another drain too.
+            d = s.get(Delivery, did, with_for_update=self.store.dialect == "postgresql")
             if d is None or d.status != "pending" or d.lease_owner != self.owner:
                 return False
+            d.lease_until = now_utc() + LEASE
             story = s.get(StoryRow, d.story_id)
             if story is None:
                 d.status = "failed"
