@@ -85,6 +85,17 @@ def similarity(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.count_nonzero(a == b)) / NUM_PERM
 
 
+def similarities(sig: np.ndarray, blobs: list[bytes]) -> list[float | None]:
+    """``similarity(sig, from_bytes(b))`` for many stored signatures at once (None where unreadable)."""
+    ok = [bool(b) and b[0] == SCHEME and len(b) == _SIG_BYTES + 1 for b in blobs]
+    good = [b[1:] for b, k in zip(blobs, ok, strict=True) if k]
+    if not good:
+        return [None] * len(blobs)
+    matrix = np.frombuffer(b"".join(good), dtype="<u4").reshape(len(good), NUM_PERM)
+    sims = iter((np.count_nonzero(matrix == sig.astype("<u4"), axis=1) / NUM_PERM).tolist())
+    return [next(sims) if k else None for k in ok]
+
+
 def to_bytes(sig: np.ndarray) -> bytes:
     return struct.pack("<B", SCHEME) + sig.astype("<u4").tobytes()
 

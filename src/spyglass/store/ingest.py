@@ -11,8 +11,9 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, text, update
+from sqlalchemy import Connection, Select, bindparam, func, insert, select, text, union_all, update
 from sqlalchemy.orm import Session
 
 from spyglass import dedupe
@@ -55,10 +56,30 @@ def lock_for_ingest(session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_INGEST_LOCK})
 
 
-# One round trip, built once: the signatures of up to MAX_CANDIDATES stories sharing a band key.
-_CANDIDATES = select(StoryRow.cluster_id, StoryRow.signature, StoryRow.published_at, StoryRow.provider_domain).where(
-    StoryRow.id.in_(select(LshBand.story_id).where(LshBand.band.in_(bindparam("keys", expanding=True)))
-                    .distinct().limit(MAX_CANDIDATES)))
+PER_BAND = 4 * MAX_CANDIDATES  # newest stories read per band key: bounded work, however large the history
+
+
+def _candidates_stmt(n_keys: int) -> Select[Any]:
+    """One round trip: signatures of up to MAX_CANDIDATES stories sharing band keys with the new one.
+
+    Each band key contributes at most its PER_BAND newest stories (a backwards range scan of the
+    (band, story_id) primary key), so a common band key shared by thousands of old stories costs no
+    more than a rare one; then the stories sharing the most bands come first, newest first.
+    """
+    per_band = [
+        select(LshBand.story_id).where(LshBand.band == bindparam(f"k{i}"))
+        .order_by(LshBand.story_id.desc()).limit(PER_BAND).subquery().select()
+        for i in range(n_keys)
+    ]
+    hits = union_all(*per_band).subquery()
+    ranked = (select(hits.c.story_id).group_by(hits.c.story_id)
+              .order_by(func.count().desc(), hits.c.story_id.desc()).limit(MAX_CANDIDATES))
+    return select(StoryRow.cluster_id, StoryRow.signature, StoryRow.published_at,
+                  StoryRow.provider_domain).where(
+        StoryRow.id.in_(ranked), StoryRow.published_at.between(bindparam("lo"), bindparam("hi")))
+
+
+_CANDIDATES: dict[int, Select[Any]] = {}
 _INSERT_CLUSTER = insert(Cluster.__table__)
 _INSERT_STORY = insert(StoryRow.__table__)
 _INSERT_BAND = insert(LshBand.__table__)
@@ -88,16 +109,23 @@ def _known_keys(conn: Connection, batch: Sequence[tuple[Story, Sequence[Match]]]
 
 def find_cluster(session: Session | Connection, story: Story, sig: object, keys: list[int]) -> int | None:
     """The cluster of the most similar recent story, if any is similar enough; an index lookup, not a scan."""
-    rows = session.execute(_CANDIDATES, {"keys": list(keys)}).all()
+    keys = list(dict.fromkeys(keys))
+    if not keys:
+        return None
+    stmt = _CANDIDATES.get(len(keys))
+    if stmt is None:
+        stmt = _CANDIDATES[len(keys)] = _candidates_stmt(len(keys))
+    window = timedelta(days=dedupe.WINDOW_DAYS)
+    params: dict[str, Any] = {f"k{i}": k for i, k in enumerate(keys)}
+    params["lo"], params["hi"] = story.published - window, story.published + window  # only the window's rows
+    rows = session.execute(stmt, params).all()
     if not rows:
         return None
-    window = timedelta(days=dedupe.WINDOW_DAYS)
     best: tuple[float, int] | None = None
-    for cluster_id, blob, published, domain in rows:
-        other = dedupe.from_bytes(blob)
-        if other is None or abs(published - story.published) > window:
+    sims = dedupe.similarities(sig, [r[1] for r in rows])  # type: ignore[arg-type]  # one numpy pass
+    for (cluster_id, _blob, published, domain), sim in zip(rows, sims, strict=True):
+        if sim is None or abs(published - story.published) > window:
             continue
-        sim = dedupe.similarity(sig, other)  # type: ignore[arg-type]
         same_site = bool(domain) and domain == story.provider_domain
         if dedupe.is_near_duplicate(sim, same_site) and (best is None or sim > best[0]):
             best = (sim, cluster_id)
