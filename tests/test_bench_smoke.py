@@ -1,0 +1,52 @@
+"""The benchmark's building blocks import and work on a tiny scale (no timing assertions)."""
+
+from __future__ import annotations
+
+import io
+import sys
+import urllib.request
+from pathlib import Path
+
+import feedparser
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+sys.path.insert(0, str(BENCH))
+
+import gen  # noqa: E402
+from feedserver import FeedServer  # noqa: E402
+
+
+def test_generated_feeds_are_seeded_and_parse() -> None:
+    a = gen.make_feeds(3, 5, seed=7)
+    assert a == gen.make_feeds(3, 5, seed=7)
+    assert a != gen.make_feeds(3, 5, seed=8)
+    for body in a:
+        d = feedparser.parse(io.BytesIO(body))
+        assert not d.bozo and len(d.entries) == 5
+
+
+def test_feed_server_answers_304_to_its_etag(monkeypatch) -> None:
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with FeedServer(gen.make_feeds(1, 2, seed=1)) as srv:
+        assert opener.open(srv.url(0)).status == 200
+        req = urllib.request.Request(srv.url(0), headers={"If-None-Match": srv.etag(0)})
+        try:
+            opener.open(req)
+            raise AssertionError("expected 304")
+        except urllib.error.HTTPError as e:
+            assert e.code == 304
+        assert (srv.ok, srv.not_modified) == (1, 1)
+
+
+def test_history_db_tiny(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(gen, "CACHE_DIR", tmp_path)
+    path = gen.history_db(50, seed=3, log=lambda _m: None)
+    import sqlite3
+
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT count(*) FROM stories").fetchone()[0] == 50
+    assert db.execute("SELECT count(*) FROM lsh_bands").fetchone()[0] >= 50
+    assert db.execute("SELECT count(*) FROM stories_fts WHERE stories_fts MATCH 'the OR council OR police'"
+                      ).fetchone()[0] > 0
