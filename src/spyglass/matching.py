@@ -65,6 +65,7 @@ ANCHORS: tuple[str, ...] = (
     "spied",
     "snooping",
     "privacy",
+    "data protection",
     "civil liberties",
     "warrant",
     "warrantless",
