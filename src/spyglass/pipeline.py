@@ -22,7 +22,7 @@ from spyglass.config import SourceConfig
 from spyglass.models import Match, Story
 from spyglass.parse.feed import FeedError, parse_feed
 from spyglass.service import Services
-from spyglass.sources.fetch import DEFAULT_USER_AGENT, Fetcher, FetchRequest, FetchResult
+from spyglass.sources.fetch import DEFAULT_USER_AGENT, Fetcher, FetchRequest, FetchResult, redact_url
 from spyglass.sources.folder import FolderError, Seen, scan_folder
 from spyglass.sources.netguard import AddressGuard
 from spyglass.store.ingest import IngestResult, ingest
@@ -70,17 +70,25 @@ def sync_sources(svc: Services) -> None:
             # Several workers may start at once: insert-if-absent, never fail on the unique name.
             insert = pg_insert if svc.store.dialect == "postgresql" else sqlite_insert
             s.execute(insert(Source).values([
-                {"name": c.name, "kind": c.kind, "location": c.location, "error_count": 0, "stories_seen": 0}
+                {"name": c.name, "kind": c.kind, "location": _shown(c), "error_count": 0, "stories_seen": 0}
                 for c in missing]).on_conflict_do_nothing(index_elements=["name"]))
         for cfg in svc.settings.sources:
             row = rows.get(cfg.name)
             if row is None:
                 continue
-            if row.location != cfg.location or row.kind != cfg.kind:
-                row.kind, row.location = cfg.kind, cfg.location
+            # (Rows written before locations were redacted hold the full URL: not a change.)
+            if row.location not in (_shown(cfg), cfg.location) or row.kind != cfg.kind:
+                row.kind = cfg.kind
                 row.etag = row.last_modified = row.final_url = None
                 row.disabled_reason = None  # a fixed URL deserves a fresh start
                 row.error_count = 0
+            if row.location != _shown(cfg):
+                row.location = _shown(cfg)
+
+
+def _shown(cfg: SourceConfig) -> str:
+    """The location as stored and shown (`spyglass sources`): never with a feed URL's user:password@."""
+    return redact_url(cfg.location) if cfg.url else cfg.location
 
 
 def claim_sources(svc: Services, names: Sequence[str], owner: str, *, only_due: bool) -> list[str]:
@@ -287,7 +295,7 @@ def _success_update(s: Session, cfg: SourceConfig, fetched: FetchResult | None, 
     src.last_error = None
     if fetched is not None:
         src.etag, src.last_modified = fetched.etag, fetched.last_modified
-        src.final_url = fetched.url if fetched.url != cfg.url else None
+        src.final_url = redact_url(fetched.url) if fetched.url != cfg.url else None
     src.next_attempt_at = now + timedelta(seconds=cfg.interval)
     src.stories_seen = (src.stories_seen or 0) + n
 
