@@ -1,4 +1,10 @@
-"""RSS 0.9x/1.0/2.0 and Atom 0.3/1.0 bytes → ``Story`` objects, via feedparser.
+"""RSS 0.9x/1.0/2.0 and Atom 0.3/1.0 bytes → ``Story`` objects, via feedparser-rs or feedparser.
+
+feedparser-rs (a Rust parser with feedparser's dict shape) is tried first: it is ~20× faster, which
+makes parsing no longer the bulk of a cold poll. It gives up on markup feedparser recovers from (a
+bare ``&``, an unclosed tag) and ignores the HTTP charset, so whenever it reports the feed malformed,
+finds no entries, or the server names a charset other than UTF-8, feedparser — the robust parser —
+parses the feed instead. The benchmark suite measures both on the same bytes.
 
 feedparser is always given the bytes wrapped in a stream: handed a ``str`` or ``bytes`` it will
 happily treat the value as a URL to fetch or a local path to open (a response body of
@@ -21,6 +27,11 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import feedparser
+
+try:  # optional: the fast path; everything works (slower) without it
+    import feedparser_rs as _rs
+except ImportError:  # pragma: no cover - depends on the platform having a wheel
+    _rs = None
 
 from spyglass.models import Story
 from spyglass.text import MAX_SUMMARY, MAX_TITLE, clean_text, truncate
@@ -67,12 +78,7 @@ def parse_feed(
     if not body or not body.strip():
         raise FeedError("empty body")
     now = _aware(now) if now is not None else datetime.now(UTC)
-    d = feedparser.parse(
-        io.BytesIO(body),
-        response_headers=_feedparser_headers(headers or {}, base_url),
-        sanitize_html=False,
-        resolve_relative_uris=False,
-    )
+    d = _parse(body, headers or {}, base_url)
     version = str(d.get("version") or "")
     entries = d.get("entries") or []
     bozo = _one_line(d.get("bozo_exception")) if d.get("bozo") else ""
@@ -98,6 +104,45 @@ def parse_feed(
         version=version,
         skipped=skipped,
         link=_http_url(feed.get("link"), base_url),
+    )
+
+
+_CHARSET = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.I)
+
+
+_XML_ENCODING = re.compile(rb"^\s*<\?xml[^>]{0,200}encoding\s*=\s*[\"']([\w.:-]+)", re.I)
+_UTF8 = ("utf-8", "utf8", "us-ascii", "ascii")
+
+
+def _plain_utf8(body: bytes, headers: Mapping[str, str]) -> bool:
+    """Is this feed UTF-8 by every account (header, declaration, bytes)? Only then is the fast parser used."""
+    m = _CHARSET.search(str({k.lower(): v for k, v in headers.items()}.get("content-type", "")))
+    if m is not None and m.group(1).lower().replace("_", "-") not in _UTF8:
+        return False
+    d = _XML_ENCODING.match(body)
+    if d is not None and d.group(1).decode("ascii", "replace").lower().replace("_", "-") not in _UTF8:
+        return False
+    try:
+        body.decode("utf-8")  # cp1252 bytes declared UTF-8 are common; feedparser repairs them
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _parse(body: bytes, headers: Mapping[str, str], base_url: str) -> Any:
+    if _rs is not None and body.lstrip()[:1] == b"<":
+        if _plain_utf8(body, headers):
+            try:
+                d = _rs.parse(body, sanitize_html=False, resolve_relative_uris=False)
+            except Exception:  # any trouble at all: the robust parser decides
+                d = None
+            if d is not None and not d.bozo and d.entries:
+                return d
+    return feedparser.parse(
+        io.BytesIO(body),
+        response_headers=_feedparser_headers(headers, base_url),
+        sanitize_html=False,
+        resolve_relative_uris=False,
     )
 
 
@@ -174,7 +219,8 @@ def _http_url(value: Any, base_url: str) -> str:
 
 def _published(entry: Any, now: datetime) -> datetime:
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
-        parsed = dict.get(entry, key)  # plain lookup: FeedParserDict's aliasing is deprecated
+        # plain lookup: feedparser's FeedParserDict aliasing is deprecated; feedparser-rs is no dict
+        parsed = dict.get(entry, key) if isinstance(entry, dict) else entry.get(key)
         if isinstance(parsed, time.struct_time):
             try:
                 when = datetime.fromtimestamp(calendar.timegm(parsed), UTC)
