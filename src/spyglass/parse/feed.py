@@ -28,14 +28,15 @@ from urllib.parse import urljoin, urlsplit
 
 import feedparser
 
+from spyglass.models import Story
+from spyglass.text import MAX_SUMMARY, MAX_TITLE, clean_text, truncate
+from spyglass.urls import MAX_URL, canonical_url, domain_of, link_url
+
+_rs: Any
 try:  # optional: the fast path; everything works (slower) without it
     import feedparser_rs as _rs
 except ImportError:  # pragma: no cover - depends on the platform having a wheel
     _rs = None
-
-from spyglass.models import Story
-from spyglass.text import MAX_SUMMARY, MAX_TITLE, clean_text, truncate
-from spyglass.urls import MAX_URL, canonical_url, domain_of, link_url
 
 MAX_PROVIDER = 200
 MAX_GUID = 1000
@@ -130,14 +131,13 @@ def _plain_utf8(body: bytes, headers: Mapping[str, str]) -> bool:
 
 
 def _parse(body: bytes, headers: Mapping[str, str], base_url: str) -> Any:
-    if _rs is not None and body.lstrip()[:1] == b"<":
-        if _plain_utf8(body, headers):
-            try:
-                d = _rs.parse(body, sanitize_html=False, resolve_relative_uris=False)
-            except Exception:  # any trouble at all: the robust parser decides
-                d = None
-            if d is not None and not d.bozo and d.entries:
-                return d
+    if _rs is not None and body.lstrip()[:1] == b"<" and _plain_utf8(body, headers):
+        try:
+            d = _rs.parse(body, sanitize_html=False, resolve_relative_uris=False)
+        except Exception:  # any trouble at all: the robust parser decides
+            d = None
+        if d is not None and not d.bozo and d.entries:
+            return d
     return feedparser.parse(
         io.BytesIO(body),
         response_headers=_feedparser_headers(headers, base_url),

@@ -11,9 +11,9 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Select, bindparam, func, insert, select, text, union_all, update
+from sqlalchemy import Connection, Select, Table, bindparam, func, insert, select, text, union_all, update
 from sqlalchemy.orm import Session
 
 from spyglass import dedupe
@@ -59,6 +59,12 @@ def lock_for_ingest(session: Session) -> None:
 PER_BAND = 4 * MAX_CANDIDATES  # newest stories read per band key: bounded work, however large the history
 
 
+def _new_id(result: Any) -> int:
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
 def _candidates_stmt(n_keys: int) -> Select[Any]:
     """One round trip: signatures of up to MAX_CANDIDATES stories sharing band keys with the new one.
 
@@ -74,23 +80,20 @@ def _candidates_stmt(n_keys: int) -> Select[Any]:
     hits = union_all(*per_band).subquery()
     ranked = (select(hits.c.story_id).group_by(hits.c.story_id)
               .order_by(func.count().desc(), hits.c.story_id.desc()).limit(MAX_CANDIDATES))
-    return select(StoryRow.cluster_id, StoryRow.signature, StoryRow.published_at,
-                  StoryRow.provider_domain).where(
-        StoryRow.id.in_(ranked), StoryRow.published_at.between(bindparam("lo"), bindparam("hi")))
+    stmt: Select[Any] = select(StoryRow.cluster_id, StoryRow.signature, StoryRow.published_at,
+                               StoryRow.provider_domain).where(
+        StoryRow.id.in_(ranked), StoryRow.published_at.between(bindparam("lo"), bindparam("hi")))  # type: ignore[assignment]
+    return stmt
 
 
 _CANDIDATES: dict[int, Select[Any]] = {}
-_INSERT_CLUSTER = insert(Cluster.__table__)
-_INSERT_STORY = insert(StoryRow.__table__)
-_INSERT_BAND = insert(LshBand.__table__)
-_INSERT_DELIVERY = insert(Delivery.__table__)
+_CLUSTERS = cast(Table, Cluster.__table__)
+_INSERT_CLUSTER = insert(_CLUSTERS)
+_INSERT_STORY = insert(cast(Table, StoryRow.__table__))
+_INSERT_BAND = insert(cast(Table, LshBand.__table__))
+_INSERT_DELIVERY = insert(cast(Table, Delivery.__table__))
 _KNOWN_CHUNK = 500
 
-
-def _known(session: Session, story: Story) -> bool:
-    if session.scalar(select(StoryRow.id).where(StoryRow.url == story.url)) is not None:
-        return True
-    return bool(story.guid) and session.scalar(select(StoryRow.id).where(StoryRow.guid == story.guid).limit(1)) is not None
 
 
 def _known_keys(conn: Connection, batch: Sequence[tuple[Story, Sequence[Match]]]) -> tuple[set[str], set[str]]:
@@ -163,15 +166,15 @@ def ingest(
         cluster_id = find_cluster(conn, story, sig, keys)
         joined = cluster_id is not None
         if cluster_id is None:
-            cluster_id = conn.execute(_INSERT_CLUSTER, {"created_at": now, "size": 1}).inserted_primary_key[0]
-        story_id = conn.execute(_INSERT_STORY, {
+            cluster_id = _new_id(conn.execute(_INSERT_CLUSTER, {"created_at": now, "size": 1}))
+        story_id = _new_id(conn.execute(_INSERT_STORY, {
             "url": story.url, "original_url": story.original_url, "guid": story.guid or None, "title": story.title,
             "summary": story.summary, "published_at": story.published, "fetched_at": now,
             "provider": story.provider, "provider_domain": story.provider_domain, "image": story.image,
             "source_id": source_id, "cluster_id": cluster_id, "signature": dedupe.to_bytes(sig),
             "matches": json.dumps({m.slug: list(m.phrases) for m in matches}),
             "related": json.dumps([{"title": r.title, "url": r.url, "provider": r.provider} for r in story.related]),
-        }).inserted_primary_key[0]
+        }))
         conn.execute(_INSERT_BAND, [{"band": k, "story_id": story_id} for k in dict.fromkeys(keys)])
         known_urls.add(story.url)  # a repeat later in this batch is a duplicate too
         if story.guid:
@@ -188,12 +191,12 @@ def ingest(
             if fresh and matches:
                 result.planned += _plan_alerts(conn, cluster_id, story_id, matches, plan, now)
     if representative:
-        conn.execute(update(Cluster.__table__).where(Cluster.__table__.c.id == bindparam("cid"))
+        conn.execute(update(_CLUSTERS).where(_CLUSTERS.c.id == bindparam("cid"))
                      .values(representative_id=bindparam("rep")),
                      [{"cid": c, "rep": r} for c, r in representative.items()])
     if grown:
-        conn.execute(update(Cluster.__table__).where(Cluster.__table__.c.id == bindparam("cid"))
-                     .values(size=Cluster.__table__.c.size + bindparam("n")),
+        conn.execute(update(_CLUSTERS).where(_CLUSTERS.c.id == bindparam("cid"))
+                     .values(size=_CLUSTERS.c.size + bindparam("n")),
                      [{"cid": c, "n": n} for c, n in grown.items()])
     return result
 
