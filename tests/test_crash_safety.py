@@ -278,3 +278,33 @@ def test_kill_during_ingest_leaves_nothing_half_stored(tmp_path: Path) -> None:
             if proc.poll() is None:
                 assert stop(proc) == 0
         w.engine.dispose()
+
+
+@pytest.mark.timeout(60)
+def test_sigterm_during_a_slow_fetch_exits_promptly(tmp_path: Path) -> None:
+    """A feed trickling its body (fetch deadline 30 s) must not hold a stopping worker for 30 s."""
+    from feedserver import trickle
+
+    with FakeSlack() as slack, FeedServer() as feeds:
+        w = World(tmp_path, slack, feeds, n_stories=3)
+        feeds.route("/slow.xml", chunks=trickle(rss([story(i) for i in range(3)]), interval=0.5, step=8),
+                    content_type="application/rss+xml")
+        w.cfg.write_text(w.cfg.read_text() + f'[[sources]]\nname = "Slow"\nurl = "{feeds.url("/slow.xml")}"\n'
+                         'interval = "30s"\n')
+        proc = w.start()
+        try:
+            w.wait_started(proc)
+            assert slack.wait_for(lambda: feeds.count("/slow.xml") >= 1, timeout=10)
+            time.sleep(0.5)  # well inside the trickle
+            started = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(timeout=40)
+            took = time.monotonic() - started
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert code == 0, w.logs[-1].read_text()[-3000:]
+        assert took < 5, f"took {took:.1f}s to stop during a slow fetch"
+        # Its claim on the source is given back, so the next worker polls it at once.
+        assert w.scalar("SELECT count(*) FROM sources WHERE lease_owner IS NOT NULL") == 0
+        w.engine.dispose()

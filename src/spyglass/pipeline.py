@@ -7,8 +7,10 @@ Failures stay with their source: a source that cannot be fetched or parsed recor
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -109,7 +111,10 @@ def claim_sources(svc: Services, names: Sequence[str], owner: str, *, only_due: 
         return list(s.scalars(select(Source.name).where(Source.id.in_(ids), Source.lease_owner == owner)).all())
 
 
-def poll(svc: Services, owner: str, *, names: Sequence[str] | None = None, only_due: bool = False) -> PollReport:
+def poll(svc: Services, owner: str, *, names: Sequence[str] | None = None, only_due: bool = False,
+         stop: threading.Event | None = None) -> PollReport:
+    """Poll the (due) sources once. When ``stop`` is set meanwhile (SIGTERM), fetches in progress are
+    abandoned, nothing more is stored, and the claims are given back for the next worker."""
     sync_sources(svc)
     configs = {c.name: c for c in svc.settings.sources}
     wanted = list(names) if names is not None else list(configs)
@@ -118,7 +123,12 @@ def poll(svc: Services, owner: str, *, names: Sequence[str] | None = None, only_
     feeds = [configs[n] for n in claimed if configs[n].kind == "feed"]
     folders = [configs[n] for n in claimed if configs[n].kind == "folder"]
     files = [configs[n] for n in claimed if configs[n].kind == "feedfile"]
-    results = asyncio.run(_fetch_all(svc, feeds)) if feeds else []
+    results = asyncio.run(_fetch_all(svc, feeds, stop)) if feeds else []
+    if results is None or (stop is not None and stop.is_set()):
+        with svc.store.session() as s:
+            s.execute(update(Source).where(Source.name.in_(claimed), Source.lease_owner == owner)
+                      .values(lease_owner=None, lease_until=None))
+        return report
     for cfg, fetched in zip(feeds, results, strict=True):
         report.sources.append(_guard(svc, cfg, owner, lambda c=cfg, f=fetched: _handle_feed(svc, c, f)))
     for cfg in folders:
@@ -128,7 +138,9 @@ def poll(svc: Services, owner: str, *, names: Sequence[str] | None = None, only_
     return report
 
 
-async def _fetch_all(svc: Services, feeds: Sequence[SourceConfig]) -> list[FetchResult]:
+async def _fetch_all(svc: Services, feeds: Sequence[SourceConfig],
+                     stop: threading.Event | None = None) -> list[FetchResult] | None:
+    """Fetch the feeds; None when ``stop`` was set before they all finished."""
     fc = svc.settings.fetch
     # Sources from the config file are trusted; anything else is checked against internal addresses,
     # except the hosts and networks the operator allows.
@@ -142,7 +154,17 @@ async def _fetch_all(svc: Services, feeds: Sequence[SourceConfig]) -> list[Fetch
         reqs = [FetchRequest(url=f.url, etag=state[f.name].etag if f.name in state else None,
                              last_modified=state[f.name].last_modified if f.name in state else None,
                              trusted=f.trusted) for f in feeds]
-        return await fetcher.fetch_many(reqs)
+        if stop is None:
+            return await fetcher.fetch_many(reqs)
+        task = asyncio.ensure_future(fetcher.fetch_many(reqs))
+        while not task.done():
+            if stop.is_set():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                return None
+            await asyncio.wait({task}, timeout=0.1)
+        return task.result()
     finally:
         await fetcher.aclose()
 

@@ -61,7 +61,7 @@ class Worker:
     def poll_source(self, name: str) -> None:
         if self.stop.is_set():
             return
-        report = poll(self.svc, self.owner, names=[name], only_due=True)
+        report = poll(self.svc, self.owner, names=[name], only_due=True, stop=self.stop)
         for r in report.sources:
             if r.stored or r.error:
                 log.info("source %s: %s, %d new, %d planned%s", r.name, r.status, r.stored, r.planned,
@@ -72,7 +72,7 @@ class Worker:
     def poll_due(self) -> None:
         if self.stop.is_set():
             return
-        poll(self.svc, self.owner, only_due=True)
+        poll(self.svc, self.owner, only_due=True, stop=self.stop)
 
     def drain(self) -> None:
         if self.stop.is_set():
