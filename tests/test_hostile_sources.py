@@ -108,6 +108,19 @@ def _hostile_routes(srv: FeedServer) -> None:
     srv.route("/trickle.xml", chunks=trickle(GOOD_FEED, interval=0.2, step=16), content_type="application/rss+xml")
     srv.route("/loop", redirect="/loop")
     srv.route("/gone.xml", status=410, body=b"gone")
+    laughs = "".join(f'<!ENTITY l{i} "{"&l%d;" % (i - 1) * 10}">' for i in range(1, 10))
+    srv.route("/laughs.xml", content_type="application/rss+xml", body=(
+        f'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY l0 "lol">{laughs}]><rss version="2.0"><channel>'
+        "<title>T</title><item><title>Laughs &l9;</title><link>https://laughs.example/1</link>"
+        "<description>&l9;</description></item></channel></rss>").encode())
+    srv.route("/xxe.xml", content_type="application/rss+xml", body=(
+        '<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY x SYSTEM "file:///etc/passwd">]><rss version="2.0">'
+        "<channel><title>T</title><item><title>Secrets &x;</title><link>https://xxe.example/1</link>"
+        "<description>Police drones &x;</description></item></channel></rss>").encode())
+    srv.route("/nested.xml", content_type="application/rss+xml",
+              body=b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><item><title>Deep</title>'
+                   b"<link>https://deep.example/1</link><description>" + b"<div>" * 100_000
+                   + b"</description></item></channel></rss>")
 
 
 # (path, expected status of the hostile source, a fragment of its recorded error or "" for none)
@@ -122,6 +135,9 @@ CASES = {
     "trickle": ("/trickle.xml", "error", ""),
     "redirect-loop": ("/loop", "error", "redirect"),
     "404": ("/missing.xml", "error", "404"),
+    "billion-laughs": ("/laughs.xml", "any", ""),
+    "external-entity": ("/xxe.xml", "any", ""),
+    "deeply-nested": ("/nested.xml", "any", ""),
 }
 
 
@@ -142,9 +158,16 @@ def test_hostile_feed_next_to_a_good_one(case: str, server: FeedServer, tmp_path
     assert stored_urls(svc, "Good") == set(GOOD_URLS)
     assert report_for(report, "Good").status == "ok"
     rep = report_for(report, "Hostile")
-    assert rep.status == status, rep
     row = source_row(svc, "Hostile")
     assert row.lease_owner is None and row.lease_until is None  # the lease is always given back
+    if status == "any":  # hostile XML: stored harmlessly or refused, never expanded
+        assert rep.status in ("ok", "error"), rep
+        with svc.store.session() as s:
+            text_ = " ".join(f"{t} {m}" for t, m in s.execute(select(StoryRow.title, StoryRow.summary)))
+        assert "root:" not in text_ and "lollollol" not in text_
+        assert len(text_) < 20_000
+        return
+    assert rep.status == status, rep
     if status == "error":
         assert row.error_count == 1 and row.last_error
         assert fragment.lower() in row.last_error.lower(), row.last_error
@@ -195,6 +218,25 @@ def test_retry_after_is_honoured(status: int, server: FeedServer, tmp_path: Path
     before = server.count("/busy.xml")
     poll(svc, "test", only_due=True)
     assert server.count("/busy.xml") == before
+
+
+def test_retry_after_as_a_date_and_capped_by_max_backoff(server: FeedServer, tmp_path: Path) -> None:
+    from feedserver import http_date
+
+    server.route("/date.xml", status=503, headers={"Retry-After": http_date(time.time() + 7200)})
+    server.route("/huge.xml", status=429, headers={"Retry-After": "999999999"})
+    cfg = write_config(tmp_path, [{"name": "Date", "url": server.url("/date.xml"), "interval": "30s"},
+                                  {"name": "Huge", "url": server.url("/huge.xml"), "interval": "30s"},
+                                  {"name": "Good", "url": server.url("/good.xml"), "interval": "30s"}],
+                       extra='max_backoff = "3h"\n')
+    svc = services(cfg)
+    poll(svc, "test")
+    assert stored_urls(svc, "Good") == set(GOOD_URLS)
+    for name, expected in (("Date", 7200), ("Huge", 3 * 3600)):
+        row = source_row(svc, name)
+        assert row.next_attempt_at is not None and row.last_attempt_at is not None
+        delay = (row.next_attempt_at - row.last_attempt_at).total_seconds()
+        assert expected - 15 <= delay <= expected + 5, (name, delay)
 
 
 def test_500s_back_off_exponentially_capped_and_show_failing(server: FeedServer, tmp_path: Path,
