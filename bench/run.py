@@ -33,8 +33,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import gen  # noqa: E402
-from feedserver import FeedServer  # noqa: E402
-from slack import TOKEN, BenchSlack  # noqa: E402
+from latency_feeds import FeedServer  # noqa: E402
+from slack_standin import TOKEN, BenchSlack  # noqa: E402
 
 SEED = 1
 PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")

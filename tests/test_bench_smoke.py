@@ -13,7 +13,7 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
 sys.path.insert(0, str(BENCH))
 
 import gen  # noqa: E402
-from feedserver import FeedServer  # noqa: E402
+from latency_feeds import FeedServer  # noqa: E402
 
 
 def test_generated_feeds_are_seeded_and_parse() -> None:

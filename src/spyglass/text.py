@@ -9,6 +9,8 @@ import unicodedata
 _TAG = re.compile(r"<[^>]{0,2000}>")
 _SCRIPT = re.compile(r"<(script|style)\b[^>]{0,2000}>.{0,200000}?</\1\s*>", re.I | re.S)
 _WS = re.compile(r"\s+")
+# Unicode category Cc exactly (C0, DEL, C1), minus tab and newline which fold to spaces below.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 # All hyphen and dash variants, plus the no-break and narrow spaces, fold to a plain space for matching.
 _DASHES = "\u002d\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"
 _SPACES = "\u00a0\u2007\u202f\u2009\u200a\u3000"
@@ -33,8 +35,7 @@ def clean_text(raw: str | None, limit: int = MAX_SUMMARY) -> str:
         text = _TAG.sub(" ", text)
     # Entities twice: feeds often double-escape (&amp;rsquo;).
     text = html.unescape(html.unescape(text)) if "&" in text else text
-    text = "".join(ch for ch in text if ch in "\t\n" or unicodedata.category(ch) != "Cc")
-    text = _WS.sub(" ", text).strip()
+    text = _WS.sub(" ", _CONTROL.sub("", text)).strip()
     return truncate(text, limit)
 
 
