@@ -199,3 +199,23 @@ def test_invalid_token_stops_delivery_without_a_retry_storm(world: tuple[FakeSla
     Outbox(good.store, make_poster(good.settings)).drain(deadline=30)
     for ch in channels:
         assert len(slack.posts(ch, top_level=True)) == 5
+
+
+def test_pacing_holds_across_successive_drains(world: tuple[FakeSlack, FeedServer, Path]) -> None:
+    """A worker drains again and again (the drain job, and after each poll): the pacing is per channel,
+    not per drain, so a new drain never posts right after the previous one's last post."""
+    slack, feeds, tmp = world
+    pacing = 0.3
+    feeds.route("/f.xml", body=rss([story(i) for i in range(2)]))
+    svc = make_svc(tmp, slack, feeds.url("/f.xml"), post_interval=pacing)
+    subscribe(svc, "CP")
+    outbox = Outbox(svc.store, make_poster(svc.settings))
+    poll(svc, "t")
+    outbox.drain(deadline=30)
+    feeds.route("/f.xml", body=rss([story(i) for i in range(4)]))
+    poll(svc, "t")
+    outbox.drain(deadline=30)
+    at = sorted(c["at"] for c in slack.calls("chat.postMessage"))
+    assert len(at) == 4
+    gaps = [b - a for a, b in zip(at, at[1:], strict=False)]
+    assert min(gaps) >= pacing * 0.9, gaps

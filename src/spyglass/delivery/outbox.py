@@ -65,6 +65,8 @@ class Outbox:
         self.owner = owner or worker_id()
         self.stop = stop or threading.Event()
         self._report_lock = threading.Lock()
+        # When each channel was last posted to (monotonic): pacing holds across drains, not just within one.
+        self._last_post: dict[str, float] = {}
 
     # ------------------------------------------------------------------ claiming
     def claim(self, limit: int = CLAIM_BATCH) -> list[int]:
@@ -157,7 +159,7 @@ class Outbox:
     def _drain_channel(
         self, channel: str, ids: list[int], report: DrainReport, fatal: threading.Event, end: float
     ) -> None:
-        last_post = 0.0
+        last_post = self._last_post.get(channel, 0.0)
         for did in ids:
             if self.stop.is_set() or fatal.is_set() or time.monotonic() > end:
                 self._release(did)
@@ -172,7 +174,7 @@ class Outbox:
                 self._fail(did, f"{type(e).__name__}: {e}"[:300], report, retry_in=60)
                 posted = True
             if posted:
-                last_post = time.monotonic()
+                last_post = self._last_post[channel] = time.monotonic()
 
     def _release(self, did: int) -> None:
         with self.store.session() as s:
