@@ -207,3 +207,35 @@ def test_rows_stored_with_credentials_are_redacted_without_losing_state(tmp_path
         assert row.location == "http://127.0.0.1:9/feed.xml"
         assert row.error_count == 3 and row.etag == '"v1"'
     svc.store.dispose()
+
+
+@pytest.mark.timeout(60)
+def test_worker_logs_never_show_any_secret(tmp_path: Path) -> None:
+    """A long-running worker at -v (debug logs from every library) with every kind of secret configured."""
+    import signal
+    import time
+
+    with FakeSlack() as slack, FeedServer() as feeds:
+        feeds.route("/private.xml", status=503, headers={"Retry-After": "60"})
+        feeds.route("/moved.xml", redirect="/gone.xml")
+        feeds.route("/gone.xml", status=410)
+        host = f"127.0.0.1:{feeds.port}"
+        cfg = config(tmp_path, "".join(
+            f'[[sources]]\nname = "{name}"\nurl = "{url}"\ninterval = "30s"\n' for name, url in [
+                ("Private", f"http://reader:{FEED_PASSWORD}@{host}/private.xml"),
+                ("Moved", f"http://reader:{FEED_PASSWORD}@{host}/moved.xml"),
+            ]))
+        env = {**os.environ, "SLACK_BOT_TOKEN": BAD_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+               "SLACK_API_URL": slack.api_url, "SPYGLASS_CONFIG": str(cfg)}
+        proc = subprocess.Popen([sys.executable, "-m", "spyglass", "-v", "run", "--no-http"], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            assert slack.wait_for(lambda: feeds.count("/private.xml") and feeds.count("/gone.xml"), timeout=20)
+            time.sleep(0.5)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            out = proc.communicate(timeout=20)[0].decode(errors="replace")
+        assert proc.returncode == 0, out
+        sources = run(["sources"], {"SPYGLASS_CONFIG": str(cfg)})
+    assert "Moved  [DISABLED]" in sources.stdout, sources.stdout
+    assert_clean(out + sources.stdout + sources.stderr, BAD_TOKEN, SIGNING_SECRET, FEED_PASSWORD)
