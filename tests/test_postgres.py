@@ -327,3 +327,18 @@ def test_three_concurrent_poll_once(pg_url: str, tmp_path: Path) -> None:
         assert set(posted) == f.expected
         assert max(posted.values()) == 1
         f.engine.dispose()
+
+
+def test_workers_starting_at_once_on_an_empty_database_migrate_once(pg_url: str, tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, [])
+    env = {**os.environ, "DATABASE_URL": pg_url}
+    procs = [subprocess.Popen([sys.executable, "-m", "spyglass", "--config", str(cfg), cmd, *rest], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+             for cmd, rest in [("db", ["upgrade"]), ("poll", ["--once"]), ("sources", []), ("db", ["upgrade"])]]
+    outs = [p.communicate(timeout=60)[0].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], outs
+    engine = create_engine(pg_url)
+    assert current_revision(engine) == head_revision()
+    with engine.connect() as c:
+        assert c.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
+    engine.dispose()
