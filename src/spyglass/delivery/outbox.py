@@ -2,8 +2,11 @@
 
 Guarantee (documented in the README): a delivery row exists before its post and is marked sent
 with Slack's `ts` right after. A crash between the post and the mark leaves the row claimed; its
-lease expires and it is posted again. So at most the message in flight at a crash can appear
-twice — Slack has no idempotency key to do better.
+lease expires and it is posted again. So at most the messages in flight at a crash can appear
+twice — one per channel being drained, since channels drain in parallel (tests/test_crash_safety.py
+measures it) — and Slack has no idempotency key to do better. A clean stop (SIGTERM) finishes and
+records the posts in flight, so it duplicates nothing. The lease is renewed right before each post,
+so a long paced queue never outlives its claim.
 """
 
 from __future__ import annotations
