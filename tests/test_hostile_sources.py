@@ -126,13 +126,13 @@ def _hostile_routes(srv: FeedServer) -> None:
 # (path, expected status of the hostile source, a fragment of its recorded error or "" for none)
 CASES = {
     "malformed": ("/malformed.xml", "ok", ""),
-    "html": ("/page.html", "error", ""),
+    "html": ("/page.html", "error", "looks like an HTML page"),
     "cp1252": ("/cp1252.xml", "ok", ""),
     "empty": ("/empty.xml", "error", "empty"),
     "over-cap": ("/big.xml", "error", "cap"),
     "endless": ("/endless.xml", "error", "cap"),
     "gzip-bomb": ("/bomb.xml", "error", "cap"),
-    "trickle": ("/trickle.xml", "error", ""),
+    "trickle": ("/trickle.xml", "error", "timed out"),
     "redirect-loop": ("/loop", "error", "redirect"),
     "404": ("/missing.xml", "error", "404"),
     "billion-laughs": ("/laughs.xml", "any", ""),
