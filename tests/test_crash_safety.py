@@ -308,3 +308,30 @@ def test_sigterm_during_a_slow_fetch_exits_promptly(tmp_path: Path) -> None:
         # Its claim on the source is given back, so the next worker polls it at once.
         assert w.scalar("SELECT count(*) FROM sources WHERE lease_owner IS NOT NULL") == 0
         w.engine.dispose()
+
+
+@pytest.mark.timeout(120)
+def test_three_concurrent_poll_once_on_sqlite(tmp_path: Path) -> None:
+    """The default store: three `poll --once` at the same moment post every alert exactly once."""
+    with FakeSlack() as slack, FeedServer() as feeds:
+        w = World(tmp_path, slack, feeds, n_stories=0)
+        sources = ""
+        for f in range(12):
+            feeds.route(f"/feed{f}.xml", body=rss([story(f * 10 + i) for i in range(3)]),
+                        content_type="application/rss+xml")
+            sources += f'[[sources]]\nname = "Feed {f}"\nurl = "{feeds.url(f"/feed{f}.xml")}"\ninterval = "30s"\n'
+        w.cfg.write_text(w.cfg.read_text().split("[[sources]]")[0] + sources)
+        expected = {(ch, f"https://news.example/s/{f * 10 + i}") for ch in CHANNELS for f in range(12) for i in range(3)}
+        procs = [subprocess.Popen([sys.executable, "-m", "spyglass", "poll", "--once", "--deadline", "60"],
+                                  env=w.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(3)]
+        outs = [p.communicate(timeout=90)[0].decode() for p in procs]
+        assert [p.returncode for p in procs] == [0, 0, 0], outs
+        for f in range(12):
+            assert feeds.count(f"/feed{f}.xml") == 1
+        if w.pending():  # planned by a poll after the others had finished draining
+            subprocess.run([sys.executable, "-m", "spyglass", "poll", "--once"], env=w.env, check=True,
+                           capture_output=True, timeout=60)
+        posted = w.posted()
+        assert set(posted) == expected
+        assert max(posted.values()) == 1
+        w.engine.dispose()
