@@ -100,7 +100,7 @@ def machine() -> dict[str, Any]:
 # 1 + 2: cold ingest and warm poll through the real pipeline
 
 
-def _settings(tmp: Path, urls: list[str], db: Path, concurrency: int = 16) -> Any:
+def _settings(tmp: Path, urls: list[str], db: Path, concurrency: int = 64) -> Any:
     from spyglass.config import settings_from_dict
 
     data = {
@@ -114,7 +114,7 @@ def _settings(tmp: Path, urls: list[str], db: Path, concurrency: int = 16) -> An
 
 
 def _write_config(path: Path, urls: list[str], db: Path) -> None:
-    lines = [f'max_age = "72h"\n[storage]\nurl = "sqlite:///{db}"\n[fetch]\nconcurrency = 16\nper_host = 16\n']
+    lines = [f'max_age = "72h"\n[storage]\nurl = "sqlite:///{db}"\n[fetch]\nper_host = 64\n']
     lines += [f'[[sources]]\nname = "feed{i}"\nurl = "{u}"\n' for i, u in enumerate(urls)]
     path.write_text("\n".join(lines))
 

@@ -64,7 +64,7 @@ class FetchConfig:
     deadline: float = 30.0
     max_bytes: int = 15 * 2**20
     max_redirects: int = 5
-    concurrency: int = 16
+    concurrency: int = 64  # conditional GETs are tiny and mostly wait on the network; per_host keeps us polite
     per_host: int = 4
     user_agent: str = ""
 
@@ -233,7 +233,7 @@ def settings_from_dict(data: dict[str, Any], path: Path, env: dict[str, str]) ->
         deadline=parse_duration(fetch.get("deadline", "30s"), where, "fetch.deadline"),
         max_bytes=parse_size(fetch.get("max_bytes", "15MiB"), where, "fetch.max_bytes"),
         max_redirects=int(_num(fetch.get("max_redirects", 5), where, "fetch.max_redirects")),
-        concurrency=int(_num(fetch.get("concurrency", 16), where, "fetch.concurrency", 1)),
+        concurrency=int(_num(fetch.get("concurrency", 64), where, "fetch.concurrency", 1)),
         per_host=int(_num(fetch.get("per_host", 4), where, "fetch.per_host", 1)),
         user_agent=str(fetch.get("user_agent", "")),
     )

@@ -23,6 +23,7 @@ class Services:
     store: Store
     topics: list[Topic]
     search: SearchBackend
+    source_ids: dict[str, int] = field(default_factory=dict)
     _matcher_cache: dict[tuple[str, ...], Matcher] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
