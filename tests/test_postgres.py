@@ -22,7 +22,7 @@ from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, inspect, select, text
+from sqlalchemy import create_engine, inspect, text
 
 from fakeslack import TOKEN, FakeSlack
 from feedserver import FeedServer
@@ -158,11 +158,11 @@ def test_only_one_worker_holds_the_leader_lease(pg_url: str, tmp_path: Path,
         got: dict[str, bool] = {}
         barrier = threading.Barrier(3)
 
-        def ask(w: Worker) -> None:
+        def ask(w: Worker, barrier: threading.Barrier, got: dict[str, bool]) -> None:
             barrier.wait()
             got[w.owner] = w.is_leader()
 
-        threads = [threading.Thread(target=ask, args=(w,)) for w in workers]
+        threads = [threading.Thread(target=ask, args=(w, barrier, got)) for w in workers]
         for t in threads:
             t.start()
         for t in threads:
