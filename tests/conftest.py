@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,15 +31,24 @@ def db_url(tmp_path: Path) -> str:
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    """The real PostgreSQL given by SPYGLASS_TEST_POSTGRES_URL, emptied before the test."""
+    """The real PostgreSQL given by SPYGLASS_TEST_POSTGRES_URL, in a fresh schema of its own.
+
+    Each test gets an empty schema (via search_path in the URL), so concurrent test runs against
+    one database never see each other's tables; the schema is dropped afterwards.
+    """
     url = os.environ.get("SPYGLASS_TEST_POSTGRES_URL")
     if not url:
         pytest.skip("PostgreSQL tests need SPYGLASS_TEST_POSTGRES_URL (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)")
     from sqlalchemy import create_engine, text
 
+    schema = f"t_{uuid.uuid4().hex[:12]}"
     engine = create_engine(url)
     with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    yield url
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in url else "?"
+    try:
+        yield f"{url}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        engine.dispose()
