@@ -135,6 +135,17 @@ def find_cluster(session: Session | Connection, story: Story, sig: object, keys:
     return best[1] if best else None
 
 
+@dataclass
+class _Pending:
+    """A story of this batch, already decided but not yet written (rows go out in a few executemany)."""
+
+    story: Story
+    id: int
+    cluster_id: int
+    sig: Any
+    row: dict[str, Any]
+
+
 def ingest(
     session: Session,
     source_id: int | None,
@@ -146,54 +157,73 @@ def ingest(
 ) -> IngestResult:
     """Store new stories of one source, cluster near-duplicates, and write the outbox rows.
 
-    Rows are written with Core statements on the session's connection (no unit-of-work flush per
-    row); cluster sizes and representatives are written once per batch, at the end. Everything
-    stays in the caller's transaction.
+    Writers are serialized (see lock_for_ingest), so ids can be handed out here and every row of the
+    batch written with one executemany per table at the end, instead of several statements per story.
+    Near-duplicates are looked up in the database (LSH bands) and among this batch's own stories.
+    Everything stays in the caller's transaction.
     """
     lock_for_ingest(session)
     session.flush()  # whatever the caller added must be visible to the queries below
     conn = session.connection()
     result = IngestResult()
     known_urls, known_guids = _known_keys(conn, batch)
-    representative: dict[int, int] = {}
+    next_story = _max_id(conn, "stories") + 1
+    next_cluster = _max_id(conn, "clusters") + 1
+    pending: list[_Pending] = []
+    new_clusters: dict[int, dict[str, Any]] = {}
     grown: dict[int, int] = {}
+    bands: list[dict[str, Any]] = []
+    deliveries: list[dict[str, Any]] = []
     for story, matches in batch:
         if story.url in known_urls or (story.guid and story.guid in known_guids):
             result.duplicates += 1
             continue
+        known_urls.add(story.url)  # a repeat later in this batch is a duplicate too
+        if story.guid:
+            known_guids.add(story.guid)
         sig = dedupe.signature(story.title, story.summary)
-        keys = dedupe.band_keys(sig)
-        cluster_id = find_cluster(conn, story, sig, keys)
+        keys = list(dict.fromkeys(dedupe.band_keys(sig)))
+        cluster_id = _best_in_batch(story, sig, pending) or find_cluster(conn, story, sig, keys)
+        story_id, next_story = next_story, next_story + 1
         joined = cluster_id is not None
         if cluster_id is None:
-            cluster_id = _new_id(conn.execute(_INSERT_CLUSTER, {"created_at": now, "size": 1}))
-        story_id = _new_id(conn.execute(_INSERT_STORY, {
-            "url": story.url, "original_url": story.original_url, "guid": story.guid or None, "title": story.title,
-            "summary": story.summary, "published_at": story.published, "fetched_at": now,
+            cluster_id, next_cluster = next_cluster, next_cluster + 1
+            new_clusters[cluster_id] = {"id": cluster_id, "representative_id": story_id, "created_at": now, "size": 1}
+        elif cluster_id in new_clusters:
+            new_clusters[cluster_id]["size"] += 1
+        else:
+            grown[cluster_id] = grown.get(cluster_id, 0) + 1
+        pending.append(_Pending(story, story_id, cluster_id, sig, {
+            "id": story_id, "url": story.url, "original_url": story.original_url, "guid": story.guid or None,
+            "title": story.title, "summary": story.summary, "published_at": story.published, "fetched_at": now,
             "provider": story.provider, "provider_domain": story.provider_domain, "image": story.image,
             "source_id": source_id, "cluster_id": cluster_id, "signature": dedupe.to_bytes(sig),
             "matches": json.dumps({m.slug: list(m.phrases) for m in matches}),
             "related": json.dumps([{"title": r.title, "url": r.url, "provider": r.provider} for r in story.related]),
         }))
-        conn.execute(_INSERT_BAND, [{"band": k, "story_id": story_id} for k in dict.fromkeys(keys)])
-        known_urls.add(story.url)  # a repeat later in this batch is a duplicate too
-        if story.guid:
-            known_guids.add(story.guid)
+        bands.extend({"band": k, "story_id": story_id} for k in keys)
         result.stored += 1
         result.new_story_ids.append(story_id)
         if joined:
             result.clustered += 1
-            grown[cluster_id] = grown.get(cluster_id, 0) + 1
-            result.planned += _plan_replies(conn, cluster_id, story_id, now)
+            replies = _plan_replies(conn, cluster_id, story_id, now, deliveries)
         else:
-            representative[cluster_id] = story_id
             fresh = max_age <= 0 or story.published >= now - timedelta(seconds=max_age)
-            if fresh and matches:
-                result.planned += _plan_alerts(conn, cluster_id, story_id, matches, plan, now)
-    if representative:
-        conn.execute(update(_CLUSTERS).where(_CLUSTERS.c.id == bindparam("cid"))
-                     .values(representative_id=bindparam("rep")),
-                     [{"cid": c, "rep": r} for c, r in representative.items()])
+            replies = _plan_alerts(cluster_id, story_id, matches, plan, now) if fresh and matches else []
+        deliveries.extend(replies)
+        result.planned += len(replies)
+    # Parents before children: clusters, stories, then bands and deliveries.
+    if new_clusters:
+        conn.execute(_INSERT_CLUSTER, list(new_clusters.values()))
+    if pending:
+        conn.execute(_INSERT_STORY, [p.row for p in pending])
+        conn.execute(_INSERT_BAND, bands)
+        if conn.dialect.name == "postgresql":  # ids were handed out here: move the sequences past them
+            for table in ("stories", "clusters"):
+                conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                                  f"(SELECT coalesce(max(id), 1) FROM {table}))"))
+    if deliveries:
+        conn.execute(_INSERT_DELIVERY, deliveries)
     if grown:
         conn.execute(update(_CLUSTERS).where(_CLUSTERS.c.id == bindparam("cid"))
                      .values(size=_CLUSTERS.c.size + bindparam("n")),
@@ -201,8 +231,28 @@ def ingest(
     return result
 
 
-def _plan_alerts(conn: Connection, cluster_id: int, story_id: int, matches: Sequence[Match], plan: Plan,
-                 now: datetime) -> int:
+def _max_id(conn: Connection, table: str) -> int:
+    return int(conn.execute(text(f"SELECT coalesce(max(id), 0) FROM {table}")).scalar_one())
+
+
+def _best_in_batch(story: Story, sig: Any, pending: Sequence[_Pending]) -> int | None:
+    """Near-duplicates among the batch's earlier stories (not in the database yet)."""
+    if not pending:
+        return None
+    window = timedelta(days=dedupe.WINDOW_DAYS)
+    sims = dedupe.similarities(sig, [p.row["signature"] for p in pending])
+    best: tuple[float, int] | None = None
+    for p, sim in zip(pending, sims, strict=True):
+        if sim is None or abs(p.story.published - story.published) > window:
+            continue
+        same_site = bool(p.story.provider_domain) and p.story.provider_domain == story.provider_domain
+        if dedupe.is_near_duplicate(sim, same_site) and (best is None or sim > best[0]):
+            best = (sim, p.cluster_id)
+    return best[1] if best else None
+
+
+def _plan_alerts(cluster_id: int, story_id: int, matches: Sequence[Match], plan: Plan,
+                 now: datetime) -> list[dict[str, Any]]:
     per_channel: dict[str, tuple[list[str], list[str]]] = {}
     for m in matches:
         routes = list(plan.routes.get(m.slug, ()))
@@ -213,28 +263,26 @@ def _plan_alerts(conn: Connection, cluster_id: int, story_id: int, matches: Sequ
             if route.label not in labels:
                 labels.append(route.label)
             reasons.extend(p for p in m.phrases if p not in reasons)
-    if per_channel:
-        conn.execute(_INSERT_DELIVERY, [
-            {"channel_id": channel, "cluster_id": cluster_id, "story_id": story_id, "kind": "alert",
-             "status": "pending", "topics": json.dumps(labels), "reasons": json.dumps(reasons), "attempts": 0,
-             "created_at": now}
-            for channel, (labels, reasons) in per_channel.items()])
-    return len(per_channel)
+    return [
+        {"channel_id": channel, "cluster_id": cluster_id, "story_id": story_id, "kind": "alert",
+         "status": "pending", "topics": json.dumps(labels), "reasons": json.dumps(reasons), "attempts": 0,
+         "created_at": now}
+        for channel, (labels, reasons) in per_channel.items()]
 
 
-def _plan_replies(conn: Connection, cluster_id: int, story_id: int, now: datetime) -> int:
+def _plan_replies(conn: Connection, cluster_id: int, story_id: int, now: datetime,
+                  planned: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """A later duplicate never makes a new alert; where the story was alerted, it becomes a thread reply."""
-    channels = conn.scalars(
+    channels = list(conn.scalars(
         select(Delivery.channel_id).where(
             Delivery.cluster_id == cluster_id, Delivery.kind == "alert", Delivery.status.in_(("pending", "sent"))
         )
-    ).all()
-    if channels:
-        conn.execute(_INSERT_DELIVERY, [
-            {"channel_id": channel, "cluster_id": cluster_id, "story_id": story_id, "kind": "reply",
-             "status": "pending", "topics": "[]", "reasons": "[]", "attempts": 0, "created_at": now}
-            for channel in channels])
-    return len(channels)
+    ).all())
+    channels += [d["channel_id"] for d in planned if d["cluster_id"] == cluster_id and d["kind"] == "alert"]
+    return [
+        {"channel_id": channel, "cluster_id": cluster_id, "story_id": story_id, "kind": "reply",
+         "status": "pending", "topics": "[]", "reasons": "[]", "attempts": 0, "created_at": now}
+        for channel in dict.fromkeys(channels)]
 
 
 def story_count(session: Session) -> int:
