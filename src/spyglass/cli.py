@@ -59,7 +59,7 @@ def cmd_poll(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from spyglass.runtime import run
 
-    return run(_settings(args), serve_http=not args.no_http, port=None)
+    return run(_settings(args), serve_http=not args.no_http, port=args.port)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -179,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("run", help="run continuously: poll sources on their intervals, deliver, and serve Slack")
     sp.add_argument("--no-http", action="store_true", help="do not serve Slack's HTTP requests")
+    sp.add_argument("--port", type=int, default=None, help="TCP port for Slack's requests (default $PORT, else 3000)")
     sp.set_defaults(func=cmd_run)
 
     sp = sub.add_parser("worker", help="run the scheduler and delivery only (Socket Mode if SLACK_APP_TOKEN is set)")

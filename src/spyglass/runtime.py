@@ -93,26 +93,31 @@ def _with_dummy_secret(settings: Settings) -> Settings:
     return replace(settings, slack=replace(settings.slack, signing_secret="socket-mode"))
 
 
-def serve(settings: Settings, port: int | None) -> int:
+def _start_slack_or_explain(settings: Settings, svc: Any, port: int, stop: threading.Event) -> Any:
+    """_start_slack, with credential and port problems turned into one-line user errors."""
     from spyglass.cli import UserError
+
+    try:
+        return _start_slack(settings, svc, port, stop)
+    except CredentialsError as e:
+        raise UserError(str(e)) from None
+    except OSError as e:
+        raise UserError(f"cannot listen on port {port}: {e.strerror}") from None
+
+
+def serve(settings: Settings, port: int | None) -> int:
     from spyglass.service import build_services
 
     stop = threading.Event()
     _install_stop_handlers(stop)
     svc = build_services(settings)
-    try:
-        server = _start_slack(settings, svc, port or settings.port, stop)
-    except CredentialsError as e:
-        raise UserError(str(e)) from None
-    except OSError as e:
-        raise UserError(f"cannot listen on port {port or settings.port}: {e.strerror}") from None
+    server = _start_slack_or_explain(settings, svc, port or settings.port, stop)
     stop.wait()
     server.close()
     return 0
 
 
 def run(settings: Settings, *, serve_http: bool, port: int | None) -> int:
-    from spyglass.cli import UserError
     from spyglass.scheduler import Worker
     from spyglass.service import build_services
 
@@ -121,12 +126,7 @@ def run(settings: Settings, *, serve_http: bool, port: int | None) -> int:
     svc = build_services(settings)
     server = None
     if settings.slack.bot_token and (serve_http or settings.slack.app_token):
-        try:
-            server = _start_slack(settings, svc, port or settings.port, stop)
-        except CredentialsError as e:
-            raise UserError(str(e)) from None
-        except OSError as e:
-            raise UserError(f"cannot listen on port {port or settings.port}: {e.strerror}") from None
+        server = _start_slack_or_explain(settings, svc, port or settings.port, stop)
     elif not settings.slack.bot_token:
         log.info("SLACK_BOT_TOKEN is not set: alerts are printed here instead of posted to Slack")
     worker = Worker(svc, make_poster(settings), stop=stop)
