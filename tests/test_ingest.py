@@ -146,3 +146,19 @@ def test_story_rows_keep_clean_fields(store: Store) -> None:
         assert row.original_url.endswith("utm_source=x")  # the link shown is cleaned at parse time, not here
         assert row.published_at == NOW
         assert '"face-recognition"' in row.matches
+
+
+@pytest.mark.parametrize(
+    ("phrases", "shown"),
+    [
+        (["automatic number plate recognition", "number plate recognition", "numberplate recognition",
+          "plate recognition", "ANPR"], ["automatic number plate recognition", "ANPR"]),
+        (["spyware", "mercenary spyware", "zero-click", "zero click exploit"], ["mercenary spyware", "zero click exploit"]),
+        (["face recognition", "facial recognition"], ["face recognition", "facial recognition"]),
+        (["drone", "drone"], ["drone"]),
+    ],
+)
+def test_why_it_matched_drops_phrases_inside_longer_ones(phrases: list[str], shown: list[str]) -> None:
+    from spyglass.store.ingest import concise
+
+    assert concise(phrases) == shown

@@ -8,6 +8,7 @@ near-duplicate stories each start a new cluster. Fetching and parsing happen out
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from spyglass import dedupe
 from spyglass.models import Match, Story
+from spyglass.text import fold
 from spyglass.store.schema import Cluster, Delivery, LshBand, StoryRow
 
 _PG_INGEST_LOCK = 7_262_533_002
@@ -251,6 +253,14 @@ def _best_in_batch(story: Story, sig: Any, pending: Sequence[_Pending]) -> int |
     return best[1] if best else None
 
 
+def concise(phrases: Sequence[str]) -> list[str]:
+    """The phrases worth showing as "why it matched": a phrase inside a longer one that also fired
+    ("plate recognition" in "number plate recognition", "numberplate recognition") says nothing new."""
+    keys = [re.sub(r"[\W_]+", "", fold(p)) for p in phrases]
+    return [p for i, p in enumerate(phrases)
+            if not any(j != i and keys[i] in keys[j] and (keys[i] != keys[j] or j < i) for j in range(len(keys)))]
+
+
 def _plan_alerts(cluster_id: int, story_id: int, matches: Sequence[Match], plan: Plan,
                  now: datetime) -> list[dict[str, Any]]:
     per_channel: dict[str, tuple[list[str], list[str]]] = {}
@@ -265,7 +275,7 @@ def _plan_alerts(cluster_id: int, story_id: int, matches: Sequence[Match], plan:
             reasons.extend(p for p in m.phrases if p not in reasons)
     return [
         {"channel_id": channel, "cluster_id": cluster_id, "story_id": story_id, "kind": "alert",
-         "status": "pending", "topics": json.dumps(labels), "reasons": json.dumps(reasons), "attempts": 0,
+         "status": "pending", "topics": json.dumps(labels), "reasons": json.dumps(concise(reasons)), "attempts": 0,
          "created_at": now}
         for channel, (labels, reasons) in per_channel.items()]
 
