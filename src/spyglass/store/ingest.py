@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 
 from spyglass import dedupe
 from spyglass.models import Match, Story
-from spyglass.text import fold
 from spyglass.store.schema import Cluster, Delivery, LshBand, StoryRow
+from spyglass.text import fold
 
 _PG_INGEST_LOCK = 7_262_533_002
 MAX_CANDIDATES = 64
