@@ -88,8 +88,9 @@ def test_migrations_run_on_postgres(pg_url: str, tmp_path: Path, capsys: pytest.
         assert {c.name for c in table.columns} <= {c["name"] for c in insp.get_columns(name)}, name
     with svc.store.engine.connect() as c:
         assert c.execute(text("SELECT data_type FROM information_schema.columns "
-                              "WHERE table_name = 'stories' AND column_name = 'search'")).scalar() == "tsvector"
-        assert "gin" in c.execute(text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_stories_search'")
+                              "WHERE table_schema = current_schema() AND table_name = 'stories' AND column_name = 'search'")).scalar() == "tsvector"
+        assert "gin" in c.execute(text("SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema() "
+                                       "AND indexname = 'ix_stories_search'")
                                   ).scalar().lower()
     # Running them again (another process starting) is a no-op.
     os.environ["DATABASE_URL"] = pg_url
