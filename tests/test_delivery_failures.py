@@ -219,3 +219,32 @@ def test_pacing_holds_across_successive_drains(world: tuple[FakeSlack, FeedServe
     assert len(at) == 4
     gaps = [b - a for a, b in zip(at, at[1:], strict=False)]
     assert min(gaps) >= pacing * 0.9, gaps
+
+
+def test_a_slack_outage_delays_alerts_instead_of_failing_them(world: tuple[FakeSlack, FeedServer, Path]) -> None:
+    """Slack's internal_error is waited out past MAX_ATTEMPTS; only OUTAGE_PATIENCE turns it into a failure."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from spyglass.delivery import outbox as outbox_mod
+
+    slack, feeds, tmp = world
+    feeds.route("/f.xml", body=rss([story(1), story(2)]))
+    svc = make_svc(tmp, slack, feeds.url("/f.xml"))
+    subscribe(svc, "COUT")
+    slack.fail_channel("COUT", "internal_error")
+    assert poll(svc, "t").planned == 2
+    with svc.store.session() as s:  # as if it had already been retried many times
+        s.execute(update(Delivery).values(attempts=outbox_mod.MAX_ATTEMPTS + 3))
+    Outbox(svc.store, make_poster(svc.settings)).drain(deadline=5)
+    assert statuses(svc, "COUT") == ["pending", "pending"]
+    with svc.store.session() as s:
+        rows = list(s.scalars(select(Delivery).where(Delivery.channel_id == "COUT")))
+        assert all(r.not_before is not None and r.last_error == "internal_error" for r in rows)
+        # one of them has been waiting longer than the outage patience
+        s.execute(update(Delivery).where(Delivery.id == rows[0].id).values(
+            created_at=rows[0].created_at - outbox_mod.OUTAGE_PATIENCE - timedelta(minutes=1), not_before=None))
+        s.execute(update(Delivery).where(Delivery.id == rows[1].id).values(not_before=None))
+    Outbox(svc.store, make_poster(svc.settings)).drain(deadline=5)
+    assert statuses(svc, "COUT") == ["failed", "pending"]

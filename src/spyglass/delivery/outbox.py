@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=2)
 MAX_ATTEMPTS = 8
+OUTAGE_PATIENCE = timedelta(hours=24)
 # A rejected bot token stops delivery for this long (then one probe per channel); the rows wait and
 # their attempts are not spent, so fixing the token later loses nothing.
 AUTH_PAUSE = timedelta(minutes=1)
@@ -321,12 +322,16 @@ class Outbox:
                 with self._report_lock:
                     report.held += 1
                 return
-            if d.attempts >= MAX_ATTEMPTS:
+            # A message Slack refuses fails after MAX_ATTEMPTS; an outage (network, 5xx, 429) is waited
+            # out for up to OUTAGE_PATIENCE, so a long Slack outage delays alerts instead of losing them.
+            created = d.created_at or now
+            if (d.attempts >= MAX_ATTEMPTS and not outcome.transient) or now - created > OUTAGE_PATIENCE:
                 d.status = "failed"
                 with self._report_lock:
                     report.failed += 1
             else:
-                backoff = outcome.retry_after if outcome.retry_after else min(3600.0, 5.0 * 2**d.attempts)
+                cap = 900.0 if outcome.transient else 3600.0
+                backoff = outcome.retry_after if outcome.retry_after else min(cap, 5.0 * 2 ** min(d.attempts, 20))
                 d.not_before = now + timedelta(seconds=backoff)
                 with self._report_lock:
                     report.deferred += 1

@@ -33,6 +33,9 @@ CHANNEL_ERRORS = frozenset(
         "team_access_not_granted",
     }
 )
+# Slack's own way of saying "not now".
+TRANSIENT_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "service_unavailable",
+                              "request_timeout"})
 # Errors that mean the whole app cannot post; retrying each message would only spam logs.
 AUTH_ERRORS = frozenset(
     {"not_authed", "invalid_auth", "token_revoked", "account_inactive", "token_expired", "missing_scope"}
@@ -47,6 +50,7 @@ class PostOutcome:
     retry_after: float | None = None
     channel_gone: bool = False  # pause this channel's subscriptions
     fatal: bool = False  # stop delivering altogether (bad token)
+    transient: bool = False  # Slack or the network is having trouble, not this message: keep retrying
 
 
 class Poster(Protocol):
@@ -90,9 +94,11 @@ class SlackPoster:
                 retry_after=float(retry) if retry and str(retry).isdigit() else None,
                 channel_gone=error in CHANNEL_ERRORS,
                 fatal=error in AUTH_ERRORS,
+                transient=e.response.status_code == 429 or e.response.status_code >= 500
+                or error in TRANSIENT_ERRORS,
             )
         except Exception as e:  # network trouble after the SDK's own retries
-            return PostOutcome(ok=False, error=f"{type(e).__name__}: {e}"[:300])
+            return PostOutcome(ok=False, error=f"{type(e).__name__}: {e}"[:300], transient=True)
         return PostOutcome(ok=True, ts=str(resp.get("ts") or ""))
 
 

@@ -71,9 +71,8 @@ def make_engine(url: str, *, migrate: bool = True) -> Engine:
         try:
             upgrade(engine)
         except OperationalError as e:
-            raise StoreError(
-                f"cannot open {parsed.render_as_string(hide_password=True)}: {str(e.orig).strip()}"
-            ) from None
+            first = (str(e.orig).strip().splitlines() or ["unknown error"])[0]  # psycopg adds hint lines
+            raise StoreError(f"cannot open {parsed.render_as_string(hide_password=True)}: {first}") from None
     return engine
 
 
