@@ -1,0 +1,106 @@
+"""Search over the story history on SQLite FTS5: the query language, ranking window, and migrations."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from spyglass.models import HIT_END, HIT_START, Match, Story
+from spyglass.store.db import Store, make_engine, open_store
+from spyglass.store.ingest import Plan, ingest
+from spyglass.store.migrate import upgrade
+from spyglass.store.search import QueryError, SqliteSearch, parse_query
+from spyglass.urls import canonical_url
+
+NOW = datetime.now(timezone.utc)
+STORIES = [
+    ("Push to have Cleveland at forefront of face recognition technology",
+     "A new police boss wants Cleveland to lead on face recognition software.", ["face-recognition"], 2),
+    ("Council approves ANPR-equipped cameras on ring road",
+     "Automatic number plate recognition cameras will be installed on every approach to the town.", ["alpr"], 1),
+    ("Counterterrorism unit buys spyware licences",
+     "The unit licensed mercenary spyware for use against serious crime suspects.", ["spyware"], 40),
+    ("Countryside drones watch for fly-tipping",
+     "Council drones will patrol lanes where rubbish is dumped, the authority said.", ["drones"], 3),
+]
+
+
+def add(store: Store, rows: list[tuple[str, str, list[str], int]]) -> None:
+    batch = []
+    for i, (title, summary, slugs, days) in enumerate(rows):
+        url = f"https://news.example/{abs(hash(title)) % 10**8}-{i}"
+        st = Story(url=canonical_url(url), original_url=url, title=title, summary=summary,
+                   published=NOW - timedelta(days=days), source="t", provider="Paper")
+        batch.append((st, [Match(s, (s,)) for s in slugs]))
+    with store.session() as s:
+        ingest(s, None, batch, plan=Plan(), now=NOW, max_age=0)
+
+
+@pytest.fixture
+def search(db_url: str) -> SqliteSearch:
+    store = open_store(db_url)
+    add(store, STORIES)
+    return SqliteSearch(store)
+
+
+def titles(search: SqliteSearch, q: str) -> list[str]:
+    return [h.title for h in search.search(parse_query(q, now=NOW))]
+
+
+def test_facial_finds_face_recognition(search: SqliteSearch) -> None:
+    assert titles(search, "facial recognition")[0].startswith("Push to have Cleveland")
+
+
+def test_all_words_first_then_any_word(search: SqliteSearch) -> None:
+    assert titles(search, "drones fly-tipping") == ["Countryside drones watch for fly-tipping"]
+    assert len(titles(search, "drones spyware")) == 2  # nothing has both: any word
+
+
+def test_phrase_and_prefix(search: SqliteSearch) -> None:
+    assert titles(search, '"number plate recognition"') == ["Council approves ANPR-equipped cameras on ring road"]
+    assert set(titles(search, "coun*")) == {"Council approves ANPR-equipped cameras on ring road",
+                                             "Counterterrorism unit buys spyware licences",
+                                             "Countryside drones watch for fly-tipping"}
+
+
+def test_filters(search: SqliteSearch) -> None:
+    assert titles(search, "council topic:drones") == ["Countryside drones watch for fly-tipping"]
+    assert titles(search, "spyware since:7d") == []
+    assert titles(search, "spyware since:8w") == ["Counterterrorism unit buys spyware licences"]
+
+
+@pytest.mark.parametrize("raw", ["C++", "ANPR-equipped", 'unbalanced "quote', "NEAR(a b)", "a AND OR NOT", "*", "-x"])
+def test_raw_input_is_never_a_syntax_error(search: SqliteSearch, raw: str) -> None:
+    search.search(parse_query(raw, now=NOW))  # must not raise
+
+
+def test_snippets_mark_the_matched_terms(search: SqliteSearch) -> None:
+    hit = search.search(parse_query("mercenary", now=NOW))[0]
+    assert f"{HIT_START}mercenary{HIT_END}" in hit.snippet
+
+
+@pytest.mark.parametrize(("raw", "error"), [("x since:soon", "since:soon"), ("y" * 400, "characters")])
+def test_bad_queries_say_why(raw: str, error: str) -> None:
+    with pytest.raises(QueryError, match=error):
+        parse_query(raw)
+
+
+def test_only_the_newest_window_is_ranked(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ranking is confined to the newest RANK_WINDOW matches: an old perfect match gives way to new ones."""
+    from spyglass.store import search as search_mod
+
+    store = open_store(db_url)
+    add(store, [("Iris scanners iris iris", "iris iris iris", [], 30)])
+    add(store, [(f"Story {i} about an iris scanner", "one mention", [], 1) for i in range(5)])
+    monkeypatch.setattr(search_mod, "RANK_WINDOW", 3)
+    got = titles(SqliteSearch(store), "iris")
+    assert "Iris scanners iris iris" not in got and len(got) == 3
+
+
+def test_upgrading_an_existing_database_reindexes_its_stories(db_url: str) -> None:
+    engine = make_engine(db_url, migrate=False)
+    upgrade(engine, "0002")
+    add(Store(engine), STORIES)
+    upgrade(engine)  # 0003 rebuilds the full-text index with 4-character prefixes
+    assert len(titles(SqliteSearch(Store(engine)), "coun*")) == 3
