@@ -161,9 +161,13 @@ def make_feeds(n_feeds: int, per_feed: int, seed: int) -> list[bytes]:
 
 
 def history_db(n: int, seed: int, log: Callable[[str], None] = print) -> Path:
-    """A SQLite database of ``n`` stories (with clusters, LSH bands and the FTS index), cached by size+seed."""
+    """A SQLite database of ``n`` stories (with clusters, LSH bands and the FTS index), cached by size, seed
+    and schema revision."""
+    from spyglass.store.migrate import head_revision
+
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    path = CACHE_DIR / f"history-{n}-{seed}.db"
+    # The schema revision is part of the key: a migration (e.g. a new FTS prefix index) means a new build.
+    path = CACHE_DIR / f"history-{n}-{seed}-r{head_revision()}.db"
     if path.exists():
         return path
     tmp = path.with_suffix(".building")
