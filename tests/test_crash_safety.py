@@ -32,12 +32,12 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from fakeslack import TOKEN, FakeSlack
+from feeds import distinct_story, rss
 from feedserver import FeedServer
 from spyglass.config import load_settings
 from spyglass.service import build_services
 from spyglass.slack.commands import Caller, handle
 
-NOW = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() - 600))
 CHANNELS = ["CA", "CB", "CC"]
 WRAPPER = """
 import os, sys
@@ -55,16 +55,7 @@ LINK = re.compile(r"<(https?://[^|>]+)")
 
 
 def story(i: int) -> tuple[str, str, str]:
-    words = " ".join(f"q{i}w{k}" for k in range(40))
-    return (f"Facial recognition report {i} {words[:50]}", f"https://news.example/s/{i}",
-            f"Police use live facial recognition cameras. {words}")
-
-
-def rss(items: list[tuple[str, str, str]]) -> bytes:
-    body = "".join(
-        f"<item><title>{t}</title><link>{u}</link><guid>{u}</guid><description>{d}</description>"
-        f"<pubDate>{NOW}</pubDate></item>" for t, u, d in items)
-    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>{body}</channel></rss>'.encode()
+    return distinct_story(i)
 
 
 class World:

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from fakeslack import TOKEN, FakeSlack
+from feeds import distinct_story, rss
 from feedserver import FeedServer
 from spyglass.config import load_settings
 from spyglass.delivery.outbox import Outbox
@@ -24,21 +25,7 @@ from spyglass.service import Services, build_services
 from spyglass.slack.commands import Caller, handle
 from spyglass.store.schema import Delivery, Subscription
 
-NOW = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() - 600))
-
-
-def story(i: int, tag: str = "s") -> tuple[str, str, str]:
-    """A face-recognition story that is nothing like the others (so it is never clustered)."""
-    words = " ".join(f"{tag}{i}w{k}" for k in range(40))
-    return (f"Facial recognition report {tag}{i} {words[:60]}", f"https://news.example/{tag}/{i}",
-            f"Police use live facial recognition cameras. {words}")
-
-
-def rss(items: list[tuple[str, str, str]]) -> bytes:
-    body = "".join(
-        f"<item><title>{t}</title><link>{u}</link><guid>{u}</guid><description>{d}</description>"
-        f"<pubDate>{NOW}</pubDate></item>" for t, u, d in items)
-    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>{body}</channel></rss>'.encode()
+story = distinct_story
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from feeds import rss
 from feedserver import FeedServer, endless, gzip_bomb, trickle
 from spyglass.cli import main
 from spyglass.config import load_settings
@@ -26,18 +27,7 @@ from spyglass.service import Services, build_services
 from spyglass.store.schema import FolderFile, LshBand, Source, StoryRow
 
 HOSTILE = Path(__file__).parent / "fixtures" / "hostile"
-NOW = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() - 600))
 GOOD_URLS = ["https://good.example/frt-vans", "https://good.example/anpr"]
-
-
-def rss(items: list[tuple[str, str, str]], *, cdata: bool = False) -> bytes:
-    def wrap(s: str) -> str:
-        return f"<![CDATA[{s}]]>" if cdata else s
-
-    body = "".join(
-        f"<item><title>{wrap(t)}</title><link>{u}</link><guid>{u}</guid><description>{wrap(d)}</description>"
-        f"<pubDate>{NOW}</pubDate></item>" for t, u, d in items)
-    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>{body}</channel></rss>'.encode()
 
 
 GOOD_FEED = rss([

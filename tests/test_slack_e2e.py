@@ -17,19 +17,10 @@ from pathlib import Path
 import pytest
 
 from fakeslack import TOKEN, FakeSlack
+from feeds import rss
 from feedserver import FeedServer
 from slackreq import SECRET, slash
 from spyglass.cli import main
-
-NOW = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() - 600))
-
-
-def rss(items: list[tuple[str, str, str]]) -> bytes:
-    body = "".join(
-        f"<item><title>{t}</title><link>{u}</link><guid>{u}</guid><description>{d}</description>"
-        f"<pubDate>{NOW}</pubDate></item>" for t, u, d in items)
-    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>Test feed</title>{body}</channel></rss>'.encode()
-
 
 ITEMS = [
     ("Police roll out live facial recognition vans in Croydon", "https://news.example/frt-vans",
