@@ -55,6 +55,8 @@ def fold(text: str) -> str:
 
     Both the phrases and the story text go through this, so they meet in the same form.
     """
+    if text.isascii():  # most news text: NFKC and the invisible characters cannot apply
+        return _WS.sub(" ", text.translate(_FOLD_TABLE).lower()).strip()
     text = unicodedata.normalize("NFKC", text)
     text = _INVISIBLE.sub("", text).translate(_FOLD_TABLE).casefold()
     return _WS.sub(" ", text).strip()
