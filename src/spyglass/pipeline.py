@@ -11,10 +11,11 @@ import contextlib
 import hashlib
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import partial
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -28,7 +29,7 @@ from spyglass.service import Services
 from spyglass.sources.fetch import DEFAULT_USER_AGENT, Fetcher, FetchRequest, FetchResult, redact_url
 from spyglass.sources.folder import FolderError, Seen, scan_folder
 from spyglass.sources.netguard import AddressGuard
-from spyglass.store.ingest import IngestResult, ingest
+from spyglass.store.ingest import IngestResult, Plan, ingest
 from spyglass.store.schema import FolderFile, Source
 
 log = logging.getLogger(__name__)
@@ -131,11 +132,11 @@ def poll(svc: Services, owner: str, *, names: Sequence[str] | None = None, only_
                       .values(lease_owner=None, lease_until=None))
         return report
     for cfg, fetched in zip(feeds, results, strict=True):
-        report.sources.append(_guard(svc, cfg, owner, lambda c=cfg, f=fetched: _handle_feed(svc, c, f)))
+        report.sources.append(_guard(svc, cfg, owner, partial(_handle_feed, svc, cfg, fetched)))
     for cfg in folders:
-        report.sources.append(_guard(svc, cfg, owner, lambda c=cfg: _handle_folder(svc, c)))
+        report.sources.append(_guard(svc, cfg, owner, partial(_handle_folder, svc, cfg)))
     for cfg in files:
-        report.sources.append(_guard(svc, cfg, owner, lambda c=cfg: _handle_feed_file(svc, c)))
+        report.sources.append(_guard(svc, cfg, owner, partial(_handle_feed_file, svc, cfg)))
     return report
 
 
@@ -170,12 +171,11 @@ async def _fetch_all(svc: Services, feeds: Sequence[SourceConfig],
         await fetcher.aclose()
 
 
-def _guard(svc: Services, cfg: SourceConfig, owner: str, work: object) -> SourceReport:
+def _guard(svc: Services, cfg: SourceConfig, owner: str, work: Callable[[], SourceReport]) -> SourceReport:
     """Run one source's handling; whatever goes wrong is recorded on that source only."""
-    assert callable(work)
     token = _LEASE.set(_Lease(owner))
     try:
-        rep: SourceReport = work()
+        rep = work()
     except Exception as e:
         log.exception("source %s: unexpected error", cfg.name)
         rep = SourceReport(cfg.name, "error", error=f"unexpected error: {type(e).__name__}: {e}"[:300])
@@ -208,18 +208,19 @@ def _release_lease(src: Source) -> None:
         lease.released = True
 
 
-def _matched(svc: Services, stories: Sequence[Story]) -> tuple[list[tuple[Story, list[Match]]], object]:
+def _matched(svc: Services, stories: Sequence[Story]) -> tuple[list[tuple[Story, list[Match]]], Plan]:
     plan, matcher = svc.plan_and_matcher()
     return [(st, matcher.match(st.title, st.summary)) for st in stories], plan
 
 
 def _store(svc: Services, cfg: SourceConfig, source_id: int | None, stories: Sequence[Story],
-           extra: object = None) -> IngestResult:
+           extra: Callable[[Session], None] | None = None) -> IngestResult:
+    """Store a source's stories and, in the same transaction, its new state (`extra`)."""
     batch, plan = _matched(svc, stories)
     max_age = svc.settings.max_age if cfg.max_age is None else cfg.max_age
     with svc.store.session() as s:
-        res = ingest(s, source_id, batch, plan=plan, now=now_utc(), max_age=max_age)  # type: ignore[arg-type]
-        if callable(extra):
+        res = ingest(s, source_id, batch, plan=plan, now=now_utc(), max_age=max_age)
+        if extra is not None:
             extra(s)
         return res
 

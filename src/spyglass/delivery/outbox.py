@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
 
 from spyglass.delivery.blocks import build_alert, build_reply, validate_blocks
 from spyglass.delivery.posters import Poster, PostOutcome
@@ -235,10 +236,7 @@ class Outbox:
         self._record(did, channel, attempts, outcome, report, fatal)
         return True
 
-    def _view(self, s: object, d: Delivery, story: StoryRow) -> AlertView:
-        from sqlalchemy.orm import Session
-
-        assert isinstance(s, Session)
+    def _view(self, s: Session, d: Delivery, story: StoryRow) -> AlertView:
         related = [
             RelatedLink(r["title"], r["url"], r.get("provider", ""))
             for r in json.loads(story.related or "[]")
