@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from messages import mrkdwn_strings
 from spyglass.delivery.blocks import (
     build_alert,
     build_notice,
@@ -53,24 +54,6 @@ def hit(**kw: object) -> SearchHit:
     )
     base.update(kw)
     return SearchHit(**base)  # type: ignore[arg-type]
-
-
-def mrkdwn_strings(message: dict) -> list[str]:
-    """Top-level text plus every mrkdwn text object anywhere in the blocks."""
-    out = [message["text"]]
-
-    def walk(node: object) -> None:
-        if isinstance(node, dict):
-            if node.get("type") == "mrkdwn":
-                out.append(node["text"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(message["blocks"])
-    return out
 
 
 def residue(text: str) -> str:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from messages import mrkdwn_strings
 from spyglass.delivery.blocks import build_alert, build_reply, build_search_results, validate_blocks
 from spyglass.delivery.console import render_alert, render_search
 from spyglass.delivery.mrkdwn import escape, link, safe_url
@@ -104,22 +105,6 @@ DATE_RE = re.compile(
 )
 LINK_RE = re.compile(r"<([^|<>]*)(?:\|([^<>]*))?>")
 
-
-def mrkdwn_strings(message: dict) -> list[str]:
-    out = [message["text"]]
-
-    def walk(node: object) -> None:
-        if isinstance(node, dict):
-            if node.get("type") == "mrkdwn":
-                out.append(node["text"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(message["blocks"])
-    return out
 
 
 def assert_safe(message: dict, input_urls: list[str]) -> None:
