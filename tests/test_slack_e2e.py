@@ -181,3 +181,25 @@ def _answers(port: int) -> bool:
         return True
     except OSError:
         return False
+
+
+def test_link_button_clicks_are_acknowledged(world: dict) -> None:
+    """Slack sends an interaction for URL buttons too; an unacknowledged one shows the user a warning."""
+    import urllib.parse
+    import urllib.request
+
+    from slackreq import sign
+
+    payload = {"type": "block_actions", "team": {"id": "T1"}, "user": {"id": "U1"}, "api_app_id": "A1",
+               "token": "x", "container": {"type": "message"}, "trigger_id": "1.2", "channel": {"id": "C1"},
+               "actions": [{"action_id": "read_story", "block_id": "b", "type": "button",
+                            "action_ts": str(time.time()), "url": "https://news.example/frt-vans"}],
+               "response_url": world["slack"].response_url("btn")}
+    body = urllib.parse.urlencode({"payload": json.dumps(payload)})
+    ts = str(int(time.time()))
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{world['port']}/slack/events", data=body.encode(), method="POST",
+        headers={"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": ts,
+                 "X-Slack-Signature": sign(body, ts)})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        assert resp.status == 200

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -52,6 +53,12 @@ def build_app(svc: Services, client: WebClient) -> App:
             ack(text="Sorry, something went wrong on our side. Please try again.", response_type="ephemeral")
             return
         ack(**reply.message)
+
+    # Link buttons ("Read story", "Open") still send Slack an interaction; acknowledge it so Slack
+    # does not show the user a warning. The browser has already opened the link.
+    @app.action(re.compile(r"^(read_story|open_hit_\d+)$"))
+    def link_button(ack: Ack) -> None:
+        ack()
 
     @app.error
     def on_error(error: Exception, body: dict[str, Any]) -> None:
