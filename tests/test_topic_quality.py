@@ -1,0 +1,139 @@
+"""Precision and recall of the shipped topics on every labelled set in tests/fixtures.
+
+Scoring follows the product's rules: per topic channel, micro-averaged, over DISTINCT stories (a duplicate
+counts as its original), with the tolerated extra labels below. Titles and summaries go through
+``clean_text`` first, as they do in the pipeline. Each set must score P and R ≥ 0.95.
+
+The sets, and what their figures mean (each set's own header has the details):
+
+- labeled_stories_heldout.yaml (256): written apart from the first tuning fixture, mostly without the
+  canonical terms, with ≥ 40 hard negatives. Scored P 0.80 / R 0.78 before the topics were tuned on it.
+- labeled_stories_blind.yaml (3 × 45, ``set: 1|2|3``), blind2 (60), blind3 (30), blind4 (45), blind5 (45),
+  blind6 (45): written in the shared development corpus's style and mix before being scored. Their one-time
+  blind scores, the honest estimates for unseen stories, were P 0.92–0.96 / R 0.86–0.89 (blind 1–3),
+  P 0.80–0.91 / R 0.56–0.59 (blind2–3, deliberately paraphrased), P 0.92 / R 0.82 (blind4),
+  P 0.96 / R 0.79 (blind5) and P 0.91–0.96 / R 0.75–0.76 (blind6). The topics were then tuned on each, so
+  today these are regression guards, not estimates: recall on unseen wordings is the known weak spot.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from spyglass.matching import Matcher, load_topics
+from spyglass.text import MAX_TITLE, clean_text
+
+FIXTURES = Path(__file__).parent / "fixtures"
+# A story may also go to a broader topic that contains it, without counting against precision.
+TOLERATED = {
+    "face-recognition": {"biometrics", "cctv"},
+    "alpr": {"cctv", "location-tracking"},
+    "cell-site-simulators": {"location-tracking"},
+    "body-cameras": {"cctv"},
+}
+DEV_STYLE_KINDS = {"positive", "duplicate", "negative", "hard_negative", "near_miss_distinct", "adversarial"}
+# name -> (file, `set` value or None, item count)
+SETS: dict[str, tuple[str, int | None, int]] = {
+    "blind-1": ("labeled_stories_blind.yaml", 1, 45),
+    "blind-2": ("labeled_stories_blind.yaml", 2, 45),
+    "blind-3": ("labeled_stories_blind.yaml", 3, 45),
+    "blind2": ("labeled_stories_blind2.yaml", None, 60),
+    "blind3": ("labeled_stories_blind3.yaml", None, 30),
+    "blind4": ("labeled_stories_blind4.yaml", None, 45),
+    "blind5": ("labeled_stories_blind5.yaml", None, 45),
+    "blind6": ("labeled_stories_blind6.yaml", None, 45),
+}
+
+
+def load(file: str, set_no: int | None = None) -> list[dict[str, Any]]:
+    items = list(yaml.safe_load((FIXTURES / file).read_text(encoding="utf-8"))["items"])
+    return [i for i in items if set_no is None or i.get("set") == set_no]
+
+
+@pytest.fixture(scope="module")
+def matcher() -> Matcher:
+    return Matcher(load_topics())
+
+
+def got(matcher: Matcher, item: dict[str, Any]) -> set[str]:
+    return {m.slug for m in matcher.match(clean_text(item["title"], MAX_TITLE), clean_text(item["summary"]))}
+
+
+def assert_quality(matcher: Matcher, items: list[dict[str, Any]], name: str) -> None:
+    tp = fp = fn = 0
+    misses: list[str] = []
+    for item in items:
+        if item.get("dup_of"):
+            continue  # a duplicate is the same story as its original: scored once
+        expected = set(item["expected_topics"])
+        found = got(matcher, item)
+        tolerated = set().union(*(TOLERATED.get(e, set()) for e in expected))
+        extra, missing = found - expected - tolerated, expected - found
+        tp, fp, fn = tp + len(found & expected), fp + len(extra), fn + len(missing)
+        if extra or missing:
+            misses.append(f"{item.get('id', '')} {item['title']!r}: missing {sorted(missing)}, extra {sorted(extra)}")
+    precision = tp / (tp + fp) if tp + fp else 1.0
+    recall = tp / (tp + fn) if tp + fn else 1.0
+    report = f"{name}: P={precision:.3f} R={recall:.3f}\n" + "\n".join(misses)
+    assert precision >= 0.95, report
+    assert recall >= 0.95, report
+
+
+@pytest.mark.parametrize("name", sorted(SETS))
+def test_dev_style_set_shape(name: str) -> None:
+    file, set_no, count = SETS[name]
+    items = load(file, set_no)
+    slugs = {t.slug for t in load_topics()}
+    by_id = {item["id"]: item for item in items}
+    assert len(by_id) == len(items) == count
+    for item in items:
+        assert item["kind"] in DEV_STYLE_KINDS, item["id"]
+        assert set(item["expected_topics"]) <= slugs, item["id"]
+        if item["kind"] in {"negative", "hard_negative"}:
+            assert not item["expected_topics"], item["id"]
+        if item["kind"] == "duplicate":
+            orig = by_id[item["dup_of"]]  # in the same set
+            assert orig["dup_of"] is None and orig["expected_topics"] == item["expected_topics"], item["id"]
+        else:
+            assert item["dup_of"] is None, item["id"]
+
+
+@pytest.mark.parametrize("name", sorted(SETS))
+def test_dev_style_set_precision_and_recall(matcher: Matcher, name: str) -> None:
+    file, set_no, _ = SETS[name]
+    assert_quality(matcher, load(file, set_no), name)
+
+
+@pytest.mark.parametrize("name", sorted(SETS))
+def test_duplicates_match_like_their_original(matcher: Matcher, name: str) -> None:
+    file, set_no, _ = SETS[name]
+    items = load(file, set_no)
+    by_id = {item["id"]: item for item in items}
+    diverging = [i["id"] for i in items if i["dup_of"] and got(matcher, i) != got(matcher, by_id[i["dup_of"]])]
+    assert not diverging, diverging
+
+
+def test_heldout_set_shape() -> None:
+    items = load("labeled_stories_heldout.yaml")
+    slugs = {t.slug for t in load_topics()}
+    assert len(items) >= 150
+    positives = dict.fromkeys(slugs, 0)
+    for item in items:
+        assert item["kind"] in {"positive", "negative", "hard_negative", "multi", "adversarial"}, item["title"]
+        assert set(item["expected_topics"]) <= slugs, item["title"]
+        if item["kind"] in {"negative", "hard_negative"}:
+            assert not item["expected_topics"], item["title"]
+        elif item["kind"] in {"positive", "multi"}:
+            assert item["expected_topics"], item["title"]
+        for slug in item["expected_topics"]:
+            positives[slug] += 1
+    assert min(positives.values()) >= 6, positives
+    assert sum(item["kind"] == "hard_negative" for item in items) >= 40
+
+
+def test_heldout_set_precision_and_recall(matcher: Matcher) -> None:
+    assert_quality(matcher, load("labeled_stories_heldout.yaml"), "heldout")
