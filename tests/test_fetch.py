@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from feedserver import FeedServer, clear_proxy_env, endless, gzip_bomb, http_date, trickle
+from feedserver import FeedServer, endless, gzip_bomb, http_date, trickle
 from spyglass.sources.fetch import (
     DEFAULT_USER_AGENT,
     Fetcher,
@@ -27,11 +27,6 @@ FEED = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></chan
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
-
-
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    clear_proxy_env(monkeypatch)
 
 
 @pytest.fixture

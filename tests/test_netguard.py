@@ -9,17 +9,12 @@ from typing import Any
 import httpx
 import pytest
 
-from feedserver import FeedServer, clear_proxy_env
+from feedserver import FeedServer
 from spyglass.sources.fetch import Fetcher, FetchResult
 from spyglass.sources.netguard import AddressGuard
 
 FEED = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>'
 PUBLIC = "93.184.216.34"
-
-
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    clear_proxy_env(monkeypatch)
 
 
 @pytest.fixture

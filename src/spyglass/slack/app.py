@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -35,24 +36,19 @@ def build_app(svc: Services, client: WebClient) -> App:
             user_name=str(command.get("user_name", "")),
         )
         text = str(command.get("text") or "")
-        verb, _ = split_command(text)
-        if verb == "search":
-            ack()  # searches over a large history may take a moment: answer after the ack
-            try:
-                reply = handle(svc, caller, text)
-            except Exception:
-                log.exception("search failed: %r", text[:200])
-                respond(text="Sorry, that search failed. Try again, or with fewer words.", response_type="ephemeral")
-                return
-            respond(**reply.message)
-            return
+        # Searches over a large history may take a moment: ack at once and answer through respond().
+        # Everything else is quick and answers in the ack itself.
+        deferred = split_command(text)[0] == "search"
+        answer: Callable[..., Any] = respond if deferred else ack
+        if deferred:
+            ack()
         try:
             reply = handle(svc, caller, text)
         except Exception:
             log.exception("command failed: %r", text[:200])
-            ack(text="Sorry, something went wrong on our side. Please try again.", response_type="ephemeral")
+            answer(text="Sorry, something went wrong on our side. Please try again.", response_type="ephemeral")
             return
-        ack(**reply.message)
+        answer(**reply.message)
 
     # Link buttons ("Read story", "Open") still send Slack an interaction; acknowledge it so Slack
     # does not show the user a warning. The browser has already opened the link.
