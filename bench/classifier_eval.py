@@ -32,6 +32,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
+from spyglass.classify import MIN_FEATURES  # noqa: E402
 from spyglass.matching import Matcher, load_topics  # noqa: E402
 from spyglass.text import MAX_TITLE, clean_text, fold  # noqa: E402
 
@@ -178,9 +179,13 @@ class Model:
         self.w, self.b = train_lr(x, y, l2=self.l2, steps=self.steps)
         return self
 
-    def predict(self, items: list[dict[str, Any]]) -> np.ndarray:
-        x = featurize([tokens(i["title"], i["summary"]) for i in items], self.vocab, self.idf)
-        return 1 / (1 + np.exp(-(x @ self.w + self.b)))
+    def predict(self, items: list[dict[str, Any]], min_features: int = 0) -> np.ndarray:
+        docs = [tokens(i["title"], i["summary"]) for i in items]
+        x = featurize(docs, self.vocab, self.idf)
+        probs = 1 / (1 + np.exp(-(x @ self.w + self.b)))
+        known = np.array([len({f for f in d if f in self.vocab}) for d in docs])
+        probs[known < min_features] = 0.0  # too little evidence: left to the phrase matcher
+        return probs
 
 
 # --------------------------------------------------------------------------------------------------
@@ -311,7 +316,7 @@ def nested(sets: dict[str, list[dict[str, Any]]], folds: dict[str, Any], slugs: 
                 continue
             train = [i for n, s in sets.items() if n not in (outer, inner) for i in s]
             f = folds[inner]
-            probs = Model(slugs, l2=args.l2, steps=args.steps).fit(train).predict(f["items"])
+            probs = Model(slugs, l2=args.l2, steps=args.steps).fit(train).predict(f["items"], MIN_FEATURES)
             for t in THRESHOLDS:
                 g, b = added(f["hist"], gated(probs, slugs, f["items"], f["gate_hist"], t), f["items"])
                 counts[t][0] += g
@@ -343,7 +348,7 @@ def main() -> None:
         test = sets[name]
         train = [i for n, s in sets.items() if n != name for i in s]
         model = Model(slugs, l2=args.l2, steps=args.steps).fit(train)
-        probs = model.predict(test)
+        probs = model.predict(test, MIN_FEATURES)
         now = [{m.slug for m in matcher.match(i["title"], i["summary"])} for i in test]
         hist, hist_excl = historic_matcher(commit, test)
         folds[name] = {

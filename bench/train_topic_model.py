@@ -17,7 +17,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from classifier_eval import ROOT, Model, all_sets  # noqa: E402
-from spyglass.classify import Backstop, tokens  # noqa: E402
+from spyglass.classify import MIN_FEATURES, Backstop, tokens  # noqa: E402
 from spyglass.matching import load_topics  # noqa: E402
 
 OUT = ROOT / "src" / "spyglass" / "data" / "topic_model.json"
@@ -50,7 +50,7 @@ def main() -> None:
     OUT.write_text(json.dumps(payload, separators=(",", ":")) + "\n", encoding="utf-8")
     # The shipped (rounded) model must agree with the in-memory one.
     backstop = Backstop(load_topics(), OUT)
-    ref = model.predict(items)
+    ref = model.predict(items, MIN_FEATURES)
     got = np.array([[backstop.predict(i["title"], i["summary"])[s] for s in slugs] for i in items])
     drift = float(np.abs(ref - got).max())
     assert drift < 1e-2, drift

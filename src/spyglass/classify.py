@@ -22,11 +22,14 @@ import numpy as np
 from spyglass.models import Topic
 from spyglass.text import fold
 
-__all__ = ["Backstop", "exclusion_patterns", "tokens"]
+__all__ = ["MIN_FEATURES", "Backstop", "exclusion_patterns", "tokens"]
 
 _DEFAULT_MODEL = Path(__file__).parent / "data" / "topic_model.json"
 _TOKEN = re.compile(r"[a-z0-9]+")
 _MAX_CHARS = 20_000  # of title and of summary, as in the matcher
+# Below this many known features (a bare headline such as "Ring") the L2-normalised input lets one word
+# decide; every labelled story has at least 12. Such stories are left to the phrase matcher.
+MIN_FEATURES = 8
 
 
 def tokens(title: str, summary: str) -> list[str]:
@@ -61,10 +64,12 @@ def exclusion_patterns(topics: Sequence[Topic]) -> dict[str, list[re.Pattern[str
 class Backstop:
     """The trained classifier plus the exclusion gate. Build once, reuse (read-only, thread-safe)."""
 
-    def __init__(self, topics: Sequence[Topic], path: Path | None = None) -> None:
+    def __init__(
+        self, topics: Sequence[Topic], path: Path | None = None, threshold: float | None = None
+    ) -> None:
         raw = json.loads((path or _DEFAULT_MODEL).read_text(encoding="utf-8"))
         self.slugs: list[str] = list(raw["slugs"])
-        self.threshold = float(raw["threshold"])
+        self.threshold = float(raw["threshold"] if threshold is None else threshold)
         self._vocab = {f: i for i, f in enumerate(raw["vocab"])}
         self._idf = np.asarray(raw["idf"], dtype=np.float64)
         self._w = np.asarray(raw["weights"], dtype=np.float64)  # (features, topics)
@@ -76,13 +81,14 @@ class Backstop:
         self._active = [i for i, s in enumerate(self.slugs) if s in known]
 
     def predict(self, title: str, summary: str) -> dict[str, float]:
-        """Probability of every topic the model knows (and the topics list has), gate not applied."""
+        """Probability of every topic the model knows (and the topics list has), exclusions not applied.
+
+        0.0 for every topic when the story has fewer than ``MIN_FEATURES`` known features."""
         idx = sorted({j for f in tokens(title, summary) if (j := self._vocab.get(f)) is not None})
-        if not idx:
-            z = self._b
-        else:
-            vals = self._idf[idx]
-            z = vals @ self._w[idx] / float(np.linalg.norm(vals)) + self._b
+        if len(idx) < MIN_FEATURES:
+            return dict.fromkeys((self.slugs[i] for i in self._active), 0.0)
+        vals = self._idf[idx]
+        z = vals @ self._w[idx] / float(np.linalg.norm(vals)) + self._b
         probs = 1.0 / (1.0 + np.exp(-z))
         return {self.slugs[i]: float(probs[i]) for i in self._active}
 
