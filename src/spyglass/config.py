@@ -89,6 +89,7 @@ class Settings:
     max_age: float = DEFAULT_MAX_AGE
     topics_file: Path | None = None
     custom_topics: tuple[dict[str, Any], ...] = ()
+    topic_classifier: bool = True
     fetch: FetchConfig = field(default_factory=FetchConfig)
     slack: SlackConfig = field(default_factory=SlackConfig)
     allow_hosts: tuple[str, ...] = ()
@@ -216,7 +217,10 @@ def settings_from_dict(data: dict[str, Any], path: Path, env: dict[str, str]) ->
     topics = data.get("topics", {})
     if not isinstance(topics, dict):
         raise ConfigError(where, "topics", "must be a table ([topics])")
-    _expect(topics, {"file", "custom"}, where, "topics.")
+    _expect(topics, {"file", "custom", "classifier"}, where, "topics.")
+    classifier = topics.get("classifier", True)
+    if not isinstance(classifier, bool):
+        raise ConfigError(where, "topics.classifier", "must be true or false")
     topics_file = (base / _str(topics["file"], where, "topics.file")).resolve() if "file" in topics else None
     custom = topics.get("custom", [])
     if not isinstance(custom, list) or not all(isinstance(t, dict) for t in custom):
@@ -271,6 +275,7 @@ def settings_from_dict(data: dict[str, Any], path: Path, env: dict[str, str]) ->
         max_age=max_age,
         topics_file=topics_file,
         custom_topics=tuple(custom),
+        topic_classifier=classifier,
         fetch=fc,
         slack=sc,
         allow_hosts=tuple(str(h) for h in network.get("allow_hosts", [])),

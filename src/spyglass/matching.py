@@ -33,13 +33,16 @@ import re
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ahocorasick
 import yaml
 
 from spyglass.models import Match, Topic
 from spyglass.text import fold
+
+if TYPE_CHECKING:
+    from spyglass.classify import Backstop
 
 __all__ = [
     "ANCHORS",
@@ -107,6 +110,8 @@ _KEYS = {"slug", "label", "description", "phrases", "context_phrases", "exclusio
 _REQUIRED = ("slug", "label", "phrases")
 
 _STRONG, _CONTEXT, _EXCL, _ANCHOR, _PAIR = range(5)
+# What "why it matched" says for a topic only the trained classifier found.
+BACKSTOP_REASON = "similar to past stories on this topic"
 
 
 class _WordChars(dict[int, int]):
@@ -409,8 +414,10 @@ class _TopicPlan:
 class Matcher:
     """Matches stories against topics; build once, reuse (thread-safe for concurrent ``match`` calls)."""
 
-    def __init__(self, topics: Sequence[Topic], anchors: Iterable[str] = ANCHORS) -> None:
+    def __init__(self, topics: Sequence[Topic], anchors: Iterable[str] = ANCHORS,
+                 backstop: Backstop | None = None) -> None:
         self.topics = list(topics)
+        self._backstop = backstop
         self._plans = [_TopicPlan(t) for t in self.topics]
         # pair id -> (topic index, kind, phrase id)
         self._pairs: list[tuple[int, int, int]] = []
@@ -453,7 +460,23 @@ class Matcher:
             self._automaton.make_automaton()
 
     def match(self, title: str, summary: str) -> list[Match]:
-        """Topics that fire for this story, in the order given, with the phrases that fired."""
+        """Topics that fire for this story, in the order given, with the phrases that fired.
+
+        With a backstop, topics its trained classifier is confident about are added too (phrase lists
+        miss journalists' paraphrases; the classifier reads every word). They carry BACKSTOP_REASON.
+        """
+        out = self._match_phrases(title, summary)
+        if self._backstop is None:
+            return out
+        extra = self._backstop.topics(title, summary) - {m.slug for m in out}
+        if not extra:
+            return out
+        out += [Match(slug=s, phrases=(BACKSTOP_REASON,)) for s in self._slugs if s in extra]
+        order = {s: i for i, s in enumerate(self._slugs)}
+        out.sort(key=lambda m: order[m.slug])
+        return out
+
+    def _match_phrases(self, title: str, summary: str) -> list[Match]:
         if self._empty:
             return []
         # One fold call for both; the NUL keeps title and summary words from forming a phrase together.
