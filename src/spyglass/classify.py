@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -92,9 +92,11 @@ class Backstop:
         probs = 1.0 / (1.0 + np.exp(-z))
         return {self.slugs[i]: float(probs[i]) for i in self._active}
 
-    def topics(self, title: str, summary: str) -> set[str]:
-        """Topics the backstop adds: probability >= threshold and none of the topic's exclusions present."""
-        hits = [s for s, p in self.predict(title, summary).items() if p >= self.threshold]
+    def topics(self, title: str, summary: str, known: Collection[str] = ()) -> set[str]:
+        """Topics the backstop adds: probability >= threshold and none of the topic's exclusions present.
+
+        ``known`` topics (already found by the phrase matcher) are skipped, saving their exclusion checks."""
+        hits = [s for s, p in self.predict(title, summary).items() if p >= self.threshold and s not in known]
         if not hits:
             return set()
         text = " ".join(_TOKEN.findall(fold(title[:_MAX_CHARS] + " . " + summary[:_MAX_CHARS])))

@@ -468,7 +468,7 @@ class Matcher:
         out = self._match_phrases(title, summary)
         if self._backstop is None:
             return out
-        extra = self._backstop.topics(title, summary) - {m.slug for m in out}
+        extra = self._backstop.topics(title, summary, known={m.slug for m in out})
         if not extra:
             return out
         out += [Match(slug=s, phrases=(BACKSTOP_REASON,)) for s in self._slugs if s in extra]
