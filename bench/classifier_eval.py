@@ -32,7 +32,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from spyglass.classify import MIN_FEATURES  # noqa: E402
+from spyglass.classify import _TOKEN, MIN_FEATURES, _excl_pattern, tokens  # noqa: E402  (the product's own features)
 from spyglass.matching import Matcher, load_topics  # noqa: E402
 from spyglass.text import MAX_TITLE, clean_text, fold  # noqa: E402
 
@@ -91,20 +91,6 @@ def all_sets() -> dict[str, list[dict[str, Any]]]:
 
 # --------------------------------------------------------------------------------------------------
 # Features and model (pure numpy; the same code is shipped in spyglass.classify)
-
-_TOKEN = re.compile(r"[a-z0-9]+")
-
-
-def tokens(title: str, summary: str) -> list[str]:
-    feats: list[str] = []
-    for part, prefix in ((title, "t"), (summary, "s")):
-        words = _TOKEN.findall(fold(part).replace("'s ", " ").replace("'", ""))
-        feats.extend(words)
-        feats.extend(f"{a}_{b}" for a, b in zip(words, words[1:], strict=False))
-        if prefix == "t":
-            feats.extend(f"T:{w}" for w in words)  # title words count separately (headline emphasis)
-    return feats
-
 
 def build_vocab(docs: list[list[str]], min_df: int = 2) -> dict[str, int]:
     df: dict[str, int] = {}
@@ -190,18 +176,6 @@ class Model:
 
 # --------------------------------------------------------------------------------------------------
 # Exclusion gate
-
-
-def _excl_pattern(phrase: str) -> re.Pattern[str] | None:
-    phrase = phrase.lstrip("=")
-    parts = [" ".join(_TOKEN.findall(fold(p))) for p in phrase.split("~")]
-    parts = [p for p in parts if p]
-    if not parts:
-        return None
-    if len(parts) == 1:
-        return re.compile(rf"\b{re.escape(parts[0])}\w{{0,3}}\b")
-    a, b = (re.escape(p) for p in parts[:2])
-    return re.compile(rf"\b{a}\w{{0,3}}\b.{{0,40}}\b{b}\w{{0,3}}\b|\b{b}\w{{0,3}}\b.{{0,40}}\b{a}\w{{0,3}}\b")
 
 
 def exclusion_gate(exclusions: dict[str, list[str]]) -> dict[str, list[re.Pattern[str]]]:

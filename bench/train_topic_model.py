@@ -29,9 +29,6 @@ THRESHOLD = 0.2
 
 
 def main() -> None:
-    import classifier_eval
-
-    assert classifier_eval.tokens("A b", "c") == tokens("A b", "c")  # eval and product share features
     slugs = [t.slug for t in load_topics()]
     items = [i for s in all_sets().values() for i in s]
     model = Model(slugs, l2=L2, steps=STEPS).fit(items)
