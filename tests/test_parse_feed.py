@@ -79,7 +79,8 @@ def test_rss20_cdata_media_creator_and_tracking() -> None:
 def test_rss20_relative_links_content_and_images() -> None:
     feed = load("rss20.xml")
     ring = feed.stories[1]
-    assert ring.original_url == "https://feeds.example.org/news/124-ring-footage"  # resolved against base_url
+    # Resolved against the feed's own <link> (the site), not the URL the feed was fetched from.
+    assert ring.original_url == "https://www.northern.example.co.uk/news/124-ring-footage"
     assert ring.summary.startswith("Full text about")  # content:encoded when there is no description
     assert ring.image == "https://images.northern.example.co.uk/124.jpg"  # media:content medium=image
     stingray = feed.stories[2]
@@ -109,7 +110,7 @@ def test_atom10_double_escaped_html_title() -> None:
     # type="text": a literal "<tag>" is text, not markup.
     assert relative.title == "Plain title with a literal <tag> in it"
     assert relative.summary == "Content only, no summary."  # xhtml content
-    assert relative.original_url == "https://feeds.example.org/path/2024/03/relative"
+    assert relative.original_url == "https://privacywatch.example.net/2024/03/relative"  # the feed's <link>
     assert relative.published == datetime(2024, 3, 5, 9, 0, tzinfo=UTC)  # updated when no published
 
 
@@ -273,6 +274,7 @@ def test_five_thousand_item_feed_capped_quickly() -> None:
     started = time.monotonic()
     feed = parse_feed(rss(items), source="s", base_url=BASE, now=NOW)
     took = time.monotonic() - started
-    assert len(feed.stories) == 500  # the default cap
-    assert feed.stories[-1].url == "https://big.example/499"
+    assert len(feed.stories) == 2000  # the default cap
+    assert feed.stories[-1].url == "https://big.example/1999"
+    assert feed.skipped == 3000 and "more than 2000 entries" in next(iter(feed.skips))  # counted, not lost silently
     assert took < 10, f"took {took:.1f} s"

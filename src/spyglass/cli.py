@@ -47,10 +47,14 @@ def cmd_poll(args: argparse.Namespace) -> int:
         if r.status in ("error", "disabled") or r.error:
             print(f"spyglass: source {r.name}: {r.status}: {r.error}", file=sys.stderr)
     print(
-        f"spyglass: polled {len(report.sources)} source(s): {report.stored} new stor"
-        f"{'y' if report.stored == 1 else 'ies'}, {drained.sent} alert(s) delivered"
-        + (f", {drained.deferred + drained.failed + drained.held} not delivered (see `spyglass sources`/logs)"
-           if drained.deferred + drained.failed + drained.held else ""),
+        f"spyglass: polled {len(report.sources)} source(s): {report.seen} entries read"
+        + (f" ({report.skipped} skipped: see `spyglass sources`)" if report.skipped else "")
+        + f", {report.stored} new stor{'y' if report.stored == 1 else 'ies'}, {drained.sent} alert(s) delivered"
+        + (
+            f", {drained.deferred + drained.failed + drained.held} not delivered (see `spyglass sources`/logs)"
+            if drained.deferred + drained.failed + drained.held
+            else ""
+        ),
         file=sys.stderr,
     )
     return 0
@@ -130,11 +134,25 @@ def cmd_sources(args: argparse.Namespace) -> int:
         return f"{word}{span}{ago}"
 
     for r in rows:
-        state = ("DISABLED" if r.disabled_reason else "FAILING" if r.error_count >= FAILING_AFTER
-                 else "error" if r.error_count else "ok")
+        state = (
+            "DISABLED"
+            if r.disabled_reason
+            else "FAILING"
+            if r.error_count >= FAILING_AFTER
+            else "error"
+            if r.error_count
+            else "ok"
+        )
         print(f"{r.name}  [{state}]  {r.kind}: {r.location}")
-        print(f"    last success {when(r.last_success_at)}, next attempt {when(r.next_attempt_at) if not r.disabled_reason else '—'}, "
-              f"{r.error_count} error(s) in a row, {r.stories_seen} stories seen")
+        print(
+            f"    last success {when(r.last_success_at)}, next attempt {when(r.next_attempt_at) if not r.disabled_reason else '—'}, "
+            f"{r.error_count} error(s) in a row"
+        )
+        if r.last_seen is not None:
+            print(
+                f"    last read: {r.last_seen} seen, {r.last_stored or 0} new, {r.last_skipped or 0} skipped"
+                + (f" (most: {r.last_skip_reason})" if r.last_skip_reason else "")
+            )
         if r.final_url:
             print(f"    redirected to {r.final_url}")
         if r.last_error:
@@ -154,7 +172,10 @@ def cmd_db(args: argparse.Namespace) -> int:
         before = current_revision(engine)
         upgrade(engine)
         after = current_revision(engine)
-        print(f"database at revision {after}" + (f" (was {before or 'empty'})" if before != after else " (up to date)"))
+        print(
+            f"database at revision {after}"
+            + (f" (was {before or 'empty'})" if before != after else " (up to date)")
+        )
     else:
         cur = current_revision(engine)
         print(f"database at revision {cur or 'empty'}; latest is {head_revision()}")
@@ -167,22 +188,32 @@ def build_parser() -> argparse.ArgumentParser:
         prog="spyglass",
         description="Watch the news for surveillance-technology stories and alert Slack channels once per story.",
     )
-    p.add_argument("--config", metavar="PATH", help="config file (default: $SPYGLASS_CONFIG or config/spyglass.toml)")
+    p.add_argument(
+        "--config", metavar="PATH", help="config file (default: $SPYGLASS_CONFIG or config/spyglass.toml)"
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log more detail")
     p.add_argument("--version", action="version", version=f"spyglass {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    sp = sub.add_parser("poll", help="poll every source once, store new stories and deliver alerts, then exit")
+    sp = sub.add_parser(
+        "poll", help="poll every source once, store new stories and deliver alerts, then exit"
+    )
     sp.add_argument("--once", action="store_true", help="one full cycle, then exit (the default)")
     sp.add_argument("--deadline", type=float, default=300.0, help="seconds to keep delivering (default 300)")
     sp.set_defaults(func=cmd_poll)
 
-    sp = sub.add_parser("run", help="run continuously: poll sources on their intervals, deliver, and serve Slack")
+    sp = sub.add_parser(
+        "run", help="run continuously: poll sources on their intervals, deliver, and serve Slack"
+    )
     sp.add_argument("--no-http", action="store_true", help="do not serve Slack's HTTP requests")
-    sp.add_argument("--port", type=int, default=None, help="TCP port for Slack's requests (default $PORT, else 3000)")
+    sp.add_argument(
+        "--port", type=int, default=None, help="TCP port for Slack's requests (default $PORT, else 3000)"
+    )
     sp.set_defaults(func=cmd_run)
 
-    sp = sub.add_parser("worker", help="run the scheduler and delivery only (Socket Mode if SLACK_APP_TOKEN is set)")
+    sp = sub.add_parser(
+        "worker", help="run the scheduler and delivery only (Socket Mode if SLACK_APP_TOKEN is set)"
+    )
     sp.set_defaults(func=cmd_worker)
 
     sp = sub.add_parser("serve", help="serve the Slack app (slash commands) over HTTP, or Socket Mode")
@@ -212,7 +243,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO if args.command in ("run", "worker", "serve") else logging.WARNING,
+        level=logging.DEBUG
+        if args.verbose
+        else logging.INFO
+        if args.command in ("run", "worker", "serve")
+        else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )

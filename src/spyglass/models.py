@@ -30,6 +30,9 @@ class Story:
     provider_domain: str = ""
     image: str = ""
     related: list[RelatedLink] = field(default_factory=list)
+    # False when the source gave no readable date: `published` is then the time it was first seen,
+    # and the story is not alerted on a source's first poll (it may be years old).
+    dated: bool = True
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ import contextlib
 import hashlib
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -24,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from spyglass.config import SourceConfig
 from spyglass.models import Match, Story
-from spyglass.parse.feed import FeedError, parse_feed
+from spyglass.parse.feed import FeedError, ParsedFeed, parse_feed
 from spyglass.service import Services
 from spyglass.sources.fetch import DEFAULT_USER_AGENT, Fetcher, FetchRequest, FetchResult, redact_url
 from spyglass.sources.folder import FolderError, Seen, scan_folder
@@ -50,6 +51,10 @@ class SourceReport:
     duplicates: int = 0
     planned: int = 0
     error: str = ""
+    seen: int = 0  # entries (or files) read this poll
+    skipped: int = 0  # entries that did not become stories, e.g. no link
+    skip_reason: str = ""  # the commonest reason, with its count
+    undated: int = 0  # stories whose date could not be read
 
 
 @dataclass
@@ -64,6 +69,14 @@ class PollReport:
     def planned(self) -> int:
         return sum(r.planned for r in self.sources)
 
+    @property
+    def seen(self) -> int:
+        return sum(r.seen for r in self.sources)
+
+    @property
+    def skipped(self) -> int:
+        return sum(r.skipped for r in self.sources)
+
 
 def sync_sources(svc: Services) -> None:
     """Make the sources table match the config file (new rows, changed locations); keep fetch state."""
@@ -73,9 +86,22 @@ def sync_sources(svc: Services) -> None:
         if missing:
             # Several workers may start at once: insert-if-absent, never fail on the unique name.
             insert = pg_insert if svc.store.dialect == "postgresql" else sqlite_insert
-            s.execute(insert(Source).values([
-                {"name": c.name, "kind": c.kind, "location": _shown(c), "error_count": 0, "stories_seen": 0}
-                for c in missing]).on_conflict_do_nothing(index_elements=["name"]))
+            s.execute(
+                insert(Source)
+                .values(
+                    [
+                        {
+                            "name": c.name,
+                            "kind": c.kind,
+                            "location": _shown(c),
+                            "error_count": 0,
+                            "stories_seen": 0,
+                        }
+                        for c in missing
+                    ]
+                )
+                .on_conflict_do_nothing(index_elements=["name"])
+            )
         for cfg in svc.settings.sources:
             row = rows.get(cfg.name)
             if row is None:
@@ -99,8 +125,11 @@ def claim_sources(svc: Services, names: Sequence[str], owner: str, *, only_due: 
     """Lease sources so that several workers never poll the same source at once."""
     now = now_utc()
     with svc.store.session() as s:
-        cond = [Source.name.in_(list(names)), Source.disabled_reason.is_(None),
-                or_(Source.lease_until.is_(None), Source.lease_until < now)]
+        cond = [
+            Source.name.in_(list(names)),
+            Source.disabled_reason.is_(None),
+            or_(Source.lease_until.is_(None), Source.lease_until < now),
+        ]
         if only_due:
             cond.append(or_(Source.next_attempt_at.is_(None), Source.next_attempt_at <= now))
         stmt = select(Source.id).where(*cond)
@@ -108,13 +137,24 @@ def claim_sources(svc: Services, names: Sequence[str], owner: str, *, only_due: 
             stmt = stmt.with_for_update(skip_locked=True)
         ids = list(s.scalars(stmt).all())
         if ids:
-            s.execute(update(Source).where(Source.id.in_(ids), or_(Source.lease_until.is_(None), Source.lease_until < now))
-                      .values(lease_owner=owner, lease_until=now + SOURCE_LEASE))
-        return list(s.scalars(select(Source.name).where(Source.id.in_(ids), Source.lease_owner == owner)).all())
+            s.execute(
+                update(Source)
+                .where(Source.id.in_(ids), or_(Source.lease_until.is_(None), Source.lease_until < now))
+                .values(lease_owner=owner, lease_until=now + SOURCE_LEASE)
+            )
+        return list(
+            s.scalars(select(Source.name).where(Source.id.in_(ids), Source.lease_owner == owner)).all()
+        )
 
 
-def poll(svc: Services, owner: str, *, names: Sequence[str] | None = None, only_due: bool = False,
-         stop: threading.Event | None = None) -> PollReport:
+def poll(
+    svc: Services,
+    owner: str,
+    *,
+    names: Sequence[str] | None = None,
+    only_due: bool = False,
+    stop: threading.Event | None = None,
+) -> PollReport:
     """Poll the (due) sources once. When ``stop`` is set meanwhile (SIGTERM), fetches in progress are
     abandoned, nothing more is stored, and the claims are given back for the next worker."""
     sync_sources(svc)
@@ -128,8 +168,11 @@ def poll(svc: Services, owner: str, *, names: Sequence[str] | None = None, only_
     results = asyncio.run(_fetch_all(svc, feeds, stop)) if feeds else []
     if results is None or (stop is not None and stop.is_set()):
         with svc.store.session() as s:
-            s.execute(update(Source).where(Source.name.in_(claimed), Source.lease_owner == owner)
-                      .values(lease_owner=None, lease_until=None))
+            s.execute(
+                update(Source)
+                .where(Source.name.in_(claimed), Source.lease_owner == owner)
+                .values(lease_owner=None, lease_until=None)
+            )
         return report
     for cfg, fetched in zip(feeds, results, strict=True):
         report.sources.append(_guard(svc, cfg, owner, partial(_handle_feed, svc, cfg, fetched)))
@@ -140,22 +183,39 @@ def poll(svc: Services, owner: str, *, names: Sequence[str] | None = None, only_
     return report
 
 
-async def _fetch_all(svc: Services, feeds: Sequence[SourceConfig],
-                     stop: threading.Event | None = None) -> list[FetchResult] | None:
+async def _fetch_all(
+    svc: Services, feeds: Sequence[SourceConfig], stop: threading.Event | None = None
+) -> list[FetchResult] | None:
     """Fetch the feeds; None when ``stop`` was set before they all finished."""
     fc = svc.settings.fetch
     # Sources from the config file are trusted; anything else is checked against internal addresses,
     # except the hosts and networks the operator allows.
     guard = AddressGuard(svc.settings.allow_hosts, svc.settings.allow_networks)
-    fetcher = Fetcher(timeout=fc.timeout, connect_timeout=fc.connect_timeout, deadline=fc.deadline,
-                      max_bytes=fc.max_bytes, max_redirects=fc.max_redirects, concurrency=fc.concurrency,
-                      per_host=fc.per_host, guard=guard, user_agent=fc.user_agent or DEFAULT_USER_AGENT)
+    fetcher = Fetcher(
+        timeout=fc.timeout,
+        connect_timeout=fc.connect_timeout,
+        deadline=fc.deadline,
+        max_bytes=fc.max_bytes,
+        max_redirects=fc.max_redirects,
+        concurrency=fc.concurrency,
+        per_host=fc.per_host,
+        guard=guard,
+        user_agent=fc.user_agent or DEFAULT_USER_AGENT,
+    )
     try:
         with svc.store.session() as s:
-            state = {r.name: r for r in s.scalars(select(Source).where(Source.name.in_([f.name for f in feeds])))}
-        reqs = [FetchRequest(url=f.url, etag=state[f.name].etag if f.name in state else None,
-                             last_modified=state[f.name].last_modified if f.name in state else None,
-                             trusted=f.trusted) for f in feeds]
+            state = {
+                r.name: r for r in s.scalars(select(Source).where(Source.name.in_([f.name for f in feeds])))
+            }
+        reqs = [
+            FetchRequest(
+                url=f.url,
+                etag=state[f.name].etag if f.name in state else None,
+                last_modified=state[f.name].last_modified if f.name in state else None,
+                trusted=f.trusted,
+            )
+            for f in feeds
+        ]
         if stop is None:
             return await fetcher.fetch_many(reqs)
         task = asyncio.ensure_future(fetcher.fetch_many(reqs))
@@ -183,10 +243,15 @@ def _guard(svc: Services, cfg: SourceConfig, owner: str, work: Callable[[], Sour
     finally:
         lease = _LEASE.get()
         _LEASE.reset(token)
-        if lease is None or not lease.released:  # normally released in the same transaction as the source's state
+        if (
+            lease is None or not lease.released
+        ):  # normally released in the same transaction as the source's state
             with svc.store.session() as s:
-                s.execute(update(Source).where(Source.name == cfg.name, Source.lease_owner == owner)
-                          .values(lease_owner=None, lease_until=None))
+                s.execute(
+                    update(Source)
+                    .where(Source.name == cfg.name, Source.lease_owner == owner)
+                    .values(lease_owner=None, lease_until=None)
+                )
     return rep
 
 
@@ -213,15 +278,25 @@ def _matched(svc: Services, stories: Sequence[Story]) -> tuple[list[tuple[Story,
     return [(st, matcher.match(st.title, st.summary)) for st in stories], plan
 
 
-def _store(svc: Services, cfg: SourceConfig, source_id: int | None, stories: Sequence[Story],
-           extra: Callable[[Session], None] | None = None) -> IngestResult:
+def _store(
+    svc: Services,
+    cfg: SourceConfig,
+    source_id: int | None,
+    stories: Sequence[Story],
+    extra: Callable[[Session, IngestResult], None] | None = None,
+) -> IngestResult:
     """Store a source's stories and, in the same transaction, its new state (`extra`)."""
     batch, plan = _matched(svc, stories)
     max_age = svc.settings.max_age if cfg.max_age is None else cfg.max_age
     with svc.store.session() as s:
-        res = ingest(s, source_id, batch, plan=plan, now=now_utc(), max_age=max_age)
+        # Undated stories are not alerted on a source's first poll: they may be years old.
+        first = (
+            source_id is None
+            or s.scalar(select(Source.last_success_at).where(Source.id == source_id)) is None
+        )
+        res = ingest(s, source_id, batch, plan=plan, now=now_utc(), max_age=max_age, first_poll=first)
         if extra is not None:
-            extra(s)
+            extra(s, res)
         return res
 
 
@@ -235,24 +310,67 @@ def _handle_feed(svc: Services, cfg: SourceConfig, fetched: FetchResult) -> Sour
         _record_success(svc, cfg, fetched, 0)
         return SourceReport(cfg.name, "not_modified")
     try:
-        parsed = parse_feed(fetched.body, source=cfg.name, base_url=fetched.url, headers=fetched.headers,
-                            now=now_utc())
+        parsed = parse_feed(
+            fetched.body, source=cfg.name, base_url=fetched.url, headers=fetched.headers, now=now_utc()
+        )
     except FeedError as e:
         _record_failure(svc, cfg, str(e), None)
         return SourceReport(cfg.name, "error", error=str(e))
     if parsed.bozo:
         log.info("source %s: feed is malformed but readable (%s)", cfg.name, parsed.bozo)
     sid = _source_id(svc, cfg.name)
-    res = _store(svc, cfg, sid, parsed.stories, extra=lambda s: _success_update(s, cfg, fetched, len(parsed.stories)))
-    return SourceReport(cfg.name, "ok", stored=res.stored, duplicates=res.duplicates, planned=res.planned)
+    res = _store(
+        svc,
+        cfg,
+        sid,
+        parsed.stories,
+        extra=lambda s, res: _success_update(s, cfg, fetched, len(parsed.stories), _counts(parsed, res)),
+    )
+    return _feed_report(cfg, parsed, res)
+
+
+def _counts(parsed: ParsedFeed, res: IngestResult) -> tuple[int, int, int, str]:
+    """(seen, stored, skipped, commonest skip reason) for the source's row and `spyglass sources`."""
+    reason = ""
+    if parsed.skips:
+        why, n = parsed.skips.most_common(1)[0]
+        reason = f"{why} ({n})"
+    return len(parsed.stories) + parsed.skipped, res.stored, parsed.skipped, reason
+
+
+def _feed_report(cfg: SourceConfig, parsed: ParsedFeed, res: IngestResult) -> SourceReport:
+    seen, _, skipped, reason = _counts(parsed, res)
+    if parsed.undated:
+        log.warning(
+            "source %s: %d stor%s without a readable date (e.g. %r): not alerted on a first poll",
+            cfg.name,
+            parsed.undated,
+            "y" if parsed.undated == 1 else "ies",
+            parsed.undated_example or "none given",
+        )
+    if skipped:
+        log.info("source %s: %d of %d entries skipped, most for: %s", cfg.name, skipped, seen, reason)
+    return SourceReport(
+        cfg.name,
+        "ok",
+        stored=res.stored,
+        duplicates=res.duplicates,
+        planned=res.planned,
+        seen=seen,
+        skipped=skipped,
+        skip_reason=reason,
+        undated=parsed.undated,
+    )
 
 
 def _handle_folder(svc: Services, cfg: SourceConfig) -> SourceReport:
     assert cfg.path is not None
     sid = _source_id(svc, cfg.name)
     with svc.store.session() as s:
-        seen = {f.path: Seen(f.mtime_ns, f.size, f.digest) for f in
-                s.scalars(select(FolderFile).where(FolderFile.source_id == sid))}
+        seen = {
+            f.path: Seen(f.mtime_ns, f.size, f.digest)
+            for f in s.scalars(select(FolderFile).where(FolderFile.source_id == sid))
+        }
     try:
         files = scan_folder(cfg.path, source=cfg.name, seen=seen, now=now_utc())
     except FolderError as e:
@@ -262,12 +380,20 @@ def _handle_folder(svc: Services, cfg: SourceConfig) -> SourceReport:
         if f.error:
             log.warning("source %s: %s: %s", cfg.name, f.path, f.error)
 
-    def remember(s: Session) -> None:
+    def remember(s: Session, res: IngestResult) -> None:
         for f in files:
             row = s.get(FolderFile, (sid, f.path))
             if row is None:
-                s.add(FolderFile(source_id=sid, path=f.path, mtime_ns=f.mtime_ns, size=f.size, digest=f.digest,
-                                 error=f.error or None))
+                s.add(
+                    FolderFile(
+                        source_id=sid,
+                        path=f.path,
+                        mtime_ns=f.mtime_ns,
+                        size=f.size,
+                        digest=f.digest,
+                        error=f.error or None,
+                    )
+                )
             else:
                 row.mtime_ns, row.size, row.digest, row.error = f.mtime_ns, f.size, f.digest, f.error or None
         src = s.get(Source, sid)
@@ -278,13 +404,34 @@ def _handle_folder(svc: Services, cfg: SourceConfig) -> SourceReport:
         src.last_error = None
         src.next_attempt_at = now + timedelta(seconds=cfg.interval)
         src.stories_seen = (src.stories_seen or 0) + sum(1 for f in files if f.story)
+        src.last_seen, src.last_stored = len(files), res.stored
+        src.last_skipped = sum(1 for f in files if not f.story)
+        src.last_skip_reason = _commonest(f.error for f in files if not f.story)
         _release_lease(src)
 
     # Bad files are recorded (with their digest) so they are not re-read until they change.
     res = _store(svc, cfg, sid, [f.story for f in files if f.story], extra=remember)
     bad = sum(1 for f in files if f.error)
-    return SourceReport(cfg.name, "ok", stored=res.stored, duplicates=res.duplicates, planned=res.planned,
-                        error=f"{bad} file(s) skipped; see the log" if bad else "")
+    skipped = sum(1 for f in files if not f.story)
+    return SourceReport(
+        cfg.name,
+        "ok",
+        stored=res.stored,
+        duplicates=res.duplicates,
+        planned=res.planned,
+        error=f"{bad} file(s) skipped; see the log" if bad else "",
+        seen=len(files),
+        skipped=skipped,
+        skip_reason=_commonest(f.error for f in files if not f.story),
+    )
+
+
+def _commonest(reasons: Iterable[str]) -> str:
+    counts = Counter(r.split(":")[0] if r else "skipped" for r in reasons)
+    if not counts:
+        return ""
+    why, n = counts.most_common(1)[0]
+    return f"{why} ({n})"
 
 
 def _handle_feed_file(svc: Services, cfg: SourceConfig) -> SourceReport:
@@ -314,16 +461,16 @@ def _handle_feed_file(svc: Services, cfg: SourceConfig) -> SourceReport:
         _record_failure(svc, cfg, str(e), None)
         return SourceReport(cfg.name, "error", error=str(e))
 
-    def remember(s: Session) -> None:
+    def remember(s: Session, res: IngestResult) -> None:
         row = s.get(FolderFile, (sid, ""))
         if row is None:
             s.add(FolderFile(source_id=sid, path="", mtime_ns=st.st_mtime_ns, size=st.st_size, digest=digest))
         else:
             row.mtime_ns, row.size, row.digest = st.st_mtime_ns, st.st_size, digest
-        _success_update(s, cfg, None, len(parsed.stories))
+        _success_update(s, cfg, None, len(parsed.stories), _counts(parsed, res))
 
     res = _store(svc, cfg, sid, parsed.stories, extra=remember)
-    return SourceReport(cfg.name, "ok", stored=res.stored, duplicates=res.duplicates, planned=res.planned)
+    return _feed_report(cfg, parsed, res)
 
 
 def _source_id(svc: Services, name: str) -> int:
@@ -336,7 +483,13 @@ def _source_id(svc: Services, name: str) -> int:
     return sid
 
 
-def _success_update(s: Session, cfg: SourceConfig, fetched: FetchResult | None, n: int) -> None:
+def _success_update(
+    s: Session,
+    cfg: SourceConfig,
+    fetched: FetchResult | None,
+    n: int,
+    counts: tuple[int, int, int, str] | None = None,
+) -> None:
     src = s.scalar(select(Source).where(Source.name == cfg.name))
     assert src is not None
     now = now_utc()
@@ -348,6 +501,9 @@ def _success_update(s: Session, cfg: SourceConfig, fetched: FetchResult | None, 
         src.final_url = redact_url(fetched.url) if fetched.url != cfg.url else None
     src.next_attempt_at = now + timedelta(seconds=cfg.interval)
     src.stories_seen = (src.stories_seen or 0) + n
+    if counts is not None:  # a 304 or an unchanged file keeps the last reading's counts
+        src.last_seen, src.last_stored, src.last_skipped, src.last_skip_reason = counts
+        src.last_skip_reason = src.last_skip_reason or None
     _release_lease(src)
 
 
@@ -356,8 +512,9 @@ def _record_success(svc: Services, cfg: SourceConfig, fetched: FetchResult | Non
         _success_update(s, cfg, fetched, n)
 
 
-def _record_failure(svc: Services, cfg: SourceConfig, error: str, retry_after: float | None, *,
-                    disable: bool = False) -> None:
+def _record_failure(
+    svc: Services, cfg: SourceConfig, error: str, retry_after: float | None, *, disable: bool = False
+) -> None:
     """Back off exponentially (interval × 2^errors, capped), honour Retry-After, never drop silently."""
     now = now_utc()
     with svc.store.session() as s:
@@ -368,7 +525,9 @@ def _record_failure(svc: Services, cfg: SourceConfig, error: str, retry_after: f
         src.last_error, src.last_error_at, src.last_attempt_at = error[:500], now, now
         delay = min(cfg.interval * 2 ** min(src.error_count, 20), svc.settings.max_backoff)
         if retry_after:
-            delay = max(delay if src.error_count > 1 else cfg.interval, min(retry_after, svc.settings.max_backoff))
+            delay = max(
+                delay if src.error_count > 1 else cfg.interval, min(retry_after, svc.settings.max_backoff)
+            )
         src.next_attempt_at = now + timedelta(seconds=delay)
         _release_lease(src)
         if disable:

@@ -8,11 +8,47 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsp
 # Blocklist, never allowlist: an allowlist would delete meaningful parameters such as `id=7`.
 _TRACKING_EXACT = frozenset(
     {
-        "fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "mc_cid", "mc_eid", "igshid", "_ga",
-        "_gl", "ocid", "cmpid", "yclid", "twclid", "ttclid", "li_fat_id", "mkt_tok", "_hsenc", "_hsmi",
-        "s_cid", "cmp", "ito", "at_medium", "at_campaign", "sr_share", "smid", "outputtype", "amp",
-        "ref_src", "ref_url", "__twitter_impression", "spm", "guccounter", "guce_referrer",
-        "guce_referrer_sig", "ns_mchannel", "ns_source", "ns_campaign", "ns_linkname", "ns_fee",
+        "fbclid",
+        "gclid",
+        "dclid",
+        "gbraid",
+        "wbraid",
+        "msclkid",
+        "mc_cid",
+        "mc_eid",
+        "igshid",
+        "_ga",
+        "_gl",
+        "ocid",
+        "cmpid",
+        "yclid",
+        "twclid",
+        "ttclid",
+        "li_fat_id",
+        "mkt_tok",
+        "_hsenc",
+        "_hsmi",
+        "s_cid",
+        "cmp",
+        "ito",
+        "at_medium",
+        "at_campaign",
+        "sr_share",
+        "smid",
+        "outputtype",
+        "amp",
+        "ref_src",
+        "ref_url",
+        "__twitter_impression",
+        "spm",
+        "guccounter",
+        "guce_referrer",
+        "guce_referrer_sig",
+        "ns_mchannel",
+        "ns_source",
+        "ns_campaign",
+        "ns_linkname",
+        "ns_fee",
     }
 )
 _TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "hsa_", "vero_", "oly_")
@@ -39,13 +75,46 @@ def unwrap_amp_cache(url: str) -> str:
     return inner + (f"?{parts.query}" if parts.query else "")
 
 
+_GOOGLE_REDIRECT = re.compile(r"^https?://(?:www\.)?google\.[a-z]{2,3}(?:\.[a-z]{2})?/url\?", re.I)
+_GOOGLE_NEWS = re.compile(r"^https?://news\.google\.com/(?:rss/)?articles/", re.I)
+
+
+def unwrap_redirect(url: str) -> str:
+    """`https://www.google.com/url?rct=j&sa=t&url=STORY&ct=ga…` (every Google Alerts link) → STORY.
+
+    Only an absolute http(s) target is taken; anything else leaves the redirect as it is.
+    """
+    if not _GOOGLE_REDIRECT.match(url):
+        return url
+    try:
+        params = dict(parse_qsl(urlsplit(url).query))
+    except ValueError:
+        return url
+    target = (params.get("url") or params.get("q") or "").strip()
+    return target if re.match(r"^https?://[^\s/?#]+", target, re.I) and len(target) <= MAX_URL else url
+
+
+def is_google_news(url: str) -> bool:
+    """A Google News article link: an opaque redirect that only a request to Google could decode."""
+    return bool(_GOOGLE_NEWS.match(url))
+
+
+def strip_outlet_suffix(title: str, outlet: str) -> str:
+    """`Police buy drones - The Northern Echo` → `Police buy drones` when the outlet is The Northern Echo."""
+    for sep in (" - ", " – ", " — ", " | "):
+        suffix = sep + outlet
+        if outlet and title.casefold().endswith(suffix.casefold()) and len(title) > len(suffix):
+            return title[: -len(suffix)].rstrip()
+    return title
+
+
 def canonical_url(url: str) -> str:
     """The identity key of a story URL: lower-cased host without www/amp/m, no tracking parameters,
     no AMP path variants, no fragment, no default port, sorted query. Not for linking: for comparing."""
     url = (url or "").strip()[:MAX_URL]
     if not url:
         return ""
-    url = unwrap_amp_cache(url)
+    url = unwrap_amp_cache(unwrap_redirect(url))
     try:
         parts = urlsplit(url)
         port = parts.port

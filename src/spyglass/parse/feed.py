@@ -15,13 +15,13 @@ sanitizing and relative-URI rewriting are off (slow, and we reduce everything to
 
 from __future__ import annotations
 
-import calendar
 import html
 import io
 import re
 import time
+from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -29,8 +29,17 @@ from urllib.parse import urljoin, urlsplit
 import feedparser
 
 from spyglass.models import Story
-from spyglass.text import MAX_SUMMARY, MAX_TITLE, clean_text, truncate
-from spyglass.urls import MAX_URL, canonical_url, domain_of, link_url
+from spyglass.parse.dates import parse_date
+from spyglass.text import MAX_SUMMARY, MAX_TITLE, clean_text, repair_bare_ampersands, truncate
+from spyglass.urls import (
+    MAX_URL,
+    canonical_url,
+    domain_of,
+    is_google_news,
+    link_url,
+    strip_outlet_suffix,
+    unwrap_redirect,
+)
 
 _rs: Any
 try:  # optional: the fast path; everything works (slower) without it
@@ -40,6 +49,7 @@ except ImportError:  # pragma: no cover - depends on the platform having a wheel
 
 MAX_PROVIDER = 200
 MAX_GUID = 1000
+MAX_ITEMS = 2000  # entries read from one feed; the rest are counted as skipped
 FUTURE_SLACK = timedelta(days=1)
 
 # After one round of cleaning, markup that is still there was escaped twice by the publisher
@@ -62,8 +72,15 @@ class ParsedFeed:
     title: str
     bozo: str = ""  # one line when feedparser flagged the feed as malformed but still read it
     version: str = ""  # feedparser's format name, e.g. "rss20", "atom10", "rss10"
-    skipped: int = 0  # entries dropped (no usable link)
     link: str = ""  # the feed's home page, when given
+    fast: bool = False  # read by feedparser-rs (the fast path) rather than feedparser
+    skips: Counter[str] = field(default_factory=Counter)  # why entries were dropped, with counts
+    undated: int = 0  # stories whose date could not be read
+    undated_example: str = ""  # one raw date string that could not be read ("" when there was none)
+
+    @property
+    def skipped(self) -> int:
+        return sum(self.skips.values())
 
 
 def parse_feed(
@@ -73,13 +90,17 @@ def parse_feed(
     base_url: str,
     headers: Mapping[str, str] | None = None,
     now: datetime | None = None,
-    max_items: int = 500,
+    max_items: int = MAX_ITEMS,
 ) -> ParsedFeed:
-    """Parse a feed body into stories (at most ``max_items``). Raises ``FeedError`` if it is not a feed."""
+    """Parse a feed body into stories (at most ``max_items``). Raises ``FeedError`` if it is not a feed.
+
+    ``base_url`` is where the bytes came from (the final fetch URL, or a ``file:`` URL). Relative links
+    resolve against ``xml:base``, else the feed's own ``<link>``, else ``base_url``.
+    """
     if not body or not body.strip():
         raise FeedError("empty body")
     now = _aware(now) if now is not None else datetime.now(UTC)
-    d = _parse(body, headers or {}, base_url)
+    d, fast = _parse(body, headers or {})
     version = str(d.get("version") or "")
     entries = d.get("entries") or []
     bozo = _one_line(d.get("bozo_exception")) if d.get("bozo") else ""
@@ -87,25 +108,34 @@ def parse_feed(
         raise FeedError(_not_a_feed(body, bozo))
 
     feed = d.get("feed") or {}
-    feed_title = clean_text(feed.get("title"), MAX_TITLE)
-    stories: list[Story] = []
-    skipped = 0
-    for entry in entries:
-        if len(stories) >= max_items:
-            break
-        story = _story(entry, source=source, base_url=base_url, feed_title=feed_title, now=now)
-        if story is None:
-            skipped += 1
-        else:
-            stories.append(story)
-    return ParsedFeed(
-        stories=stories,
-        title=feed_title,
+    feed_link = _http_url(feed.get("link"), base_url)
+    out = ParsedFeed(
+        stories=[],
+        title=clean_text(feed.get("title"), MAX_TITLE),
         bozo=bozo,
         version=version,
-        skipped=skipped,
-        link=_http_url(feed.get("link"), base_url),
+        link=feed_link,
+        fast=fast,
     )
+    base = feed_link or base_url
+    ids: set[str] = set()
+    for entry in entries:
+        if len(out.stories) >= max_items:
+            out.skips[f"more than {max_items} entries in one feed"] += len(entries) - max_items
+            break
+        story, why = _story(entry, source=source, base_url=base, feed_title=out.title, now=now)
+        if story is not None and story.guid and story.guid in ids:
+            story, why = None, "repeated id within the feed"
+        if story is None:
+            out.skips[why] += 1
+            continue
+        if story.guid:
+            ids.add(story.guid)
+        if not story.dated:
+            out.undated += 1
+            out.undated_example = out.undated_example or _raw_date(entry)
+        out.stories.append(story)
+    return out
 
 
 _CHARSET = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.I)
@@ -130,26 +160,49 @@ def _plain_utf8(body: bytes, headers: Mapping[str, str]) -> bool:
     return True
 
 
-def _parse(body: bytes, headers: Mapping[str, str], base_url: str) -> Any:
+# Shapes feedparser-rs 0.7 reads wrongly (each found on real feeds; see tests/test_feed_traps.py). A
+# feed showing any of them is parsed by feedparser instead. They are looked for outside CDATA.
+_CDATA = re.compile(rb"<!\[CDATA\[.*?\]\]>", re.S)
+_DISTRUST = re.compile(
+    rb"xml:base"  # ignored: relative links would resolve against the wrong base
+    rb"|<[A-Za-z_][\w.:-]*\s*/>"  # an empty self-closing element swallows the element after it
+    rb"|<(?:description|summary|content|content:encoded|title)\b[^>]*>\s*<[A-Za-z]"  # cut at the first child
+    rb"|\s[\w:-]+\s*=\s*(?:\"[^\"<>]*&[^\"<>]*\"|'[^'<>]*&[^'<>]*')"  # entities in attributes stay encoded
+    rb"|<(?:dcterms:[a-z]+|itunes:image|source)\b",  # not read at all (dates, images, the outlet)
+    re.I,
+)
+_ITEM = re.compile(rb"<(?:item|entry)[\s>]")
+
+
+def _parse(body: bytes, headers: Mapping[str, str]) -> tuple[Any, bool]:
+    """feedparser-rs's reading when it can be trusted, else feedparser's; and which one it was."""
     if _rs is not None and body.lstrip()[:1] == b"<" and _plain_utf8(body, headers):
-        try:
-            d = _rs.parse(body, sanitize_html=False, resolve_relative_uris=False)
-        except Exception:  # any trouble at all: the robust parser decides
-            d = None
-        if d is not None and not d.bozo and d.entries:
-            return d
+        outside = _CDATA.sub(b"", body) if b"<![CDATA[" in body else body
+        if not _DISTRUST.search(outside):
+            try:
+                d = _rs.parse(body, sanitize_html=False, resolve_relative_uris=False)
+            except Exception:  # any trouble at all: the robust parser decides
+                d = None
+            # Output checked too: every <item>/<entry> of the raw bytes must have become an entry.
+            if d is not None and not d.bozo and d.entries and len(d.entries) == len(_ITEM.findall(outside)):
+                return d, True
+    # No content-location: feedparser would resolve entry ids against it (one GUID rule for both
+    # parsers: the id as written); links are resolved here instead.
     return feedparser.parse(
         io.BytesIO(body),
-        response_headers=_feedparser_headers(headers, base_url),
+        response_headers=_feedparser_headers(headers),
         sanitize_html=False,
         resolve_relative_uris=False,
-    )
+    ), False
 
 
-def _story(entry: Any, *, source: str, base_url: str, feed_title: str, now: datetime) -> Story | None:
+def _story(
+    entry: Any, *, source: str, base_url: str, feed_title: str, now: datetime
+) -> tuple[Story | None, str]:
+    """One entry → a Story, or None and the reason it was skipped."""
     link = _entry_link(entry, base_url)
-    if not link:
-        return None  # permalink GUIDs were already promoted to links by feedparser
+    if not link:  # permalink GUIDs were already promoted to links by the parsers
+        return None, "no http(s) link" if not _has_any_link(entry) else "link is not http(s)"
     title = _text(entry.get("title"), entry.get("title_detail"), MAX_TITLE)
     summary_detail = entry.get("summary_detail")
     raw_summary = entry.get("summary")
@@ -160,19 +213,33 @@ def _story(entry: Any, *, source: str, base_url: str, feed_title: str, now: date
                 break
     summary = _text(raw_summary, summary_detail, MAX_SUMMARY)
     if not title and not summary:
-        return None
+        return None, "no title or text"
+    source_el = entry.get("source") or {}
+    outlet = clean_text(source_el.get("title"), MAX_PROVIDER) if isinstance(source_el, Mapping) else ""
+    outlet_url = _http_url(source_el.get("href"), base_url) if isinstance(source_el, Mapping) else ""
+    if is_google_news(link) and outlet:
+        # "Headline - Outlet": the outlet is no part of the story (nor of its near-duplicate signature).
+        title = strip_outlet_suffix(title, outlet)
+        summary = strip_outlet_suffix(summary, outlet)
+        if summary.casefold() in (title.casefold(), f"{title} {outlet}".casefold()):
+            summary = ""  # Google News' description only repeats the headline and the outlet
+    published, dated = _published(entry, now)
+    provider = outlet or _provider(entry)
+    if not provider and _redirected(entry, link):
+        provider = domain_of(link)  # a Google Alert's feed title names the alert, not the outlet
     return Story(
         url=canonical_url(link),
         original_url=link_url(link),
         title=title or truncate(summary, 200),
         summary=summary,
-        published=_published(entry, now),
+        published=published,
         source=source,
         guid=str(entry.get("id") or "").strip()[:MAX_GUID],
-        provider=_provider(entry) or feed_title,
-        provider_domain=domain_of(link),
+        provider=provider or feed_title,
+        provider_domain=domain_of(outlet_url) if outlet_url and is_google_news(link) else domain_of(link),
         image=_image(entry, link),
-    )
+        dated=dated,
+    ), ""
 
 
 def _text(raw: Any, detail: Any, limit: int) -> str:
@@ -181,7 +248,7 @@ def _text(raw: Any, detail: Any, limit: int) -> str:
     kind = str((detail or {}).get("type") or "")
     if kind == "text/plain":
         # Already plain text: protect literal "<" from the tag stripper, still fold stray entities.
-        return clean_text(html.escape(raw, quote=False), limit)
+        return clean_text(html.escape(repair_bare_ampersands(raw, "&"), quote=False), limit)
     text = clean_text(raw, limit)
     if "<" in text and _LEFTOVER_TAG.search(text):
         text = clean_text(text, limit)
@@ -196,8 +263,17 @@ def _entry_link(entry: Any, base_url: str) -> str:
     for candidate in candidates:
         url = _http_url(candidate, base_url)
         if url:
-            return url
+            return unwrap_redirect(url)  # a Google Alerts link is the story it points to
     return ""
+
+
+def _redirected(entry: Any, link: str) -> bool:
+    raw = entry.get("link") or ""
+    return isinstance(raw, str) and bool(raw) and unwrap_redirect(raw) != raw
+
+
+def _has_any_link(entry: Any) -> bool:
+    return bool(entry.get("link") or any(link.get("href") for link in entry.get("links") or []))
 
 
 def _http_url(value: Any, base_url: str) -> str:
@@ -217,17 +293,46 @@ def _http_url(value: Any, base_url: str) -> str:
     return url
 
 
-def _published(entry: Any, now: datetime) -> datetime:
-    for key in ("published_parsed", "updated_parsed", "created_parsed"):
+_DATE_KEYS = (
+    ("published_parsed", "published"),
+    ("updated_parsed", "updated"),
+    ("created_parsed", "created"),
+    ("dc_date_parsed", "dc_date"),
+)
+
+
+def _published(entry: Any, now: datetime) -> tuple[datetime, bool]:
+    """The entry's own date (published, else updated, else created/dc:date) and whether it had one.
+
+    A date in the future (a publisher's clock or time zone gone wrong) is clamped to now. An entry
+    with no readable date gets now, marked undated, so it is never passed off as fresh news.
+    """
+    for parsed_key, raw_key in _DATE_KEYS:
         # plain lookup: feedparser's FeedParserDict aliasing is deprecated; feedparser-rs is no dict
-        parsed = dict.get(entry, key) if isinstance(entry, dict) else entry.get(key)
-        if isinstance(parsed, time.struct_time):
-            try:
-                when = datetime.fromtimestamp(calendar.timegm(parsed), UTC)
-            except (OverflowError, ValueError, OSError):
-                continue
-            return now if when > now + FUTURE_SLACK else when
-    return now
+        parsed = dict.get(entry, parsed_key) if isinstance(entry, dict) else entry.get(parsed_key)
+        when = parse_date(parsed) if isinstance(parsed, time.struct_time) else None
+        raw = dict.get(entry, raw_key) if isinstance(entry, dict) else entry.get(raw_key)
+        if when is None or _ignored_pm(raw, when):
+            when = parse_date(raw) or when  # forms the parser missed (or read without its PM)
+        if when is not None:
+            return (now if when > now + FUTURE_SLACK else when), True
+    return now, False
+
+
+def _ignored_pm(raw: Any, when: datetime) -> bool:
+    """feedparser reads `… 02:02:33 PM` as 02:02:33: re-read such strings ourselves."""
+    return isinstance(raw, str) and when.hour < 12 and _PM.search(raw) is not None
+
+
+_PM = re.compile(r"\d\s*[Pp]\.?[Mm]\.?\s*$")
+
+
+def _raw_date(entry: Any) -> str:
+    for _, raw_key in _DATE_KEYS:
+        raw = dict.get(entry, raw_key) if isinstance(entry, dict) else entry.get(raw_key)
+        if isinstance(raw, str) and raw.strip():
+            return raw.strip()[:100]
+    return ""
 
 
 def _provider(entry: Any) -> str:
@@ -267,7 +372,7 @@ def _image(entry: Any, link: str) -> str:
     return ""
 
 
-def _feedparser_headers(headers: Mapping[str, str], base_url: str) -> dict[str, str]:
+def _feedparser_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """Response headers for feedparser, with a content type that does not mislead it.
 
     The charset is what matters. Servers routinely label feeds text/html, text/plain or
@@ -275,8 +380,7 @@ def _feedparser_headers(headers: Mapping[str, str], base_url: str) -> dict[str, 
     cases the document's own declaration (or UTF-8 detection) is a better guide, so the media type
     becomes application/xml and only an explicit charset is kept.
     """
-    out = {k.lower(): v for k, v in headers.items() if k.lower() in ("content-type", "content-location")}
-    raw = out.get("content-type", "")
+    raw = {k.lower(): v for k, v in headers.items()}.get("content-type", "")
     media, _, params = raw.partition(";")
     media = media.strip().lower()
     charset = ""
@@ -286,10 +390,7 @@ def _feedparser_headers(headers: Mapping[str, str], base_url: str) -> dict[str, 
             charset = value.strip().strip("'\"")
     if not media.endswith("xml") or media == "text/xml":
         media = "application/xml"
-    out["content-type"] = media + (f"; charset={charset}" if charset else "")
-    if base_url and "content-location" not in out:
-        out["content-location"] = base_url
-    return out
+    return {"content-type": media + (f"; charset={charset}" if charset else "")}
 
 
 def _not_a_feed(body: bytes, bozo: str) -> str:

@@ -75,16 +75,24 @@ def _candidates_stmt(n_keys: int) -> Select[Any]:
     more than a rare one; then the stories sharing the most bands come first, newest first.
     """
     per_band = [
-        select(LshBand.story_id).where(LshBand.band == bindparam(f"k{i}"))
-        .order_by(LshBand.story_id.desc()).limit(PER_BAND).subquery().select()
+        select(LshBand.story_id)
+        .where(LshBand.band == bindparam(f"k{i}"))
+        .order_by(LshBand.story_id.desc())
+        .limit(PER_BAND)
+        .subquery()
+        .select()
         for i in range(n_keys)
     ]
     hits = union_all(*per_band).subquery()
-    ranked = (select(hits.c.story_id).group_by(hits.c.story_id)
-              .order_by(func.count().desc(), hits.c.story_id.desc()).limit(MAX_CANDIDATES))
-    stmt: Select[Any] = select(StoryRow.cluster_id, StoryRow.signature, StoryRow.published_at,
-                               StoryRow.provider_domain).where(
-        StoryRow.id.in_(ranked), StoryRow.published_at.between(bindparam("lo"), bindparam("hi")))  # type: ignore[assignment]
+    ranked = (
+        select(hits.c.story_id)
+        .group_by(hits.c.story_id)
+        .order_by(func.count().desc(), hits.c.story_id.desc())
+        .limit(MAX_CANDIDATES)
+    )
+    stmt: Select[Any] = select(
+        StoryRow.cluster_id, StoryRow.signature, StoryRow.published_at, StoryRow.provider_domain
+    ).where(StoryRow.id.in_(ranked), StoryRow.published_at.between(bindparam("lo"), bindparam("hi")))  # type: ignore[assignment]
     return stmt
 
 
@@ -97,18 +105,24 @@ _INSERT_DELIVERY = insert(cast(Table, Delivery.__table__))
 _KNOWN_CHUNK = 500
 
 
-
-def _known_keys(conn: Connection, batch: Sequence[tuple[Story, Sequence[Match]]]) -> tuple[set[str], set[str]]:
+def _known_keys(
+    conn: Connection, batch: Sequence[tuple[Story, Sequence[Match]]]
+) -> tuple[set[str], set[str]]:
     """URLs and GUIDs of the batch that are already stored: two indexed IN queries, not two per story."""
     urls = list(dict.fromkeys(st.url for st, _ in batch))
     guids = list(dict.fromkeys(st.guid for st, _ in batch if st.guid))
     known_urls: set[str] = set()
     known_guids: set[str] = set()
     for i in range(0, len(urls), _KNOWN_CHUNK):
-        known_urls.update(conn.scalars(select(StoryRow.url).where(StoryRow.url.in_(urls[i:i + _KNOWN_CHUNK]))))
+        known_urls.update(
+            conn.scalars(select(StoryRow.url).where(StoryRow.url.in_(urls[i : i + _KNOWN_CHUNK])))
+        )
     for i in range(0, len(guids), _KNOWN_CHUNK):
-        known_guids.update(conn.scalars(
-            select(StoryRow.guid).where(StoryRow.guid.in_(guids[i:i + _KNOWN_CHUNK])).distinct()))
+        known_guids.update(
+            conn.scalars(
+                select(StoryRow.guid).where(StoryRow.guid.in_(guids[i : i + _KNOWN_CHUNK])).distinct()
+            )
+        )
     return known_urls, known_guids
 
 
@@ -156,6 +170,7 @@ def ingest(
     plan: Plan,
     now: datetime,
     max_age: float,
+    first_poll: bool = False,
 ) -> IngestResult:
     """Store new stories of one source, cluster near-duplicates, and write the outbox rows.
 
@@ -190,19 +205,44 @@ def ingest(
         joined = cluster_id is not None
         if cluster_id is None:
             cluster_id, next_cluster = next_cluster, next_cluster + 1
-            new_clusters[cluster_id] = {"id": cluster_id, "representative_id": story_id, "created_at": now, "size": 1}
+            new_clusters[cluster_id] = {
+                "id": cluster_id,
+                "representative_id": story_id,
+                "created_at": now,
+                "size": 1,
+            }
         elif cluster_id in new_clusters:
             new_clusters[cluster_id]["size"] += 1
         else:
             grown[cluster_id] = grown.get(cluster_id, 0) + 1
-        pending.append(_Pending(story, story_id, cluster_id, sig, {
-            "id": story_id, "url": story.url, "original_url": story.original_url, "guid": story.guid or None,
-            "title": story.title, "summary": story.summary, "published_at": story.published, "fetched_at": now,
-            "provider": story.provider, "provider_domain": story.provider_domain, "image": story.image,
-            "source_id": source_id, "cluster_id": cluster_id, "signature": dedupe.to_bytes(sig),
-            "matches": json.dumps({m.slug: list(m.phrases) for m in matches}),
-            "related": json.dumps([{"title": r.title, "url": r.url, "provider": r.provider} for r in story.related]),
-        }))
+        pending.append(
+            _Pending(
+                story,
+                story_id,
+                cluster_id,
+                sig,
+                {
+                    "id": story_id,
+                    "url": story.url,
+                    "original_url": story.original_url,
+                    "guid": story.guid or None,
+                    "title": story.title,
+                    "summary": story.summary,
+                    "published_at": story.published,
+                    "fetched_at": now,
+                    "provider": story.provider,
+                    "provider_domain": story.provider_domain,
+                    "image": story.image,
+                    "source_id": source_id,
+                    "cluster_id": cluster_id,
+                    "signature": dedupe.to_bytes(sig),
+                    "matches": json.dumps({m.slug: list(m.phrases) for m in matches}),
+                    "related": json.dumps(
+                        [{"title": r.title, "url": r.url, "provider": r.provider} for r in story.related]
+                    ),
+                },
+            )
+        )
         bands.extend({"band": k, "story_id": story_id} for k in keys)
         result.stored += 1
         result.new_story_ids.append(story_id)
@@ -210,7 +250,11 @@ def ingest(
             result.clustered += 1
             replies = _plan_replies(conn, cluster_id, story_id, now, deliveries)
         else:
-            fresh = max_age <= 0 or story.published >= now - timedelta(seconds=max_age)
+            # An undated story is "now" only in the sense of first seen: on a source's first poll it
+            # may be years old, so only a source without an age limit alerts it then.
+            fresh = max_age <= 0 or (
+                story.published >= now - timedelta(seconds=max_age) and (story.dated or not first_poll)
+            )
             replies = _plan_alerts(cluster_id, story_id, matches, plan, now) if fresh and matches else []
         deliveries.extend(replies)
         result.planned += len(replies)
@@ -222,14 +266,21 @@ def ingest(
         conn.execute(_INSERT_BAND, bands)
         if conn.dialect.name == "postgresql":  # ids were handed out here: move the sequences past them
             for table in ("stories", "clusters"):
-                conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                                  f"(SELECT coalesce(max(id), 1) FROM {table}))"))
+                conn.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                        f"(SELECT coalesce(max(id), 1) FROM {table}))"
+                    )
+                )
     if deliveries:
         conn.execute(_INSERT_DELIVERY, deliveries)
     if grown:
-        conn.execute(update(_CLUSTERS).where(_CLUSTERS.c.id == bindparam("cid"))
-                     .values(size=_CLUSTERS.c.size + bindparam("n")),
-                     [{"cid": c, "n": n} for c, n in grown.items()])
+        conn.execute(
+            update(_CLUSTERS)
+            .where(_CLUSTERS.c.id == bindparam("cid"))
+            .values(size=_CLUSTERS.c.size + bindparam("n")),
+            [{"cid": c, "n": n} for c, n in grown.items()],
+        )
     return result
 
 
@@ -257,12 +308,16 @@ def concise(phrases: Sequence[str]) -> list[str]:
     """The phrases worth showing as "why it matched": a phrase inside a longer one that also fired
     ("plate recognition" in "number plate recognition", "numberplate recognition") says nothing new."""
     keys = [re.sub(r"[\W_]+", "", fold(p)) for p in phrases]
-    return [p for i, p in enumerate(phrases)
-            if not any(j != i and keys[i] in keys[j] and (keys[i] != keys[j] or j < i) for j in range(len(keys)))]
+    return [
+        p
+        for i, p in enumerate(phrases)
+        if not any(j != i and keys[i] in keys[j] and (keys[i] != keys[j] or j < i) for j in range(len(keys)))
+    ]
 
 
-def _plan_alerts(cluster_id: int, story_id: int, matches: Sequence[Match], plan: Plan,
-                 now: datetime) -> list[dict[str, Any]]:
+def _plan_alerts(
+    cluster_id: int, story_id: int, matches: Sequence[Match], plan: Plan, now: datetime
+) -> list[dict[str, Any]]:
     per_channel: dict[str, tuple[list[str], list[str]]] = {}
     for m in matches:
         routes = list(plan.routes.get(m.slug, ()))
@@ -274,25 +329,49 @@ def _plan_alerts(cluster_id: int, story_id: int, matches: Sequence[Match], plan:
                 labels.append(route.label)
             reasons.extend(p for p in m.phrases if p not in reasons)
     return [
-        {"channel_id": channel, "cluster_id": cluster_id, "story_id": story_id, "kind": "alert",
-         "status": "pending", "topics": json.dumps(labels), "reasons": json.dumps(concise(reasons)), "attempts": 0,
-         "created_at": now}
-        for channel, (labels, reasons) in per_channel.items()]
+        {
+            "channel_id": channel,
+            "cluster_id": cluster_id,
+            "story_id": story_id,
+            "kind": "alert",
+            "status": "pending",
+            "topics": json.dumps(labels),
+            "reasons": json.dumps(concise(reasons)),
+            "attempts": 0,
+            "created_at": now,
+        }
+        for channel, (labels, reasons) in per_channel.items()
+    ]
 
 
-def _plan_replies(conn: Connection, cluster_id: int, story_id: int, now: datetime,
-                  planned: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def _plan_replies(
+    conn: Connection, cluster_id: int, story_id: int, now: datetime, planned: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
     """A later duplicate never makes a new alert; where the story was alerted, it becomes a thread reply."""
-    channels = list(conn.scalars(
-        select(Delivery.channel_id).where(
-            Delivery.cluster_id == cluster_id, Delivery.kind == "alert", Delivery.status.in_(("pending", "sent"))
-        )
-    ).all())
+    channels = list(
+        conn.scalars(
+            select(Delivery.channel_id).where(
+                Delivery.cluster_id == cluster_id,
+                Delivery.kind == "alert",
+                Delivery.status.in_(("pending", "sent")),
+            )
+        ).all()
+    )
     channels += [d["channel_id"] for d in planned if d["cluster_id"] == cluster_id and d["kind"] == "alert"]
     return [
-        {"channel_id": channel, "cluster_id": cluster_id, "story_id": story_id, "kind": "reply",
-         "status": "pending", "topics": "[]", "reasons": "[]", "attempts": 0, "created_at": now}
-        for channel in dict.fromkeys(channels)]
+        {
+            "channel_id": channel,
+            "cluster_id": cluster_id,
+            "story_id": story_id,
+            "kind": "reply",
+            "status": "pending",
+            "topics": "[]",
+            "reasons": "[]",
+            "attempts": 0,
+            "created_at": now,
+        }
+        for channel in dict.fromkeys(channels)
+    ]
 
 
 def story_count(session: Session) -> int:

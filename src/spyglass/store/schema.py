@@ -62,7 +62,12 @@ class Source(Base):
     disabled_reason: Mapped[str | None] = mapped_column(Text)
     lease_owner: Mapped[str | None] = mapped_column(String(80))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    stories_seen: Mapped[int] = mapped_column(Integer, default=0)
+    stories_seen: Mapped[int] = mapped_column(Integer, default=0)  # over the source's life
+    # The last poll that read anything: entries seen, stories newly stored, entries skipped and why.
+    last_seen: Mapped[int | None] = mapped_column(Integer)
+    last_stored: Mapped[int | None] = mapped_column(Integer)
+    last_skipped: Mapped[int | None] = mapped_column(Integer)
+    last_skip_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class FolderFile(Base):
@@ -170,5 +175,3 @@ class Meta(Base):
     key: Mapped[str] = mapped_column(String(80), primary_key=True)
     value: Mapped[str] = mapped_column(Text, default="")
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-
