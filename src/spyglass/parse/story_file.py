@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from datetime import datetime
@@ -9,7 +10,7 @@ from typing import Any
 
 import frontmatter
 import yaml
-from frontmatter.default_handlers import BaseHandler, JSONHandler, YAMLHandler
+from frontmatter.default_handlers import BaseHandler, YAMLHandler
 from markdown_it import MarkdownIt
 
 from spyglass.models import RelatedLink, Story
@@ -70,12 +71,26 @@ class _TOMLHandler(BaseHandler):
         return tomllib.loads(fm)
 
 
+class _JSONHandler(BaseHandler):
+    """JSON front matter (Hugo): one JSON object at the top of the file, on one line or many."""
+
+    FM_BOUNDARY = re.compile(r"^[{}]$", re.MULTILINE)  # required by the base class; split() ignores it
+
+    def split(self, text: str) -> tuple[str, str]:
+        head = text.lstrip("\ufeff \t\r\n")
+        _, end = json.JSONDecoder().raw_decode(head)  # ValueError names the problem
+        return head[:end], head[end:]
+
+    def load(self, fm: str, **kwargs: Any) -> Any:
+        return json.loads(fm)
+
+
 def _handler(text: str) -> BaseHandler:
     head = text.lstrip("\ufeff")
     if head.startswith("+++"):
         return _TOMLHandler()
-    if head.startswith("{"):
-        return JSONHandler()
+    if head.lstrip().startswith("{"):
+        return _JSONHandler()
     return _Handler()
 
 
