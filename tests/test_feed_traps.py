@@ -85,6 +85,11 @@ def test_xml_base_resolves_relative_links_before_the_feed_link() -> None:
     assert got == ["https://base.example/blog/2024/03/cameras", "https://entry.example/posts/drones"]
 
 
+def test_an_empty_xml_base_means_the_documents_own_url() -> None:
+    (story,) = parse("empty_base.atom").stories
+    assert story.original_url == "https://fetched.example/news/relative"
+
+
 def test_markup_text_and_bare_ampersands() -> None:
     stories = by_title(parse("markup.xml"))
     assert stories["Comparisons stay"].summary == "Scores: 5 < 6 and 7 > 3, said the report."  # type: ignore[attr-defined]

@@ -100,7 +100,7 @@ def parse_feed(
     if not body or not body.strip():
         raise FeedError("empty body")
     now = _aware(now) if now is not None else datetime.now(UTC)
-    d, fast = _parse(body, headers or {})
+    d, fast = _parse(body, headers or {}, base_url)
     version = str(d.get("version") or "")
     entries = d.get("entries") or []
     bozo = _one_line(d.get("bozo_exception")) if d.get("bozo") else ""
@@ -163,34 +163,49 @@ def _plain_utf8(body: bytes, headers: Mapping[str, str]) -> bool:
 # Shapes feedparser-rs 0.7 reads wrongly (each found on real feeds; see tests/test_feed_traps.py). A
 # feed showing any of them is parsed by feedparser instead. They are looked for outside CDATA.
 _CDATA = re.compile(rb"<!\[CDATA\[.*?\]\]>", re.S)
-_DISTRUST = re.compile(
-    rb"xml:base"  # ignored: relative links would resolve against the wrong base
-    rb"|<[A-Za-z_][\w.:-]*\s*/>"  # an empty self-closing element swallows the element after it
-    rb"|<(?:description|summary|content|content:encoded|title)\b[^>]*>\s*<[A-Za-z]"  # cut at the first child
-    rb"|\s[\w:-]+\s*=\s*(?:\"[^\"<>]*&[^\"<>]*\"|'[^'<>]*&[^'<>]*')"  # entities in attributes stay encoded
-    rb"|<(?:dcterms:[a-z]+|itunes:image|source)\b",  # not read at all (dates, images, the outlet)
-    re.I,
-)
+_UNREAD = (b"xml:base", b"<dcterms:", b"<itunes:image", b"<source")  # ignored, or not read at all
+_SELF_CLOSING = re.compile(rb"<[A-Za-z_][\w.:-]*\s*/>")  # an empty element swallows the one after it
+_CHILD_MARKUP = re.compile(rb"<(?:description|summary|content|content:encoded|title)\b[^>]*>\s*<[A-Za-z]")
+_ATTR_ENTITY = re.compile(rb"=[ \t]*(?:\"[^\"<>]*&|'[^'<>]*&)")  # `&amp;` in an attribute stays encoded
 _ITEM = re.compile(rb"<(?:item|entry)[\s>]")
 
 
-def _parse(body: bytes, headers: Mapping[str, str]) -> tuple[Any, bool]:
+def _misread_shape(outside_cdata: bytes) -> bool:
+    """Does the feed (outside CDATA) hold a shape feedparser-rs 0.7 reads wrongly? Cheap tests first."""
+    o = outside_cdata
+    return (
+        any(marker in o for marker in _UNREAD)
+        or (b"&" in o and _ATTR_ENTITY.search(o) is not None)
+        or _SELF_CLOSING.search(o) is not None
+        or _CHILD_MARKUP.search(o) is not None
+    )
+
+
+def _complete(d: Any, outside_cdata: bytes) -> bool:
+    """The output checked too: every <item>/<entry> of the raw bytes must have become an entry."""
+    return len(d.entries) == len(_ITEM.findall(outside_cdata))
+
+
+def _parse(body: bytes, headers: Mapping[str, str], base_url: str) -> tuple[Any, bool]:
     """feedparser-rs's reading when it can be trusted, else feedparser's; and which one it was."""
     if _rs is not None and body.lstrip()[:1] == b"<" and _plain_utf8(body, headers):
         outside = _CDATA.sub(b"", body) if b"<![CDATA[" in body else body
-        if not _DISTRUST.search(outside):
+        if not _misread_shape(outside):
             try:
                 d = _rs.parse(body, sanitize_html=False, resolve_relative_uris=False)
             except Exception:  # any trouble at all: the robust parser decides
                 d = None
-            # Output checked too: every <item>/<entry> of the raw bytes must have become an entry.
-            if d is not None and not d.bozo and d.entries and len(d.entries) == len(_ITEM.findall(outside)):
+            if d is not None and not d.bozo and d.entries and _complete(d, outside):
                 return d, True
     # No content-location: feedparser would resolve entry ids against it (one GUID rule for both
-    # parsers: the id as written); links are resolved here instead.
+    # parsers: the id as written); links are resolved here instead. Except under xml:base, whose
+    # relative forms (`xml:base=""`, `"#top"`) mean the document's own URL.
+    fp_headers = _feedparser_headers(headers)
+    if b"xml:base" in body and base_url:
+        fp_headers["content-location"] = base_url
     return feedparser.parse(
         io.BytesIO(body),
-        response_headers=_feedparser_headers(headers),
+        response_headers=fp_headers,
         sanitize_html=False,
         resolve_relative_uris=False,
     ), False
