@@ -12,7 +12,7 @@ import hashlib
 import logging
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -331,11 +331,7 @@ def _handle_feed(svc: Services, cfg: SourceConfig, fetched: FetchResult) -> Sour
 
 def _counts(parsed: ParsedFeed, res: IngestResult) -> tuple[int, int, int, str]:
     """(seen, stored, skipped, commonest skip reason) for the source's row and `spyglass sources`."""
-    reason = ""
-    if parsed.skips:
-        why, n = parsed.skips.most_common(1)[0]
-        reason = f"{why} ({n})"
-    return len(parsed.stories) + parsed.skipped, res.stored, parsed.skipped, reason
+    return len(parsed.stories) + parsed.skipped, res.stored, parsed.skipped, _commonest(parsed.skips)
 
 
 def _feed_report(cfg: SourceConfig, parsed: ParsedFeed, res: IngestResult) -> SourceReport:
@@ -379,6 +375,8 @@ def _handle_folder(svc: Services, cfg: SourceConfig) -> SourceReport:
     for f in files:
         if f.error:
             log.warning("source %s: %s: %s", cfg.name, f.path, f.error)
+    # Why files were skipped, by the first words of their error ("a draft (…)", "front matter has no title").
+    errors = Counter(f.error.split(":")[0] for f in files if f.error)
 
     def remember(s: Session, res: IngestResult) -> None:
         for f in files:
@@ -405,14 +403,13 @@ def _handle_folder(svc: Services, cfg: SourceConfig) -> SourceReport:
         src.next_attempt_at = now + timedelta(seconds=cfg.interval)
         src.stories_seen = (src.stories_seen or 0) + sum(1 for f in files if f.story)
         src.last_seen, src.last_stored = len(files), res.stored
-        src.last_skipped = sum(1 for f in files if not f.story)
-        src.last_skip_reason = _commonest(f.error for f in files if not f.story)
+        src.last_skipped = sum(errors.values())
+        src.last_skip_reason = _commonest(errors) or None
         _release_lease(src)
 
     # Bad files are recorded (with their digest) so they are not re-read until they change.
     res = _store(svc, cfg, sid, [f.story for f in files if f.story], extra=remember)
     bad = sum(1 for f in files if f.error)
-    skipped = sum(1 for f in files if not f.story)
     return SourceReport(
         cfg.name,
         "ok",
@@ -421,16 +418,16 @@ def _handle_folder(svc: Services, cfg: SourceConfig) -> SourceReport:
         planned=res.planned,
         error=f"{bad} file(s) skipped; see the log" if bad else "",
         seen=len(files),
-        skipped=skipped,
-        skip_reason=_commonest(f.error for f in files if not f.story),
+        skipped=sum(errors.values()),
+        skip_reason=_commonest(errors),
     )
 
 
-def _commonest(reasons: Iterable[str]) -> str:
-    counts = Counter(r.split(":")[0] if r else "skipped" for r in reasons)
-    if not counts:
+def _commonest(reasons: Counter[str]) -> str:
+    """The commonest reason for a skip, with its count: "no http(s) link (3)"; "" for none."""
+    if not reasons:
         return ""
-    why, n = counts.most_common(1)[0]
+    why, n = reasons.most_common(1)[0]
     return f"{why} ({n})"
 
 

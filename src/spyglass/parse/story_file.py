@@ -138,7 +138,7 @@ def parse_story_text(text: str, *, source: str, file_id: str, now: datetime) -> 
     # Jekyll's `published: false` marks a draft; a news export's `published: false` beside its own
     # `publishedDateTime` is that export's flag (the seed story has it), not a draft.
     if meta.get("draft") is True or (meta.get("published") is False and "publishedDateTime" not in meta):
-        raise DraftError("a draft (draft: true or published: false): skipped")
+        raise DraftError("a draft (draft is true, or published is false), skipped")
     title = clean_text(_text(meta.get("title")), MAX_TITLE)
     if not title:
         raise StoryFileError("front matter has no title")
