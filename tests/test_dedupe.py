@@ -79,3 +79,13 @@ def test_estimate_tracks_true_jaccard() -> None:
     true = len(sa & sb) / len(sa | sb)
     est = dedupe.similarity(dedupe.signature("", a), dedupe.signature("", b))
     assert abs(est - true) < 0.15
+
+
+def test_stories_with_too_little_text_are_never_near_duplicates() -> None:
+    # Two different items of one feed, a few words each: a similarity estimate would be noise.
+    first = dedupe.signature("The First Item", "This is the first item.")
+    second = dedupe.signature("The Second Item", "This is the second item.")
+    assert not dedupe.comparable(first) and not dedupe.comparable(second)
+    assert dedupe.band_keys(first) == []
+    full = dedupe.signature("Push to have Cleveland at 'forefront' of face recognition technology", SEED_EXCERPT)
+    assert dedupe.comparable(full) and len(dedupe.band_keys(full)) == dedupe.BANDS

@@ -36,3 +36,15 @@ def test_clean_text_strips_markup_controls_and_entities() -> None:
 def test_truncate_on_a_word_boundary() -> None:
     assert truncate("one two three four", 12) == "one two…"
     assert len(truncate("x" * 50, 10)) == 10
+
+
+def test_html_to_text_keeps_words_apart_and_markup_out() -> None:
+    from spyglass.text import clean_text
+
+    assert clean_text("<p>Hello <b>wor</b>ld</p><p>Two<br>three</p><script>x=1</script>") == "Hello world Two three"
+    assert clean_text("submitted by<a href='/u/x'>someone</a>to<a href='/r/y'>privacy</a>") == (
+        "submitted by someone to privacy"
+    )
+    assert clean_text("see <a href='/x'>here</a>.") == "see here."
+    assert clean_text("5 < 6 and 7 > 3") == "5 < 6 and 7 > 3"
+    assert clean_text("AT&T; Q&A; caf&eacute; &amp;rsquo;") == "AT&T Q&A café \u2019"

@@ -35,6 +35,9 @@ _STOP = frozenset(["a", "an", "the", "of", "to", "in", "on", "at", "for", "and",
 SAME_SITE_THRESHOLD = 0.5  # an outlet re-publishing its own story under a new URL and headline tweak
 CROSS_SITE_THRESHOLD = 0.6  # wire copy syndicated with a different headline, same body
 WINDOW_DAYS = 7
+# Fewer distinct shingles than this and a similarity estimate means nothing ("The First Item" /
+# "This is the first item." against "…second…"): such stories are matched by URL and GUID only.
+MIN_SHINGLES = 6
 
 
 def _words(text: str) -> list[str]:
@@ -60,16 +63,25 @@ def shingles(title: str, summary: str) -> set[str]:
 def signature(title: str, summary: str) -> np.ndarray:
     """64 uint32 minimum hashes over the shingles, one universal hash function per permutation."""
     grams = shingles(title, summary)
-    if not grams:
-        return np.full(NUM_PERM, 0xFFFFFFFF, dtype=np.uint32)
+    if len(grams) < MIN_SHINGLES:
+        return np.full(NUM_PERM, 0xFFFFFFFF, dtype=np.uint32)  # the "too little text" signature
     base = np.fromiter((zlib.crc32(g.encode()) for g in grams), dtype=np.uint64, count=len(grams))
     # every permutation at once; uint64 arithmetic wraps mod 2^64, which is the point
     hashed = (np.outer(_A, base) + _B[:, None]) >> _SHIFT
     return hashed.min(axis=1).astype(np.uint32)
 
 
+def comparable(sig: np.ndarray) -> bool:
+    """False for the signature of a story with too little text to compare (see MIN_SHINGLES)."""
+    return bool(sig[0] != 0xFFFFFFFF or np.any(sig != 0xFFFFFFFF))
+
+
 def band_keys(sig: np.ndarray) -> list[int]:
-    """One signed 63-bit key per band (fits a BIGINT); the band index is mixed in so bands never collide."""
+    """One signed 63-bit key per band (fits a BIGINT); the band index is mixed in so bands never collide.
+
+    None for a story with too little text: it never becomes anyone's near-duplicate candidate."""
+    if not comparable(sig):
+        return []
     keys = []
     raw = sig.astype("<u4").tobytes()
     step = ROWS * 4

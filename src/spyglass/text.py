@@ -16,6 +16,9 @@ _BLOCK_TAG = re.compile(
     r"|article|header|footer|dd|dt|pre)\b)",
     re.I,
 )
+# A link glued to the words around it ("submitted by<a …>user</a>to …", as some exports write it)
+# still reads as separate words; "see <a>here</a>." keeps its full stop.
+_GLUED_LINK = re.compile(r"(?<=\w)(?=<a\b)|(?<=</a>)(?=\w)", re.I)
 # Both feed parsers turn a bare `&` into a made-up entity (`AT&T` → `AT&T;`, `Q&A` → `Q&A;`).
 _FAKE_ENTITY = re.compile(r"&([A-Za-z][A-Za-z0-9]{0,31});")
 # An entity left after one decoding: the publisher escaped twice (`&amp;rsquo;`).
@@ -56,7 +59,7 @@ def clean_text(raw: str | None, limit: int = MAX_SUMMARY) -> str:
 def html_to_text(markup: str) -> str:
     """The text a browser would show for an HTML fragment: a real parser (lexbor), not regexes, so
     `5 < 6 and 7 > 3` keeps its words, a 3,000-character `<img srcset>` goes, entities decode once."""
-    tree = LexborHTMLParser(_BLOCK_TAG.sub(" <", markup))
+    tree = LexborHTMLParser(_GLUED_LINK.sub(" ", _BLOCK_TAG.sub(" <", markup)))
     tree.strip_tags(["script", "style", "noscript", "template"])
     return tree.text(separator="") or ""
 

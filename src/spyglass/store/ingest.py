@@ -263,7 +263,8 @@ def ingest(
         conn.execute(_INSERT_CLUSTER, list(new_clusters.values()))
     if pending:
         conn.execute(_INSERT_STORY, [p.row for p in pending])
-        conn.execute(_INSERT_BAND, bands)
+        if bands:  # a story with too little text to compare has none
+            conn.execute(_INSERT_BAND, bands)
         if conn.dialect.name == "postgresql":  # ids were handed out here: move the sequences past them
             for table in ("stories", "clusters"):
                 conn.execute(
@@ -290,7 +291,7 @@ def _max_id(conn: Connection, table: str) -> int:
 
 def _best_in_batch(story: Story, sig: Any, pending: Sequence[_Pending]) -> int | None:
     """Near-duplicates among the batch's earlier stories (not in the database yet)."""
-    if not pending:
+    if not pending or not dedupe.comparable(sig):
         return None
     window = timedelta(days=dedupe.WINDOW_DAYS)
     sims = dedupe.similarities(sig, [p.row["signature"] for p in pending])
