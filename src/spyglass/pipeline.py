@@ -36,6 +36,9 @@ from spyglass.store.schema import FolderFile, Source
 log = logging.getLogger(__name__)
 
 SOURCE_LEASE = timedelta(minutes=10)
+# A source is due when its interval has elapsed, counted from the start of its last poll, give or take
+# this much: the scheduler fires at start + k·interval, and a fire a few ms "early" must still poll.
+DUE_TOLERANCE = timedelta(seconds=2)
 FAILING_AFTER = 5  # consecutive errors before a source is flagged as failing
 
 
@@ -131,7 +134,7 @@ def claim_sources(svc: Services, names: Sequence[str], owner: str, *, only_due: 
             or_(Source.lease_until.is_(None), Source.lease_until < now),
         ]
         if only_due:
-            cond.append(or_(Source.next_attempt_at.is_(None), Source.next_attempt_at <= now))
+            cond.append(or_(Source.next_attempt_at.is_(None), Source.next_attempt_at <= now + DUE_TOLERANCE))
         stmt = select(Source.id).where(*cond)
         if svc.store.dialect == "postgresql":
             stmt = stmt.with_for_update(skip_locked=True)
@@ -140,7 +143,7 @@ def claim_sources(svc: Services, names: Sequence[str], owner: str, *, only_due: 
             s.execute(
                 update(Source)
                 .where(Source.id.in_(ids), or_(Source.lease_until.is_(None), Source.lease_until < now))
-                .values(lease_owner=owner, lease_until=now + SOURCE_LEASE)
+                .values(lease_owner=owner, lease_until=now + SOURCE_LEASE, last_attempt_at=now)
             )
         return list(
             s.scalars(select(Source.name).where(Source.id.in_(ids), Source.lease_owner == owner)).all()
@@ -397,10 +400,11 @@ def _handle_folder(svc: Services, cfg: SourceConfig) -> SourceReport:
         src = s.get(Source, sid)
         assert src is not None
         now = now_utc()
+        started = _started(src, now)
         src.last_attempt_at = src.last_success_at = now
         src.error_count = 0
         src.last_error = None
-        src.next_attempt_at = now + timedelta(seconds=cfg.interval)
+        src.next_attempt_at = started + timedelta(seconds=cfg.interval)
         src.stories_seen = (src.stories_seen or 0) + sum(1 for f in files if f.story)
         src.last_seen, src.last_stored = len(files), res.stored
         src.last_skipped = sum(errors.values())
@@ -490,18 +494,26 @@ def _success_update(
     src = s.scalar(select(Source).where(Source.name == cfg.name))
     assert src is not None
     now = now_utc()
+    started = _started(src, now)
     src.last_attempt_at = src.last_success_at = now
     src.error_count = 0
     src.last_error = None
     if fetched is not None:
         src.etag, src.last_modified = fetched.etag, fetched.last_modified
         src.final_url = redact_url(fetched.url) if fetched.url != cfg.url else None
-    src.next_attempt_at = now + timedelta(seconds=cfg.interval)
+    src.next_attempt_at = started + timedelta(seconds=cfg.interval)
     src.stories_seen = (src.stories_seen or 0) + n
     if counts is not None:  # a 304 or an unchanged file keeps the last reading's counts
         src.last_seen, src.last_stored, src.last_skipped, src.last_skip_reason = counts
         src.last_skip_reason = src.last_skip_reason or None
     _release_lease(src)
+
+
+def _started(src: Source, now: datetime) -> datetime:
+    """When this poll of the source began (its claim): the interval counts from there, not from the
+    end, or every source would be polled half as often as configured."""
+    began = src.last_attempt_at
+    return began if began is not None and now - SOURCE_LEASE <= began <= now else now
 
 
 def _record_success(svc: Services, cfg: SourceConfig, fetched: FetchResult | None, n: int) -> None:
