@@ -29,6 +29,7 @@ class FakeSlack:
         self._calls: list[dict[str, Any]] = []
         self._errors: dict[str, str] = {}
         self._rate_limits: dict[str, int] = {}
+        self._html: set[str] = set()  # channels whose posts get an HTML page with status 200
         self._ts = 0
         self.latency = 0.0
         fake = self
@@ -63,6 +64,10 @@ class FakeSlack:
 
     def fail_channel(self, channel: str, error: str) -> None:
         self._errors[channel] = error
+
+    def answer_html(self, channel: str) -> None:
+        """Posts to `channel` get `200 text/html` (a proxy's or load balancer's page), not Slack's JSON."""
+        self._html.add(channel)
 
     def rate_limit_once(self, channel: str, times: int = 1) -> None:
         self._rate_limits[channel] = times
@@ -118,8 +123,13 @@ class FakeSlack:
                                 "error": body.get("error"), "status": status, "at": time.time(),
                                 "ts": body.get("ts")})
         data = json.dumps(body).encode()
+        ctype = "application/json"
+        if method == "chat.postMessage" and args.get("channel") in self._html:
+            data, ctype, status = b"<html><body><h1>502 Bad Gateway</h1></body></html>", "text/html", 200
+            with self._lock:
+                self._calls[-1].update(ok=None, error="html")
         h.send_response(status)
-        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Type", ctype)
         h.send_header("Content-Length", str(len(data)))
         for k, v in headers.items():
             h.send_header(k, v)

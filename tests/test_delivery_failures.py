@@ -235,3 +235,26 @@ def test_a_slack_outage_delays_alerts_instead_of_failing_them(world: tuple[FakeS
         s.execute(update(Delivery).where(Delivery.id == rows[1].id).values(not_before=None))
     Outbox(svc.store, make_poster(svc.settings)).drain(deadline=5)
     assert statuses(svc, "COUT") == ["failed", "pending"]
+
+
+def test_html_answers_from_slack_are_an_outage_waited_out(world: tuple[FakeSlack, FeedServer, Path]) -> None:
+    """A 200 with an HTML page (a proxy in the way) is no answer from Slack: the alert waits, however
+    many attempts it has had, instead of being marked failed and never posted."""
+    from sqlalchemy import update
+
+    from spyglass.delivery import outbox as outbox_mod
+
+    slack, feeds, tmp = world
+    feeds.route("/f.xml", body=rss([story(1)]))
+    svc = make_svc(tmp, slack, feeds.url("/f.xml"))
+    subscribe(svc, "CHTML")
+    slack.answer_html("CHTML")
+    assert poll(svc, "t").planned == 1
+    with svc.store.session() as s:
+        s.execute(update(Delivery).values(attempts=outbox_mod.MAX_ATTEMPTS + 3))
+    Outbox(svc.store, make_poster(svc.settings)).drain(deadline=5)
+    assert any(c["error"] == "html" for c in slack.calls("chat.postMessage"))  # the page was served
+    assert statuses(svc, "CHTML") == ["pending"]
+    with svc.store.session() as s:
+        row = s.scalars(select(Delivery).where(Delivery.channel_id == "CHTML")).one()
+        assert row.not_before is not None and "non-JSON" in (row.last_error or "")

@@ -95,11 +95,21 @@ class SlackPoster:
                 channel_gone=error in CHANNEL_ERRORS,
                 fatal=error in AUTH_ERRORS,
                 transient=e.response.status_code == 429 or e.response.status_code >= 500
-                or error in TRANSIENT_ERRORS,
+                or error in TRANSIENT_ERRORS or _not_from_slack(e),
             )
         except Exception as e:  # network trouble after the SDK's own retries
             return PostOutcome(ok=False, error=f"{type(e).__name__}: {e}"[:300], transient=True)
         return PostOutcome(ok=True, ts=str(resp.get("ts") or ""))
+
+
+def _not_from_slack(e: SlackApiError) -> bool:
+    """An answer that is not Slack's JSON (an HTML page from a proxy or load balancer, an empty body)
+    says nothing about the message: it is an outage, waited out like a 5xx."""
+    data = e.response.data
+    if not isinstance(data, dict) or not data:
+        return True
+    # slack_sdk stands in {"ok": false, "error": "Received a response in a non-JSON format: …"} for it
+    return str(data.get("error") or "").startswith("Received a response in a non-JSON format")
 
 
 class ConsolePoster:
