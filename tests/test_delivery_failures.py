@@ -258,3 +258,15 @@ def test_html_answers_from_slack_are_an_outage_waited_out(world: tuple[FakeSlack
     with svc.store.session() as s:
         row = s.scalars(select(Delivery).where(Delivery.channel_id == "CHTML")).one()
         assert row.not_before is not None and "non-JSON" in (row.last_error or "")
+
+
+def test_control_characters_never_reach_a_stored_keyword(world: tuple[FakeSlack, FeedServer, Path]) -> None:
+    from spyglass.store.schema import Subscription
+
+    slack, feeds, tmp = world
+    feeds.route("/f.xml", body=rss([story(1)]))
+    svc = make_svc(tmp, slack, feeds.url("/f.xml"))
+    handle(svc, Caller("T1", "CCTRL", "U1"), 'subscribe "Clear\x07view\x1b AI" -"App\x00le"')
+    with svc.store.session() as s:
+        sub = s.scalars(select(Subscription).where(Subscription.channel_id == "CCTRL")).one()
+        assert (sub.phrase, sub.excludes) == ("Clearview AI", '["Apple"]')

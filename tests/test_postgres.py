@@ -343,3 +343,29 @@ def test_workers_starting_at_once_on_an_empty_database_migrate_once(pg_url: str,
     with engine.connect() as c:
         assert c.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
     engine.dispose()
+
+
+def test_simultaneous_subscribes_to_one_topic_all_get_a_real_answer(pg_url: str, tmp_path: Path) -> None:
+    """Ten `subscribe drones` at once in one channel: one subscribes, the rest hear "already follows"
+    (a unique-constraint race used to end as "Sorry, something went wrong")."""
+    cfg = write_config(tmp_path, [])
+    svc = pg_services(cfg, pg_url)
+    replies: list[str] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(10)
+
+    def one(i: int) -> None:
+        start.wait()
+        try:
+            replies.append(str(handle(svc, Caller("T1", "CRACE", f"U{i}"), "subscribe drones").message))
+        except BaseException as e:  # noqa: BLE001 - any escape is the failure under test
+            errors.append(e)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors, errors
+    assert sum("subscribed this channel" in r for r in replies) == 1, replies
+    assert sum("already follows" in r for r in replies) == 9, replies

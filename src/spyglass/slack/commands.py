@@ -14,9 +14,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 
 from spyglass.delivery.blocks import build_notice, build_search_results
-from spyglass.delivery.mrkdwn import escape
+from spyglass.delivery.mrkdwn import escape, strip_controls
 from spyglass.delivery.outbox import resume_channel
 from spyglass.matching import keyword_topic, resolve_topic, suggest_topics
 from spyglass.models import Topic
@@ -125,7 +126,7 @@ def _parse_args(rest: str) -> tuple[list[str], list[str], list[str]]:
     for m in _ARG.finditer(rest):
         neg, quoted, bare = m.groups()
         if quoted is not None:
-            phrase = " ".join(quoted.split())
+            phrase = " ".join(strip_controls(quoted, keep_newlines=False).split())  # stored as shown
             if phrase:
                 (excludes if neg else phrases).append(phrase)
         elif bare:
@@ -157,10 +158,30 @@ def subscribe(svc: Services, caller: Caller, rest: str) -> Reply:
             return notice(f"Keyword `{escape(p[:60])}` should be 2–100 characters.")
     now = datetime.now(timezone.utc)
     added: list[str] = []
+    try:
+        _add_subscriptions(svc, caller, topics, phrases, excludes, now, added)
+    except IntegrityError:  # the same subscription written at this moment by another request
+        added = []
+    except _TooMany:
+        return notice(f"This channel would have more than {MAX_SUBSCRIPTIONS} subscriptions; remove some first.")
+    if not added:
+        return notice("This channel already follows " + ", ".join(
+            [f"*{escape(t.label)}*" for t in topics] + [_keyword_label(p, excludes) for p in phrases]) + ".")
+    return announce(f"{caller.mention} subscribed this channel to {', '.join(added)}. "
+                    "New stories will be posted here once each; `/spyglass list` shows everything this channel follows.")
+
+
+class _TooMany(Exception):
+    """The change would take the channel over MAX_SUBSCRIPTIONS; nothing was written."""
+
+
+def _add_subscriptions(svc: Services, caller: Caller, topics: Sequence[Topic], phrases: Sequence[str],
+                       excludes: Sequence[str], now: datetime, added: list[str]) -> None:
+    """Write the new subscriptions in one transaction, appending the labels of those added to ``added``."""
     with svc.store.session() as s:
         existing = {sub.key for sub in s.scalars(select(Subscription).where(Subscription.channel_id == caller.channel_id))}
         if len(existing) + len(topics) + len(phrases) > MAX_SUBSCRIPTIONS:
-            return notice(f"This channel would have more than {MAX_SUBSCRIPTIONS} subscriptions; remove some first.")
+            raise _TooMany
         for t in topics:
             if t.slug not in existing:
                 s.add(Subscription(team_id=caller.team_id, channel_id=caller.channel_id, kind="topic", key=t.slug,
@@ -174,11 +195,6 @@ def subscribe(svc: Services, caller: Caller, rest: str) -> Reply:
                                    phrase=p, excludes=json.dumps(excludes), created_by=caller.user_id, created_at=now))
                 existing.add(kt.slug)
                 added.append(_keyword_label(p, excludes))
-    if not added:
-        return notice("This channel already follows " + ", ".join(
-            [f"*{escape(t.label)}*" for t in topics] + [_keyword_label(p, excludes) for p in phrases]) + ".")
-    return announce(f"{caller.mention} subscribed this channel to {', '.join(added)}. "
-                    "New stories will be posted here once each; `/spyglass list` shows everything this channel follows.")
 
 
 def _keyword_label(phrase: str, excludes: Sequence[str]) -> str:
