@@ -17,10 +17,11 @@ def sign(body: str, ts: str, secret: str = SECRET) -> str:
 
 
 def slash(port: int, text: str, *, channel: str = "C1", user: str = "U1", response_url: str = "",
-          secret: str = SECRET, ts: int | None = None, bad_signature: bool = False) -> tuple[int, str]:
+          secret: str = SECRET, ts: int | None = None, bad_signature: bool = False, trigger_id: str = "1.2",
+          retry: int | None = None) -> tuple[int, str]:
     form = {"token": "x", "team_id": "T1", "team_domain": "t", "channel_id": channel, "channel_name": "news",
             "user_id": user, "user_name": "ada", "command": "/spyglass", "text": text, "api_app_id": "A1",
-            "response_url": response_url or "http://127.0.0.1:9/response/none", "trigger_id": "1.2"}
+            "response_url": response_url or "http://127.0.0.1:9/response/none", "trigger_id": trigger_id}
     body = urllib.parse.urlencode(form)
     stamp = str(ts if ts is not None else int(time.time()))
     sig = sign(body, stamp, secret)
@@ -29,7 +30,8 @@ def slash(port: int, text: str, *, channel: str = "C1", user: str = "U1", respon
     req = urllib.request.Request(
         f"http://127.0.0.1:{port}/slack/events", data=body.encode(), method="POST",
         headers={"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": stamp,
-                 "X-Slack-Signature": sig})
+                 "X-Slack-Signature": sig,
+                 **({"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "timeout"} if retry else {})})
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
             return resp.status, resp.read().decode()

@@ -203,3 +203,17 @@ def test_link_button_clicks_are_acknowledged(world: dict) -> None:
                  "X-Slack-Signature": sign(body, ts)})
     with urllib.request.urlopen(req, timeout=10) as resp:
         assert resp.status == 200
+
+
+def test_slacks_retry_of_a_handled_command_does_not_act_twice(world: dict) -> None:
+    status, body = slash(world["port"], "subscribe drones", channel="CRETRY", trigger_id="7.7")
+    assert status == 200 and "subscribed this channel" in json.loads(body)["text"]
+    # Slack thought the answer slow and sent the same command again: no second announcement.
+    status, body = slash(world["port"], "subscribe drones", channel="CRETRY", trigger_id="7.7", retry=1)
+    assert status == 200 and body == ""
+    # A retry of a command this process never saw (the first attempt was lost) is handled.
+    status, body = slash(world["port"], "subscribe cctv", channel="CRETRY", trigger_id="8.8", retry=1)
+    assert status == 200 and "subscribed this channel" in json.loads(body)["text"]
+    status, body = slash(world["port"], "list", channel="CRETRY", trigger_id="9.9")
+    listed = json.loads(body)["text"]
+    assert "Drones" in listed and "CCTV" in listed.upper()

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltRequest, BoltResponse, Respond
 from slack_sdk import WebClient
 
 from spyglass.service import Services
@@ -16,6 +19,35 @@ from spyglass.slack.commands import Caller, handle, split_command
 
 log = logging.getLogger(__name__)
 LISTENER_THREADS = 16  # Bolt's default of 5 would 404 a sixth concurrent slow command
+REMEMBERED_REQUESTS = 2000  # recent requests kept to recognise Slack's retries of them
+
+
+class _SeenRequests:
+    """Requests this process has already handled, so that Slack's retry of one (sent when the
+    first answer seemed slow, with `X-Slack-Retry-Num`) does not act twice. Per process: with
+    several web processes a retry may reach another one, which then acts (at most once more)."""
+
+    def __init__(self, size: int = REMEMBERED_REQUESTS) -> None:
+        self._keys: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()
+        self._size = size
+
+    def first_time(self, key: str) -> bool:
+        with self._lock:
+            if key in self._keys:
+                return False
+            self._keys[key] = None
+            if len(self._keys) > self._size:
+                self._keys.popitem(last=False)
+            return True
+
+
+def _request_key(req: BoltRequest) -> str:
+    body = req.body if isinstance(req.body, dict) else {}
+    # A slash command's trigger_id is unique per invocation; anything else is known by its bytes.
+    trigger = str(body.get("trigger_id") or body.get("event_id") or "")
+    raw = trigger or req.raw_body
+    return hashlib.sha256(raw.encode("utf-8", "replace")).hexdigest()
 
 
 def build_app(svc: Services, client: WebClient) -> App:
@@ -26,6 +58,17 @@ def build_app(svc: Services, client: WebClient) -> App:
         listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="slack"),
         logger=logging.getLogger("spyglass.slack.bolt"),
     )
+
+    seen = _SeenRequests()
+
+    @app.middleware
+    def skip_retries(req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]) -> BoltResponse:  # noqa: A002 - Bolt's name
+        first = seen.first_time(_request_key(req))
+        if not first and req.headers.get("x-slack-retry-num"):
+            log.info("Slack retried a request already handled (retry %s): not acting twice",
+                     req.headers.get("x-slack-retry-num", ["?"])[0])
+            return BoltResponse(status=200, body="")  # `resp` may be None here: Bolt's own middleware passes none on
+        return next()
 
     @app.command("/spyglass")
     def spyglass_command(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
