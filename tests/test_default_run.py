@@ -113,3 +113,16 @@ def test_every_command_has_help() -> None:
     for name, action in sub.choices.items():  # type: ignore[union-attr]
         assert action.description or action.format_help(), name
         assert any(c.dest == name for c in sub._choices_actions) and all(c.help for c in sub._choices_actions)
+
+
+def test_global_options_work_after_the_command_too(config: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    # `spyglass poll --once --config x -v` is the same as `spyglass --config x -v poll --once`.
+    assert main(["poll", "--once", "--config", str(config), "-v"]) == 0
+    out, err = capsys.readouterr()
+    assert "Push to have Cleveland" in out and "polled 2 source(s)" in err
+    assert main(["sources", "--config", str(config)]) == 0
+    assert "Sample stories" in capsys.readouterr().out
+    # Given after the command, it wins over the one before it.
+    assert main(["--config", str(tmp_path / "missing.toml"), "topics", "--config", str(config)]) == 0
+    assert main(["db", "current", "--config", str(config)]) == 0

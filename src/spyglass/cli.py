@@ -193,17 +193,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-v", "--verbose", action="store_true", help="log more detail")
     p.add_argument("--version", action="version", version=f"spyglass {__version__}")
+    # The same options after the command (`spyglass poll --once --config x -v`): SUPPRESS leaves the
+    # value from before the command in place unless the option is given again after it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="config file")
+    common.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log more detail"
+    )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     sp = sub.add_parser(
-        "poll", help="poll every source once, store new stories and deliver alerts, then exit"
+        "poll",
+        parents=[common],
+        help="poll every source once, store new stories and deliver alerts, then exit",
     )
     sp.add_argument("--once", action="store_true", help="one full cycle, then exit (the default)")
     sp.add_argument("--deadline", type=float, default=300.0, help="seconds to keep delivering (default 300)")
     sp.set_defaults(func=cmd_poll)
 
     sp = sub.add_parser(
-        "run", help="run continuously: poll sources on their intervals, deliver, and serve Slack"
+        "run",
+        parents=[common],
+        help="run continuously: poll sources on their intervals, deliver, and serve Slack",
     )
     sp.add_argument("--no-http", action="store_true", help="do not serve Slack's HTTP requests")
     sp.add_argument(
@@ -212,29 +223,35 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_run)
 
     sp = sub.add_parser(
-        "worker", help="run the scheduler and delivery only (Socket Mode if SLACK_APP_TOKEN is set)"
+        "worker",
+        parents=[common],
+        help="run the scheduler and delivery only (Socket Mode if SLACK_APP_TOKEN is set)",
     )
     sp.set_defaults(func=cmd_worker)
 
-    sp = sub.add_parser("serve", help="serve the Slack app (slash commands) over HTTP, or Socket Mode")
+    sp = sub.add_parser(
+        "serve", parents=[common], help="serve the Slack app (slash commands) over HTTP, or Socket Mode"
+    )
     sp.add_argument("--port", type=int, default=None, help="TCP port (default $PORT, else 3000)")
     sp.set_defaults(func=cmd_serve)
 
-    sp = sub.add_parser("search", help="search the story history")
+    sp = sub.add_parser("search", parents=[common], help="search the story history")
     sp.add_argument("query", nargs="+", help='words, "phrases", prefix*, topic:SLUG, since:7d')
     sp.add_argument("--limit", type=int, default=10, help="how many results (default 10)")
     sp.set_defaults(func=cmd_search)
 
-    sp = sub.add_parser("topics", help="list the topics with their slugs and phrases")
+    sp = sub.add_parser("topics", parents=[common], help="list the topics with their slugs and phrases")
     sp.set_defaults(func=cmd_topics)
 
-    sp = sub.add_parser("sources", help="show each source's state, last error and next attempt")
+    sp = sub.add_parser(
+        "sources", parents=[common], help="show each source's state, last error and next attempt"
+    )
     sp.set_defaults(func=cmd_sources)
 
-    sp = sub.add_parser("db", help="database maintenance")
+    sp = sub.add_parser("db", parents=[common], help="database maintenance")
     dbs = sp.add_subparsers(dest="db_command", metavar="ACTION", required=True)
-    dbs.add_parser("upgrade", help="apply migrations (safe to run repeatedly)")
-    dbs.add_parser("current", help="show the schema revision")
+    dbs.add_parser("upgrade", parents=[common], help="apply migrations (safe to run repeatedly)")
+    dbs.add_parser("current", parents=[common], help="show the schema revision")
     sp.set_defaults(func=cmd_db)
     return p
 
