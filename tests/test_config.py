@@ -17,7 +17,8 @@ def test_defaults_and_relative_paths(tmp_path: Path) -> None:
     (tmp_path / "stories").mkdir()
     p = write(tmp_path, '[[sources]]\nname = "Inbox"\npath = "stories"\n\n[[sources]]\nname = "F"\nurl = "https://example.org/feed"\ninterval = "30m"\n')
     s = load_settings(p, env={})
-    assert s.database_url == "sqlite:///spyglass.db"
+    assert s.database_url == f"sqlite:///{(tmp_path / 'spyglass.db').resolve()}"  # beside the config file
+    assert load_settings(p, env={"DATABASE_URL": "sqlite:///here.db"}).database_url == "sqlite:///here.db"
     assert s.max_age == 72 * 3600
     assert s.sources[0].path == (tmp_path / "stories").resolve()
     assert s.sources[0].kind == "folder"

@@ -126,3 +126,23 @@ def test_global_options_work_after_the_command_too(config: Path, tmp_path: Path,
     # Given after the command, it wins over the one before it.
     assert main(["--config", str(tmp_path / "missing.toml"), "topics", "--config", str(config)]) == 0
     assert main(["db", "current", "--config", str(config)]) == 0
+
+
+def test_the_config_files_relative_database_is_found_from_any_directory(tmp_path: Path) -> None:
+    """`cd elsewhere && spyglass --config /path/spyglass.toml poll --once` opens the same history
+    (beside the config file), so nothing is sent twice; `spyglass sources` names the database."""
+    shutil.copytree(ROOT / "config", tmp_path / "config")
+    cfg = tmp_path / "config" / "spyglass.toml"
+    env = {k: v for k, v in __import__("os").environ.items() if k != "DATABASE_URL"}
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    first = subprocess.run([sys.executable, "-m", "spyglass", "--config", str(cfg), "poll", "--once"],
+                           capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    assert first.returncode == 0 and "Cleveland" in first.stdout, first.stderr
+    again = subprocess.run([sys.executable, "-m", "spyglass", "--config", str(cfg), "poll", "--once"],
+                           capture_output=True, text=True, timeout=120, env=env, cwd=elsewhere)
+    assert again.returncode == 0 and "0 alert(s) delivered" in again.stderr, again.stderr
+    assert (tmp_path / "config" / "spyglass.db").exists() and not list(elsewhere.iterdir())
+    shown = subprocess.run([sys.executable, "-m", "spyglass", "--config", str(cfg), "sources"],
+                           capture_output=True, text=True, timeout=60, env=env, cwd=elsewhere)
+    assert f"database: sqlite:///{(tmp_path / 'config' / 'spyglass.db').resolve()}" in shown.stdout

@@ -29,8 +29,11 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def _services(args: argparse.Namespace, migrate: bool = True) -> Services:
     from spyglass.service import build_services
+    from spyglass.sources.fetch import redact_url
 
-    return build_services(_settings(args), migrate=migrate)
+    settings = _settings(args)
+    logging.getLogger("spyglass").info("database: %s", redact_url(settings.database_url))
+    return build_services(settings, migrate=migrate)
 
 
 # ---------------------------------------------------------------------------- commands
@@ -114,10 +117,12 @@ def cmd_sources(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
     from spyglass.pipeline import FAILING_AFTER, sync_sources
+    from spyglass.sources.fetch import redact_url
     from spyglass.store.schema import Source
 
     svc = _services(args)
     sync_sources(svc)
+    print(f"database: {redact_url(svc.settings.database_url)}")
     names = {c.name for c in svc.settings.sources}
     now = datetime.now(timezone.utc)
     with svc.store.session() as s:

@@ -164,6 +164,19 @@ def load_settings(path: Path, env: dict[str, str] | None = None) -> Settings:
     return settings_from_dict(data, path, env)
 
 
+def _sqlite_beside(url: str, base: Path) -> str:
+    """A relative SQLite path in the config file (or the default) is relative to the config file, like
+    every other path there: run from another directory, Spyglass still opens the same history
+    instead of starting an empty one and re-sending every alert. ($DATABASE_URL is taken as given.)"""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix):
+        return url
+    path, sep, query = url[len(prefix):].partition("?")
+    if not path or path.startswith("/") or path == ":memory:":
+        return url
+    return prefix + str((base / path).resolve()) + sep + query
+
+
 def settings_from_dict(data: dict[str, Any], path: Path, env: dict[str, str]) -> Settings:
     where = str(path)
     base = path.parent
@@ -176,6 +189,8 @@ def settings_from_dict(data: dict[str, Any], path: Path, env: dict[str, str]) ->
     db_url = env.get("DATABASE_URL") or storage.get("url") or DEFAULT_DATABASE_URL
     if not isinstance(db_url, str) or "://" not in db_url:
         raise ConfigError(where, "storage.url", f"{db_url!r} is not a database URL (e.g. sqlite:///spyglass.db)")
+    if not env.get("DATABASE_URL"):
+        db_url = _sqlite_beside(db_url, base)
     if db_url.startswith(("postgres://", "postgresql://")):
         # Hosts hand out postgres:// URLs; SQLAlchemy needs the driver named.
         db_url = "postgresql+psycopg://" + db_url.split("://", 1)[1]
