@@ -141,3 +141,12 @@ def test_the_fast_path_never_loses_what_the_robust_parser_reads(name: str, monke
 
     assert fields(chosen) == fields(robust)
     assert not robust.fast
+
+
+def test_entries_past_the_cap_are_counted_once_each() -> None:
+    items = "<item><title>No link</title></item>" + "".join(
+        f"<item><title>T{i}</title><link>https://cap.example/{i}</link></item>" for i in range(4))
+    body = f'<rss version="2.0"><channel><title>C</title>{items}</channel></rss>'.encode()
+    feed = parse_feed(body, source="s", base_url=FETCHED, now=NOW, max_items=2)
+    assert [s.title for s in feed.stories] == ["T0", "T1"]
+    assert dict(feed.skips) == {"no http(s) link": 1, "more than 2 entries in one feed": 2}

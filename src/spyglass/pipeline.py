@@ -57,7 +57,6 @@ class SourceReport:
     seen: int = 0  # entries (or files) read this poll
     skipped: int = 0  # entries that did not become stories, e.g. no link
     skip_reason: str = ""  # the commonest reason, with its count
-    undated: int = 0  # stories whose date could not be read
 
 
 @dataclass
@@ -358,7 +357,6 @@ def _feed_report(cfg: SourceConfig, parsed: ParsedFeed, res: IngestResult) -> So
         seen=seen,
         skipped=skipped,
         skip_reason=reason,
-        undated=parsed.undated,
     )
 
 

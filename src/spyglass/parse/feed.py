@@ -119,9 +119,9 @@ def parse_feed(
     )
     base = feed_link or base_url
     ids: set[str] = set()
-    for entry in entries:
+    for i, entry in enumerate(entries):
         if len(out.stories) >= max_items:
-            out.skips[f"more than {max_items} entries in one feed"] += len(entries) - max_items
+            out.skips[f"more than {max_items} entries in one feed"] += len(entries) - i  # the rest, unread
             break
         story, why = _story(entry, source=source, base_url=base, feed_title=out.title, now=now)
         if story is not None and story.guid and story.guid in ids:
