@@ -87,6 +87,17 @@ class FakeSlack:
             out.append({**a, "_ts": c["ts"]})
         return out
 
+    def reply(self, rid: str, timeout: float = 10.0) -> dict[str, Any] | None:
+        """What the app POSTed to response_url(rid), waiting for it; None if nothing came."""
+        path = f"/response/{rid}"
+        found: list[dict[str, Any]] = []
+
+        def arrived() -> bool:
+            found[:] = [c["args"] for c in self.calls("response_url") if c["path"] == path]
+            return bool(found)
+
+        return found[-1] if self.wait_for(arrived, timeout) else None
+
     def wait_for(self, predicate: Any, timeout: float = 10.0) -> bool:
         end = time.time() + timeout
         while time.time() < end:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from typing import Any
 
 SECRET = "test-signing-secret-0123456789abcdef"
+_RIDS = itertools.count(1)
 
 
 def sign(body: str, ts: str, secret: str = SECRET) -> str:
@@ -37,3 +40,17 @@ def slash(port: int, text: str, *, channel: str = "C1", user: str = "U1", respon
             return resp.status, resp.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode()
+
+
+def command(port: int, slack: Any, text: str, **kw: Any) -> dict[str, Any]:
+    """Send a slash command the way Slack does and return the app's answer.
+
+    The app must acknowledge with an empty 200 (Slack's 3 s deadline) and then POST its answer to the
+    command's response_url, which `slack` (a FakeSlack) records."""
+    rid = f"cmd{next(_RIDS)}"
+    status, body = slash(port, text, response_url=slack.response_url(rid), **kw)
+    assert status == 200, (status, body)
+    assert body == "", f"expected an empty acknowledgement, got {body[:200]!r}"
+    answer = slack.reply(rid)
+    assert answer is not None, f"no answer to {text!r} reached its response_url"
+    return dict(answer)

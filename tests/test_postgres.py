@@ -369,3 +369,20 @@ def test_simultaneous_subscribes_to_one_topic_all_get_a_real_answer(pg_url: str,
     assert not errors, errors
     assert sum("subscribed this channel" in r for r in replies) == 1, replies
     assert sum("already follows" in r for r in replies) == 9, replies
+
+
+def test_a_command_blocked_by_a_row_lock_answers_busy_and_changes_nothing(pg_url: str, tmp_path: Path) -> None:
+    """A write that waits on another transaction's row lock gives up after COMMAND_WAIT instead of
+    outliving Slack's 3 s deadline and landing after the user was told it failed."""
+    svc = pg_services(write_config(tmp_path, []), pg_url)
+    caller = Caller("T1", "CPGLOCK", "U1")
+    handle(svc, caller, "unsubscribe all")
+    assert "subscribed" in str(handle(svc, caller, "subscribe drones").message)
+    engine = create_engine(pg_url)
+    with engine.connect() as other:
+        other.execute(text("SELECT id FROM subscriptions WHERE channel_id = 'CPGLOCK' FOR UPDATE"))
+        reply = str(handle(svc, caller, "unsubscribe all").message)
+        other.rollback()
+    engine.dispose()
+    assert "busy" in reply and "nothing was changed" in reply
+    assert "Drones" in str(handle(svc, caller, "list").message)

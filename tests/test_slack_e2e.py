@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -19,7 +20,7 @@ import pytest
 from fakeslack import TOKEN, FakeSlack
 from feeds import rss
 from feedserver import FeedServer
-from slackreq import SECRET, slash
+from slackreq import SECRET, command, slash
 from spyglass.cli import main
 
 ITEMS = [
@@ -65,7 +66,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
                         out = proc.stdout.read().decode() if proc.stdout else ""
                         raise AssertionError(f"serve died: {out}") from None
                     time.sleep(0.1)
-            yield {"slack": slack, "feeds": feeds, "port": port, "cfg": cfg}
+            yield {"slack": slack, "feeds": feeds, "port": port, "cfg": cfg, "db": tmp_path / "sg.db"}
         finally:
             proc.terminate()
             proc.wait(timeout=10)
@@ -74,11 +75,9 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
 def test_subscribe_poll_alert_once_then_search(world: dict) -> None:
     slack: FakeSlack = world["slack"]
     port = world["port"]
-    status, body = slash(port, "subscribe face-recognition", channel="CFACE")
-    assert status == 200
-    reply = json.loads(body)
+    reply = command(port, slack, "subscribe face-recognition", channel="CFACE")
     assert reply["response_type"] == "in_channel" and "Face" in reply["text"]
-    assert slash(port, "subscribe alpr", channel="CPLATES")[0] == 200
+    assert "subscribed" in command(port, slack, "subscribe alpr", channel="CPLATES")["text"]
 
     assert main(["poll", "--once"]) == 0
     face = slack.posts("CFACE", top_level=True)
@@ -103,31 +102,20 @@ def test_subscribe_poll_alert_once_then_search(world: dict) -> None:
     assert "other.example/met-vans" in replies[0]["text"]
 
     # Search answers through the response URL with the story's link.
-    status, _ = slash(port, "search facial recognition vans", channel="CFACE", response_url=slack.response_url("s1"))
-    assert status == 200
-    assert slack.wait_for(lambda: slack.calls("response_url"))
-    answer = json.dumps(slack.calls("response_url")[-1]["args"])
-    assert "news.example/frt-vans" in answer
+    answer = command(port, slack, "search facial recognition vans", channel="CFACE")
+    assert "news.example/frt-vans" in json.dumps(answer)
 
 
 def test_unknown_topic_suggests_and_changes_nothing(world: dict) -> None:
-    status, body = slash(world["port"], "subscribe face-recogniton drones", channel="CX")
-    assert status == 200
-    reply = json.loads(body)
+    reply = command(world["port"], world["slack"], "subscribe face-recogniton drones", channel="CX")
     assert reply["response_type"] == "ephemeral" and "face-recognition" in reply["text"]
-    status, body = slash(world["port"], "list", channel="CX")
-    assert "follows nothing" in json.loads(body)["text"]
+    assert "follows nothing" in command(world["port"], world["slack"], "list", channel="CX")["text"]
 
 
 @pytest.mark.parametrize("text", ["", "frobnicate", "x" * 5000, "search", "subscribe", 'subscribe -"only"'])
 def test_bad_input_gets_a_helpful_ephemeral_reply(world: dict, text: str) -> None:
-    status, body = slash(world["port"], text, channel="CX", response_url=world["slack"].response_url("b"))
-    assert status == 200
-    if body:
-        reply = json.loads(body)
-        assert reply.get("response_type", "ephemeral") == "ephemeral" and reply["text"]
-    else:  # search answers after the ack
-        assert world["slack"].wait_for(lambda: world["slack"].calls("response_url"))
+    reply = command(world["port"], world["slack"], text, channel="CX")
+    assert reply.get("response_type", "ephemeral") == "ephemeral" and reply["text"]
 
 
 def test_wrong_signature_and_stale_requests_are_rejected(world: dict) -> None:
@@ -138,7 +126,7 @@ def test_wrong_signature_and_stale_requests_are_rejected(world: dict) -> None:
 
 def test_keyword_subscription_with_exclusion(world: dict) -> None:
     slack: FakeSlack = world["slack"]
-    assert slash(world["port"], 'subscribe "number plate" -"boxing"', channel="CKW")[0] == 200
+    assert "subscribed" in command(world["port"], slack, 'subscribe "number plate" -"boxing"', channel="CKW")["text"]
     assert main(["poll", "--once"]) == 0
     posts = slack.posts("CKW", top_level=True)
     assert len(posts) == 1 and "news.example/anpr" in posts[0]["text"]
@@ -165,8 +153,7 @@ def test_run_serves_slack_and_delivers_on_schedule(tmp_path: Path, monkeypatch: 
         try:
             assert slack.wait_for(lambda: slack.posts("CFACE", top_level=True), timeout=30)
             assert slack.wait_for(lambda: _answers(port), timeout=10)
-            status, body = slash(port, "list", channel="CFACE")
-            assert status == 200 and "Face recognition" in json.loads(body)["text"]
+            assert "Face recognition" in command(port, slack, "list", channel="CFACE")["text"]
         finally:
             proc.terminate()
             _, err = proc.communicate(timeout=20)
@@ -206,14 +193,60 @@ def test_link_button_clicks_are_acknowledged(world: dict) -> None:
 
 
 def test_slacks_retry_of_a_handled_command_does_not_act_twice(world: dict) -> None:
-    status, body = slash(world["port"], "subscribe drones", channel="CRETRY", trigger_id="7.7")
-    assert status == 200 and "subscribed this channel" in json.loads(body)["text"]
+    slack: FakeSlack = world["slack"]
+    port = world["port"]
+    assert "subscribed this channel" in command(port, slack, "subscribe drones", channel="CRETRY", trigger_id="7.7")["text"]
     # Slack thought the answer slow and sent the same command again: no second announcement.
-    status, body = slash(world["port"], "subscribe drones", channel="CRETRY", trigger_id="7.7", retry=1)
+    status, body = slash(port, "subscribe drones", channel="CRETRY", trigger_id="7.7", retry=1,
+                         response_url=slack.response_url("retry"))
     assert status == 200 and body == ""
+    assert slack.reply("retry", timeout=1.0) is None
     # A retry of a command this process never saw (the first attempt was lost) is handled.
-    status, body = slash(world["port"], "subscribe cctv", channel="CRETRY", trigger_id="8.8", retry=1)
-    assert status == 200 and "subscribed this channel" in json.loads(body)["text"]
-    status, body = slash(world["port"], "list", channel="CRETRY", trigger_id="9.9")
-    listed = json.loads(body)["text"]
+    reply = command(port, slack, "subscribe cctv", channel="CRETRY", trigger_id="8.8", retry=1)
+    assert "subscribed this channel" in reply["text"]
+    listed = command(port, slack, "list", channel="CRETRY", trigger_id="9.9")["text"]
     assert "Drones" in listed and "CCTV" in listed.upper()
+
+
+def _hold_write_lock(db: Path) -> sqlite3.Connection:
+    """Another process's long write transaction, as a second real connection to the same file."""
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
+    return conn
+
+
+def test_a_write_command_under_a_held_lock_is_acknowledged_and_changes_nothing(world: dict) -> None:
+    slack: FakeSlack = world["slack"]
+    port = world["port"]
+    locker = _hold_write_lock(world["db"])
+    try:
+        # command() insists on an empty 200 first: it arrives while the lock is still held.
+        reply = command(port, slack, "subscribe drones", channel="CLOCK")
+        assert reply["response_type"] == "ephemeral"
+        assert "busy" in reply["text"] and "nothing was changed" in reply["text"]
+        # Resume and unsubscribe are writes too.
+        assert "busy" in command(port, slack, "resume", channel="CLOCK")["text"]
+        assert "busy" in command(port, slack, "unsubscribe all", channel="CLOCK")["text"]
+    finally:
+        locker.rollback()
+        locker.close()
+    # The user was told nothing changed, and nothing did: no late subscription, no announcement.
+    assert "follows nothing" in command(port, slack, "list", channel="CLOCK")["text"]
+    assert not [c for c in slack.calls("response_url") if c["args"].get("response_type") == "in_channel"
+                and "CLOCK" in json.dumps(c["args"])]
+    assert "subscribed" in command(port, slack, "subscribe drones", channel="CLOCK")["text"]
+
+
+def test_reads_answer_while_another_process_writes(world: dict) -> None:
+    slack: FakeSlack = world["slack"]
+    port = world["port"]
+    assert "subscribed" in command(port, slack, "subscribe face-recognition", channel="CREAD")["text"]
+    assert main(["poll", "--once"]) == 0
+    locker = _hold_write_lock(world["db"])
+    try:
+        assert "Face recognition" in command(port, slack, "list", channel="CREAD")["text"]
+        assert "news.example/frt-vans" in json.dumps(command(port, slack, "search facial recognition vans"))
+        assert "face-recognition" in command(port, slack, "topics")["text"]
+    finally:
+        locker.rollback()
+        locker.close()

@@ -125,7 +125,7 @@ def cmd_sources(args: argparse.Namespace) -> int:
     print(f"database: {redact_url(svc.settings.database_url)}")
     names = {c.name for c in svc.settings.sources}
     now = datetime.now(timezone.utc)
-    with svc.store.session() as s:
+    with svc.store.read() as s:
         rows = [r for r in s.scalars(select(Source).order_by(Source.name)) if r.name in names]
 
     def when(dt: datetime | None) -> str:

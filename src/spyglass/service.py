@@ -43,7 +43,7 @@ class Services:
         return bool(self.settings.slack.bot_token)
 
     def subscriptions(self) -> list[Subscription]:
-        with self.store.session() as s:
+        with self.store.read() as s:
             return list(s.scalars(select(Subscription).order_by(Subscription.id)).all())
 
     def plan_and_matcher(self) -> tuple[Plan, Matcher]:

@@ -353,9 +353,9 @@ class Outbox:
             report.errors.append(error)
 
 
-def resume_channel(store: Store, channel: str) -> int:
+def resume_channel(store: Store, channel: str, *, quick: bool = False) -> int:
     """Un-pause a channel (e.g. after the bot was invited back): held deliveries become pending."""
-    with store.session() as s:
+    with store.session(quick=quick) as s:
         s.execute(update(Subscription).where(Subscription.channel_id == channel).values(paused_reason=None))
         res = s.execute(
             update(Delivery)

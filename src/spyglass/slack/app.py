@@ -1,4 +1,4 @@
-"""Bolt wiring: the `/spyglass` command, acked at once; search answered through respond() after."""
+"""Bolt wiring: the `/spyglass` command, acknowledged at once and answered through respond() after."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from slack_bolt import Ack, App, BoltRequest, BoltResponse, Respond
 from slack_sdk import WebClient
 
 from spyglass.service import Services
-from spyglass.slack.commands import Caller, handle, split_command
+from spyglass.slack.commands import Caller, handle
 
 log = logging.getLogger(__name__)
 LISTENER_THREADS = 16  # Bolt's default of 5 would 404 a sixth concurrent slow command
@@ -79,19 +79,18 @@ def build_app(svc: Services, client: WebClient) -> App:
             user_name=str(command.get("user_name", "")),
         )
         text = str(command.get("text") or "")
-        # Searches over a large history may take a moment: ack at once and answer through respond().
-        # Everything else is quick and answers in the ack itself.
-        deferred = split_command(text)[0] == "search"
-        answer: Callable[..., Any] = respond if deferred else ack
-        if deferred:
-            ack()
+        # Acknowledge first, whatever the database is doing: Slack shows the user an error after 3 s
+        # and does not wait to learn whether the change happened. The answer follows through respond().
+        ack()
         try:
-            reply = handle(svc, caller, text)
+            message = handle(svc, caller, text).message
         except Exception:
             log.exception("command failed: %r", text[:200])
-            answer(text="Sorry, something went wrong on our side. Please try again.", response_type="ephemeral")
-            return
-        answer(**reply.message)
+            message = {"text": "Sorry, something went wrong on our side. Please try again.", "response_type": "ephemeral"}
+        try:
+            respond(**message)
+        except Exception as e:  # the change (if any) is made; the user just does not see the answer
+            log.warning("could not answer /spyglass %s through its response_url: %s", text[:40], e)
 
     # Link buttons ("Read story", "Open") still send Slack an interaction; acknowledge it so Slack
     # does not show the user a warning. The browser has already opened the link.

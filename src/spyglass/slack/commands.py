@@ -22,6 +22,7 @@ from spyglass.delivery.outbox import resume_channel
 from spyglass.matching import keyword_topic, resolve_topic, suggest_topics
 from spyglass.models import Topic
 from spyglass.service import Services
+from spyglass.store.db import StoreBusy
 from spyglass.store.schema import Subscription
 from spyglass.store.search import QueryError, parse_query
 
@@ -77,7 +78,16 @@ def split_command(text: str) -> tuple[str, str]:
 
 
 def handle(svc: Services, caller: Caller, text: str) -> Reply:
-    """Every subcommand except search (which may be slow and is answered after the ack)."""
+    """Answer one `/spyglass` command. Writes wait at most COMMAND_WAIT for the database; if it stays
+    busy they change nothing and say so."""
+    try:
+        return _dispatch(svc, caller, text)
+    except StoreBusy:
+        return notice("Spyglass's database is busy with another job right now, so nothing was changed. "
+                      "Please try again in a few seconds.")
+
+
+def _dispatch(svc: Services, caller: Caller, text: str) -> Reply:
     if len(text or "") > MAX_TEXT:
         return notice(f"That command is {len(text)} characters long; please keep it under {MAX_TEXT}.")
     verb, rest = split_command(text)
@@ -92,7 +102,7 @@ def handle(svc: Services, caller: Caller, text: str) -> Reply:
     if verb == "topics":
         return list_topics(svc)
     if verb == "resume":
-        n = resume_channel(svc.store, caller.channel_id)
+        n = resume_channel(svc.store, caller.channel_id, quick=True)
         return announce(f"{caller.mention} resumed alerts in this channel" + (f" ({n} held alert(s) queued again)." if n else "."))
     if verb == "search":
         return search(svc, rest)
@@ -178,7 +188,7 @@ class _TooMany(Exception):
 def _add_subscriptions(svc: Services, caller: Caller, topics: Sequence[Topic], phrases: Sequence[str],
                        excludes: Sequence[str], now: datetime, added: list[str]) -> None:
     """Write the new subscriptions in one transaction, appending the labels of those added to ``added``."""
-    with svc.store.session() as s:
+    with svc.store.session(quick=True) as s:
         existing = {sub.key for sub in s.scalars(select(Subscription).where(Subscription.channel_id == caller.channel_id))}
         if len(existing) + len(topics) + len(phrases) > MAX_SUBSCRIPTIONS:
             raise _TooMany
@@ -206,7 +216,7 @@ def _keyword_label(phrase: str, excludes: Sequence[str]) -> str:
 
 def unsubscribe(svc: Services, caller: Caller, rest: str) -> Reply:
     words, phrases, _ = _parse_args(rest)
-    with svc.store.session() as s:
+    with svc.store.session(quick=True) as s:
         subs = list(s.scalars(select(Subscription).where(Subscription.channel_id == caller.channel_id)))
         if not subs:
             return notice("This channel has no subscriptions.")
@@ -236,7 +246,7 @@ def _sub_label(svc: Services, sub: Subscription) -> str:
 
 
 def list_subscriptions(svc: Services, caller: Caller) -> Reply:
-    with svc.store.session() as s:
+    with svc.store.read() as s:
         subs = list(s.scalars(select(Subscription).where(Subscription.channel_id == caller.channel_id).order_by(Subscription.id)))
     if not subs:
         return notice("This channel follows nothing yet. Try `/spyglass subscribe face-recognition` or `/spyglass topics`.")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,10 +15,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from spyglass.store.migrate import upgrade
 
 _BUSY_TIMEOUT_MS = 60_000
+# A Slack command's write waits this long for another process's write lock, then answers "busy":
+# Slack wants its answer within 3 s, and a change made after the user was told "failed" is worse.
+COMMAND_WAIT = 2.0
 
 
 class StoreError(Exception):
     """The database cannot be used (bad URL, unreachable, not writable); str() is a user-facing line."""
+
+
+class StoreBusy(StoreError):
+    """Another writer held the lock longer than this transaction was willing to wait; nothing was written."""
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -39,7 +45,27 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Any) -> None:
+    opts = conn.get_execution_options()
+    if opts.get("spyglass_read"):
+        conn.exec_driver_sql("BEGIN")  # deferred: in WAL mode a reader never waits for a writer
+        return
+    wait_ms = int(opts.get("spyglass_wait_ms", _BUSY_TIMEOUT_MS))
+    info = conn.connection.info  # per pooled DB-API connection: set the timeout only when it changes
+    if info.get("busy_ms") != wait_ms:
+        conn.exec_driver_sql(f"PRAGMA busy_timeout = {wait_ms}")
+        info["busy_ms"] = wait_ms
     conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _pg_begin(conn: Any) -> None:
+    wait_ms = conn.get_execution_options().get("spyglass_wait_ms")
+    if wait_ms is not None:  # row locks are PostgreSQL's only waits here; SET LOCAL ends with the transaction
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = {int(wait_ms)}")
+
+
+def _is_busy(e: OperationalError) -> bool:
+    orig = e.orig
+    return "database is locked" in str(orig) or getattr(orig, "sqlstate", None) == "55P03"  # lock_not_available
 
 
 def make_engine(url: str, *, migrate: bool = True) -> Engine:
@@ -67,6 +93,8 @@ def make_engine(url: str, *, migrate: bool = True) -> Engine:
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
+    else:
+        event.listen(engine, "begin", _pg_begin)
     if migrate:
         try:
             upgrade(engine)
@@ -81,17 +109,34 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # The same pool under other options, read by the begin listeners above.
+        self.reader = engine.execution_options(spyglass_read=True)
         self._factory = sessionmaker(engine, expire_on_commit=False)
-        self._local = threading.local()
+        self._read_factory = sessionmaker(self.reader, expire_on_commit=False)
+        self._quick_factory = sessionmaker(
+            engine.execution_options(spyglass_wait_ms=int(COMMAND_WAIT * 1000)), expire_on_commit=False)
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """One transaction: committed on success, rolled back on any exception."""
-        with self._factory() as s, s.begin():
+    def session(self, *, quick: bool = False) -> Iterator[Session]:
+        """One write transaction: committed on success, rolled back on any exception.
+
+        quick: wait at most COMMAND_WAIT for another writer, then raise StoreBusy (for Slack commands)."""
+        try:
+            with (self._quick_factory if quick else self._factory)() as s, s.begin():
+                yield s
+        except OperationalError as e:
+            if quick and _is_busy(e):
+                raise StoreBusy("the database is busy with another writer") from e
+            raise
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only transaction that never waits for writers (SQLite: deferred, under WAL)."""
+        with self._read_factory() as s, s.begin():
             yield s
 
     def dispose(self) -> None:

@@ -169,7 +169,7 @@ class SqliteSearch:
             WHERE stories_fts MATCH :expr AND stories_fts.rowid >= :lo {where}
             ORDER BY score LIMIT :limit
         """
-        with self.store.engine.connect() as conn:
+        with self.store.reader.connect() as conn:
             lo = conn.execute(text(window_sql), params).scalar()
             if lo is None:
                 return []
@@ -220,7 +220,7 @@ class PostgresSearch:
             FROM top JOIN stories s ON s.id = top.id, query
             ORDER BY top.score DESC, s.id DESC
         """
-        with self.store.engine.connect() as conn:
+        with self.store.reader.connect() as conn:
             rows = conn.execute(text(sql), params).all()
         return [_hit(r[0], r[1], r[2], r[3], r[4], r[5], float(r[6])) for r in rows]
 
