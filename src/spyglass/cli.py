@@ -38,14 +38,19 @@ def _services(args: argparse.Namespace, migrate: bool = True) -> Services:
 
 # ---------------------------------------------------------------------------- commands
 def cmd_poll(args: argparse.Namespace) -> int:
-    from spyglass.delivery.outbox import Outbox, worker_id
+    from spyglass.delivery.outbox import DrainReport, Outbox, worker_id
     from spyglass.pipeline import poll
     from spyglass.runtime import make_poster
+    from spyglass.store.db import StoreError
 
     svc = _services(args)
     owner = worker_id()
     report = poll(svc, owner)
-    drained = Outbox(svc.store, make_poster(svc.settings), owner=owner).drain(deadline=args.deadline)
+    try:
+        drained = Outbox(svc.store, make_poster(svc.settings), owner=owner).drain(deadline=args.deadline)
+    except StoreError as e:  # alerts stay queued; the next poll or `run` delivers them
+        print(f"spyglass: alerts not delivered: {e}", file=sys.stderr)
+        drained = DrainReport()
     for r in report.sources:
         if r.status in ("error", "disabled") or r.error:
             print(f"spyglass: source {r.name}: {r.status}: {r.error}", file=sys.stderr)
@@ -60,6 +65,14 @@ def cmd_poll(args: argparse.Namespace) -> int:
         ),
         file=sys.stderr,
     )
+    unsaved = len(svc.unsaved.failures) + len(svc.unsaved.leases)
+    if unsaved:
+        print(
+            f"spyglass: error: the database refused writes, so the state of {unsaved} source(s) was not recorded; "
+            "nothing already stored was lost, and the next poll reads those sources again",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
@@ -296,8 +309,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _user_message(e: Exception) -> str | None:
     from spyglass.matching import TopicsError
-    from spyglass.store.db import StoreError
+    from spyglass.store.db import StoreError, storage_failure
 
     if isinstance(e, ConfigError | TopicsError | StoreError | UserError):
         return str(e)
-    return None
+    reason = storage_failure(e) if type(e).__module__.startswith("sqlalchemy") else None
+    return f"the database failed: {reason}" if reason else None

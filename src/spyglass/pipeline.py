@@ -13,7 +13,6 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import partial
@@ -30,6 +29,16 @@ from spyglass.service import Services
 from spyglass.sources.fetch import DEFAULT_USER_AGENT, Fetcher, FetchRequest, FetchResult, redact_url
 from spyglass.sources.folder import FolderError, Seen, scan_folder
 from spyglass.sources.netguard import AddressGuard
+from spyglass.sourcestate import (
+    LEASE,
+    Lease,
+    forget_release,
+    give_back,
+    record_failure,
+    release_lease,
+    write_unsaved,
+)
+from spyglass.store.db import StoreError
 from spyglass.store.ingest import IngestResult, Plan, ingest
 from spyglass.store.schema import FolderFile, Source
 
@@ -160,6 +169,7 @@ def poll(
     """Poll the (due) sources once. When ``stop`` is set meanwhile (SIGTERM), fetches in progress are
     abandoned, nothing more is stored, and the claims are given back for the next worker."""
     sync_sources(svc)
+    write_unsaved(svc, owner)
     configs = {c.name: c for c in svc.settings.sources}
     wanted = list(names) if names is not None else list(configs)
     claimed = claim_sources(svc, wanted, owner, only_due=only_due)
@@ -169,12 +179,7 @@ def poll(
     files = [configs[n] for n in claimed if configs[n].kind == "feedfile"]
     results = asyncio.run(_fetch_all(svc, feeds, stop)) if feeds else []
     if results is None or (stop is not None and stop.is_set()):
-        with svc.store.session() as s:
-            s.execute(
-                update(Source)
-                .where(Source.name.in_(claimed), Source.lease_owner == owner)
-                .values(lease_owner=None, lease_until=None)
-            )
+        give_back(svc, claimed, owner)
         return report
     for cfg, fetched in zip(feeds, results, strict=True):
         report.sources.append(_guard(svc, cfg, owner, partial(_handle_feed, svc, cfg, fetched)))
@@ -235,44 +240,24 @@ async def _fetch_all(
 
 def _guard(svc: Services, cfg: SourceConfig, owner: str, work: Callable[[], SourceReport]) -> SourceReport:
     """Run one source's handling; whatever goes wrong is recorded on that source only."""
-    token = _LEASE.set(_Lease(owner))
+    token = LEASE.set(Lease(owner))
     try:
         rep = work()
+    except StoreError as e:  # the database refused (disk full, read-only): one line, not a traceback
+        forget_release()  # the transaction that released the lease, if any, was rolled back
+        rep = SourceReport(cfg.name, "error", error=str(e)[:300])
+        record_failure(svc, cfg, rep.error, None)
     except Exception as e:
+        forget_release()
         log.exception("source %s: unexpected error", cfg.name)
         rep = SourceReport(cfg.name, "error", error=f"unexpected error: {type(e).__name__}: {e}"[:300])
-        _record_failure(svc, cfg, rep.error, None)
+        record_failure(svc, cfg, rep.error, None)
     finally:
-        lease = _LEASE.get()
-        _LEASE.reset(token)
-        if (
-            lease is None or not lease.released
-        ):  # normally released in the same transaction as the source's state
-            with svc.store.session() as s:
-                s.execute(
-                    update(Source)
-                    .where(Source.name == cfg.name, Source.lease_owner == owner)
-                    .values(lease_owner=None, lease_until=None)
-                )
+        lease = LEASE.get()
+        LEASE.reset(token)
+        if lease is None or not lease.released:  # normally released in the same transaction as the state
+            give_back(svc, [cfg.name], owner)
     return rep
-
-
-@dataclass
-class _Lease:
-    owner: str
-    released: bool = False
-
-
-# The lease held on the source being handled, so that recording its state also releases it
-# (one transaction per source instead of two: a warm poll of many sources is mostly commits).
-_LEASE: ContextVar[_Lease | None] = ContextVar("spyglass_source_lease", default=None)
-
-
-def _release_lease(src: Source) -> None:
-    lease = _LEASE.get()
-    if lease is not None and src.lease_owner == lease.owner:
-        src.lease_owner = src.lease_until = None
-        lease.released = True
 
 
 def _matched(svc: Services, stories: Sequence[Story]) -> tuple[list[tuple[Story, list[Match]]], Plan]:
@@ -306,7 +291,7 @@ def _handle_feed(svc: Services, cfg: SourceConfig, fetched: FetchResult) -> Sour
     if fetched.kind in ("error", "gone"):
         disable = fetched.kind == "gone" and fetched.http_status == 410
         msg = fetched.error or f"HTTP {fetched.http_status}"
-        _record_failure(svc, cfg, msg, fetched.retry_after, disable=disable)
+        record_failure(svc, cfg, msg, fetched.retry_after, disable=disable)
         return SourceReport(cfg.name, "disabled" if disable else "error", error=msg)
     if fetched.kind == "not_modified":
         _record_success(svc, cfg, fetched, 0)
@@ -316,7 +301,7 @@ def _handle_feed(svc: Services, cfg: SourceConfig, fetched: FetchResult) -> Sour
             fetched.body, source=cfg.name, base_url=fetched.url, headers=fetched.headers, now=now_utc()
         )
     except FeedError as e:
-        _record_failure(svc, cfg, str(e), None)
+        record_failure(svc, cfg, str(e), None)
         return SourceReport(cfg.name, "error", error=str(e))
     if parsed.bozo:
         log.info("source %s: feed is malformed but readable (%s)", cfg.name, parsed.bozo)
@@ -371,7 +356,7 @@ def _handle_folder(svc: Services, cfg: SourceConfig) -> SourceReport:
     try:
         files = scan_folder(cfg.path, source=cfg.name, seen=seen, now=now_utc())
     except FolderError as e:
-        _record_failure(svc, cfg, str(e), None)
+        record_failure(svc, cfg, str(e), None)
         return SourceReport(cfg.name, "error", error=str(e))
     for f in files:
         if f.error:
@@ -407,7 +392,7 @@ def _handle_folder(svc: Services, cfg: SourceConfig) -> SourceReport:
         src.last_seen, src.last_stored = len(files), res.stored
         src.last_skipped = sum(errors.values())
         src.last_skip_reason = _commonest(errors) or None
-        _release_lease(src)
+        release_lease(src)
 
     # Bad files are recorded (with their digest) so they are not re-read until they change.
     res = _store(svc, cfg, sid, [f.story for f in files if f.story], extra=remember)
@@ -441,11 +426,11 @@ def _handle_feed_file(svc: Services, cfg: SourceConfig) -> SourceReport:
         st = cfg.path.stat()
         body = cfg.path.read_bytes()[: svc.settings.fetch.max_bytes + 1]
     except OSError as e:
-        _record_failure(svc, cfg, f"cannot read {cfg.path}: {e.strerror}", None)
+        record_failure(svc, cfg, f"cannot read {cfg.path}: {e.strerror}", None)
         return SourceReport(cfg.name, "error", error=f"cannot read {cfg.path}: {e.strerror}")
     if len(body) > svc.settings.fetch.max_bytes:
         msg = f"{cfg.path} is larger than the {svc.settings.fetch.max_bytes:,}-byte cap"
-        _record_failure(svc, cfg, msg, None)
+        record_failure(svc, cfg, msg, None)
         return SourceReport(cfg.name, "error", error=msg)
     digest = hashlib.sha256(body).hexdigest()
     with svc.store.session() as s:
@@ -457,7 +442,7 @@ def _handle_feed_file(svc: Services, cfg: SourceConfig) -> SourceReport:
     try:
         parsed = parse_feed(body, source=cfg.name, base_url=cfg.path.as_uri(), now=now_utc())
     except FeedError as e:
-        _record_failure(svc, cfg, str(e), None)
+        record_failure(svc, cfg, str(e), None)
         return SourceReport(cfg.name, "error", error=str(e))
 
     def remember(s: Session, res: IngestResult) -> None:
@@ -504,7 +489,7 @@ def _success_update(
     if counts is not None:  # a 304 or an unchanged file keeps the last reading's counts
         src.last_seen, src.last_stored, src.last_skipped, src.last_skip_reason = counts
         src.last_skip_reason = src.last_skip_reason or None
-    _release_lease(src)
+    release_lease(src)
 
 
 def _started(src: Source, now: datetime) -> datetime:
@@ -517,26 +502,3 @@ def _started(src: Source, now: datetime) -> datetime:
 def _record_success(svc: Services, cfg: SourceConfig, fetched: FetchResult | None, n: int) -> None:
     with svc.store.session() as s:
         _success_update(s, cfg, fetched, n)
-
-
-def _record_failure(
-    svc: Services, cfg: SourceConfig, error: str, retry_after: float | None, *, disable: bool = False
-) -> None:
-    """Back off exponentially (interval × 2^errors, capped), honour Retry-After, never drop silently."""
-    now = now_utc()
-    with svc.store.session() as s:
-        src = s.scalar(select(Source).where(Source.name == cfg.name))
-        if src is None:
-            return
-        src.error_count = (src.error_count or 0) + 1
-        src.last_error, src.last_error_at, src.last_attempt_at = error[:500], now, now
-        delay = min(cfg.interval * 2 ** min(src.error_count, 20), svc.settings.max_backoff)
-        if retry_after:
-            delay = max(
-                delay if src.error_count > 1 else cfg.interval, min(retry_after, svc.settings.max_backoff)
-            )
-        src.next_attempt_at = now + timedelta(seconds=delay)
-        _release_lease(src)
-        if disable:
-            src.disabled_reason = f"{error} on {now:%Y-%m-%d %H:%M} UTC: the feed says it is gone for good; fix its URL in the config"
-    log.warning("source %s: %s%s", cfg.name, error, " (disabled)" if disable else "")

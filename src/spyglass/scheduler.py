@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -20,11 +22,13 @@ from spyglass.delivery.outbox import Outbox, worker_id
 from spyglass.delivery.posters import Poster
 from spyglass.pipeline import poll
 from spyglass.service import Services
+from spyglass.store.db import StoreError
 from spyglass.store.schema import Meta
 
 log = logging.getLogger(__name__)
 
 DRAIN_EVERY = 5.0  # seconds
+COMPLAINT_EVERY = 60.0  # seconds between repeats of one database error in the log
 LEADER_LEASE = timedelta(seconds=60)
 LEADER_KEY = "scheduler-leader"
 
@@ -44,19 +48,41 @@ class Worker:
         # One drain at a time per worker: the drain job and a poll's drain share this worker's lease
         # owner, so two of them at once could each post a row whose claim expired in the other's queue.
         self._drain_lock = threading.Lock()
+        self._complaint_lock = threading.Lock()
+        self._last_complaint: tuple[str, float] = ("", 0.0)
 
     def start(self) -> None:
         now = datetime.now(timezone.utc)
         for i, cfg in enumerate(self.svc.settings.sources):
             # Stagger first polls a little so a restart does not hit every server in the same second.
-            self.scheduler.add_job(self.poll_source, "interval", args=[cfg.name], seconds=cfg.interval,
+            self.scheduler.add_job(self._guarded(self.poll_source), "interval", args=[cfg.name], seconds=cfg.interval,
                                    next_run_time=now + timedelta(seconds=min(i * 0.2, 30)), id=f"source:{cfg.name}")
         # Due-check: sources in backoff or claimed elsewhere are retried when due, not only on the interval.
-        self.scheduler.add_job(self.poll_due, "interval", seconds=60, id="poll-due")
-        self.scheduler.add_job(self.drain, "interval", seconds=DRAIN_EVERY, next_run_time=now, id="drain")
-        self.scheduler.add_job(self.leader_jobs, "interval", seconds=30, next_run_time=now, id="leader")
+        self.scheduler.add_job(self._guarded(self.poll_due), "interval", seconds=60, id="poll-due")
+        self.scheduler.add_job(self._guarded(self.drain), "interval", seconds=DRAIN_EVERY, next_run_time=now,
+                               id="drain")
+        self.scheduler.add_job(self._guarded(self.leader_jobs), "interval", seconds=30, next_run_time=now,
+                               id="leader")
         self.scheduler.start()
         log.info("worker %s started: %d source(s)", self.owner, len(self.svc.settings.sources))
+
+    def _guarded(self, job: Callable[..., None]) -> Callable[..., None]:
+        """A job whose database refuses writes (disk full, read-only) logs one line, not a traceback
+        per run; the job simply runs again on its schedule."""
+
+        def run(*args: object) -> None:
+            try:
+                job(*args)
+            except StoreError as e:
+                now = time.monotonic()
+                with self._complaint_lock:
+                    said, at = self._last_complaint
+                    if str(e) != said or now - at > COMPLAINT_EVERY:
+                        log.error("%s: %s (retrying on schedule)", job.__name__, e)
+                        self._last_complaint = (str(e), now)
+
+        run.__name__ = job.__name__
+        return run
 
     def poll_source(self, name: str) -> None:
         if self.stop.is_set():

@@ -12,6 +12,7 @@ from spyglass.classify import Backstop
 from spyglass.config import Settings
 from spyglass.matching import Matcher, keyword_topic, load_topics
 from spyglass.models import Topic
+from spyglass.sourcestate import Unsaved
 from spyglass.store.db import Store, open_store
 from spyglass.store.ingest import Plan, Route
 from spyglass.store.schema import Subscription
@@ -31,6 +32,7 @@ class Services:
     search: SearchBackend
     backstop: Backstop | None = None  # the trained classifier behind the phrase lists ([topics] classifier)
     source_ids: dict[str, int] = field(default_factory=dict)
+    unsaved: Unsaved = field(default_factory=Unsaved)  # source state the database refused, for the next poll
     _matcher_cache: dict[tuple[str, ...], Matcher] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

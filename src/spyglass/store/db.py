@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from spyglass.store.migrate import upgrade
@@ -63,7 +64,52 @@ def _pg_begin(conn: Any) -> None:
         conn.exec_driver_sql(f"SET LOCAL lock_timeout = {int(wait_ms)}")
 
 
-def _is_busy(e: OperationalError) -> bool:
+class StoreUnwritable(StoreError):
+    """The database refused a write for a reason outside Spyglass (full disk, read-only file, I/O error)."""
+
+
+# What SQLite and PostgreSQL say when the storage, not the statement, is the problem, and what to do.
+_STORAGE_FAILURES = (
+    ("database or disk is full", "the disk is full; free some space (what is already stored is kept)"),
+    ("attempt to write a readonly database", "the database is read-only; check the permissions of the file and its folder, and that the file system is mounted read-write"),
+    ("disk i/o error", "a disk I/O error; check the disk and the file system"),
+    ("unable to open database file", "the database file cannot be opened; check that its folder exists and is writable"),
+)
+_PG_STORAGE_FAILURES = {
+    "53100": "PostgreSQL's disk is full; free some space on the server",
+    "25006": "the PostgreSQL server is read-only (a standby?); point DATABASE_URL at the primary",
+}
+
+
+def storage_failure(e: BaseException, url: str | None = None) -> str | None:
+    """A one-line explanation when ``e`` is the storage refusing work, else None.
+
+    With the SQLite URL, a full disk is recognised even where SQLite only says "disk I/O error"
+    (it does when it cannot create its -wal or -shm file)."""
+    orig = getattr(e, "orig", e)
+    said = str(orig).lower()
+    for needle, reason in _STORAGE_FAILURES:
+        if needle in said:
+            return _DISK_FULL if _no_room(url) else reason
+    return _PG_STORAGE_FAILURES.get(str(getattr(orig, "sqlstate", "") or ""))
+
+
+_DISK_FULL = _STORAGE_FAILURES[0][1]
+
+
+def _no_room(url: str | None) -> bool:
+    if not url:
+        return False
+    try:
+        db = make_url(url).database
+        if not db or db == ":memory:":
+            return False
+        return shutil.disk_usage(Path(db).expanduser().parent).free < 64 * 1024
+    except (ArgumentError, OSError):
+        return False
+
+
+def _is_busy(e: DBAPIError) -> bool:
     orig = e.orig
     return "database is locked" in str(orig) or getattr(orig, "sqlstate", None) == "55P03"  # lock_not_available
 
@@ -100,6 +146,7 @@ def make_engine(url: str, *, migrate: bool = True) -> Engine:
             upgrade(engine)
         except OperationalError as e:
             first = (str(e.orig).strip().splitlines() or ["unknown error"])[0]  # psycopg adds hint lines
+            first = storage_failure(e, url) or first
             raise StoreError(f"cannot open {parsed.render_as_string(hide_password=True)}: {first}") from None
     return engine
 
@@ -128,16 +175,27 @@ class Store:
         try:
             with (self._quick_factory if quick else self._factory)() as s, s.begin():
                 yield s
-        except OperationalError as e:
+        except DBAPIError as e:
             if quick and _is_busy(e):
                 raise StoreBusy("the database is busy with another writer") from e
+            self._explain(e)
             raise
 
     @contextmanager
     def read(self) -> Iterator[Session]:
         """A read-only transaction that never waits for writers (SQLite: deferred, under WAL)."""
-        with self._read_factory() as s, s.begin():
-            yield s
+        try:
+            with self._read_factory() as s, s.begin():
+                yield s
+        except DBAPIError as e:
+            self._explain(e)
+            raise
+
+    def _explain(self, e: DBAPIError) -> None:
+        reason = storage_failure(e, self.engine.url.render_as_string(hide_password=False))
+        if reason is not None:
+            where = self.engine.url.render_as_string(hide_password=True)
+            raise StoreUnwritable(f"cannot use the database {where}: {reason}") from e
 
     def dispose(self) -> None:
         self.engine.dispose()
