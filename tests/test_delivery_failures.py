@@ -270,3 +270,93 @@ def test_control_characters_never_reach_a_stored_keyword(world: tuple[FakeSlack,
     with svc.store.session() as s:
         sub = s.scalars(select(Subscription).where(Subscription.channel_id == "CCTRL")).one()
         assert (sub.phrase, sub.excludes) == ("Clearview AI", '["Apple"]')
+
+
+def _due_now(svc: Services) -> None:
+    """Skip the short backoff after an unanswered post instead of sleeping through it."""
+    from sqlalchemy import update
+
+    with svc.store.session() as s:
+        s.execute(update(Delivery).values(not_before=None))
+
+
+def _rows(svc: Services, channel: str) -> list[Delivery]:
+    with svc.store.session() as s:
+        return list(s.scalars(select(Delivery).where(Delivery.channel_id == channel).order_by(Delivery.id)))
+
+
+def test_a_post_whose_answer_is_lost_is_found_not_posted_twice(world: tuple[FakeSlack, FeedServer, Path]) -> None:
+    slack, feeds, tmp = world
+    feeds.route("/f.xml", body=rss([story(1)]))
+    svc = make_svc(tmp, slack, feeds.url("/f.xml"))
+    subscribe(svc, "CLOST")
+    slack.lose_answers("CLOST")  # Slack posts it, then the connection drops before the answer
+    assert poll(svc, "t").planned == 1
+    Outbox(svc.store, make_poster(svc.settings)).drain(deadline=5)
+    [row] = _rows(svc, "CLOST")
+    assert row.status == "pending" and row.unconfirmed_at is not None and "no answer" in (row.last_error or "")
+    assert len(slack.messages["CLOST"]) == 1
+
+    _due_now(svc)
+    report = Outbox(svc.store, make_poster(svc.settings)).drain(deadline=5)
+    [row] = _rows(svc, "CLOST")
+    assert len(slack.messages["CLOST"]) == 1, "posted twice"
+    assert row.status == "sent" and row.ts == slack.messages["CLOST"][0]["ts"] and report.sent == 1
+    # The cost: one history read for the one lost answer, none for the posts that were answered.
+    assert len(slack.calls("conversations.history")) == 1
+    assert len(slack.calls("chat.postMessage")) == 1
+
+
+def test_a_post_lost_on_the_way_in_is_posted_after_the_check(world: tuple[FakeSlack, FeedServer, Path]) -> None:
+    slack, feeds, tmp = world
+    feeds.route("/f.xml", body=rss([story(1)]))
+    svc = make_svc(tmp, slack, feeds.url("/f.xml"))
+    subscribe(svc, "CGONE1")
+    slack.lose_answers("CGONE1", posted=False)
+    assert poll(svc, "t").planned == 1
+    Outbox(svc.store, make_poster(svc.settings)).drain(deadline=5)
+    assert not slack.messages.get("CGONE1")
+    _due_now(svc)
+    Outbox(svc.store, make_poster(svc.settings)).drain(deadline=5)
+    assert len(slack.messages["CGONE1"]) == 1
+    assert [r.status for r in _rows(svc, "CGONE1")] == ["sent"]
+    assert len(slack.calls("conversations.history")) == 1
+
+
+def test_a_lost_thread_reply_is_looked_for_in_its_thread(world: tuple[FakeSlack, FeedServer, Path]) -> None:
+    slack, feeds, tmp = world
+    title, url, text = story(1)
+    feeds.route("/f.xml", body=rss([(title, url, text)]))
+    svc = make_svc(tmp, slack, feeds.url("/f.xml"))
+    subscribe(svc, "CTHREAD")
+    poll(svc, "t")
+    Outbox(svc.store, make_poster(svc.settings)).drain(deadline=5)
+    # A syndicated copy: a thread reply, whose answer is lost.
+    feeds.route("/f.xml", body=rss([(title, url, text), ("Copy: " + title, url + "-copy", text)]))
+    slack.lose_answers("CTHREAD")
+    assert poll(svc, "t").planned == 1
+    Outbox(svc.store, make_poster(svc.settings)).drain(deadline=5)
+    _due_now(svc)
+    Outbox(svc.store, make_poster(svc.settings)).drain(deadline=5)
+    replies = [m for m in slack.messages["CTHREAD"] if m["thread_ts"]]
+    assert len(replies) == 1
+    assert [r.status for r in _rows(svc, "CTHREAD")] == ["sent", "sent"]
+    assert len(slack.calls("conversations.replies")) == 1 and not slack.calls("conversations.history")
+
+
+def test_without_history_access_a_lost_answer_costs_at_most_one_duplicate(
+        world: tuple[FakeSlack, FeedServer, Path], caplog: pytest.LogCaptureFixture) -> None:
+    slack, feeds, tmp = world
+    feeds.route("/f.xml", body=rss([story(1)]))
+    svc = make_svc(tmp, slack, feeds.url("/f.xml"))
+    subscribe(svc, "CNOSCOPE")
+    slack.lose_answers("CNOSCOPE")
+    slack.deny_history("missing_scope")
+    poll(svc, "t")
+    Outbox(svc.store, make_poster(svc.settings)).drain(deadline=5)
+    _due_now(svc)
+    with caplog.at_level(logging.WARNING):
+        Outbox(svc.store, make_poster(svc.settings)).drain(deadline=5)
+    assert len(slack.messages["CNOSCOPE"]) == 2  # the documented bound: one extra copy
+    assert [r.status for r in _rows(svc, "CNOSCOPE")] == ["sent"]
+    assert any("missing_scope" in r.getMessage() for r in caplog.records)

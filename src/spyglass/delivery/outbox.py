@@ -6,11 +6,13 @@ lease expires and it is posted again. So at most the messages in flight at a cra
 twice — one per channel being drained, since channels drain in parallel (tests/test_crash_safety.py
 measures it) — and Slack has no idempotency key to do better. A clean stop (SIGTERM) finishes and
 records the posts in flight, so it duplicates nothing. The lease is renewed right before each post,
-so a long paced queue never outlives its claim.
+so a long paced queue never outlives its claim. A post sent but never answered (timeout, dropped
+connection) is looked for in the channel by its metadata before it is posted again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -46,6 +48,12 @@ CLAIM_BATCH = 200
 
 def now_utc() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def delivery_key(did: int, url: str) -> str:
+    """Names a delivery in its message's metadata: the row id, and the story's URL so that another
+    installation posting to the same channel never matches it."""
+    return f"{did}:{hashlib.sha256(url.encode()).hexdigest()[:12]}"
 
 
 def worker_id() -> str:
@@ -224,7 +232,10 @@ class Outbox:
                     return False
                 thread_ts = alert.ts
             view = self._view(s, d, story)
-            channel, kind, attempts = d.channel_id, d.kind, d.attempts
+            channel, kind, attempts, unconfirmed = d.channel_id, d.kind, d.attempts, d.unconfirmed_at
+        key = delivery_key(did, view.url)
+        if unconfirmed is not None and self._posted_after_all(did, channel, key, thread_ts, unconfirmed, report):
+            return False
         message = build_reply(view) if kind == "reply" else build_alert(view)
         problems = validate_blocks(message.get("blocks", []))
         if problems:  # a builder bug; never send a message Slack would reject
@@ -232,9 +243,38 @@ class Outbox:
                 did, "message over Block Kit limits: " + "; ".join(problems[:3]), report, retry_in=None
             )
             return False
-        outcome = self.poster.post(channel, message, view, thread_ts)
-        self._record(did, channel, attempts, outcome, report, fatal)
+        started = now_utc()
+        outcome = self.poster.post(channel, message, view, thread_ts, key=key)
+        self._record(did, channel, attempts, outcome, report, fatal, started)
         return True
+
+    def _posted_after_all(self, did: int, channel: str, key: str, thread_ts: str | None, since: datetime,
+                          report: DrainReport) -> bool:
+        """The last attempt got no answer: look in the channel before posting again. True when the
+        row is settled (found and marked sent, or the check must wait for a rate limit)."""
+        found = self.poster.find(channel, key, thread_ts, since.timestamp())
+        with self.store.session() as s:
+            d = s.get(Delivery, did)
+            if d is None or d.lease_owner != self.owner:
+                return True
+            if found.ts:
+                log.info("delivery %s: the unanswered post did reach %s (ts %s); not posting again", did, channel, found.ts)
+                d.status, d.ts, d.sent_at, d.last_error = "sent", found.ts, now_utc(), None
+                d.unconfirmed_at = d.lease_owner = d.lease_until = None
+                with self._report_lock:
+                    report.sent += 1
+                return True
+            if found.error and found.retry_after:
+                d.not_before = now_utc() + timedelta(seconds=found.retry_after)
+                d.lease_owner = d.lease_until = None
+                with self._report_lock:
+                    report.deferred += 1
+                return True
+            if found.error:  # e.g. missing_scope without channels:history: at most one duplicate
+                log.warning("delivery %s: cannot check whether the unanswered post reached %s (%s); posting again",
+                            did, channel, found.error)
+            d.unconfirmed_at = None
+        return False
 
     def _view(self, s: Session, d: Delivery, story: StoryRow) -> AlertView:
         related = [
@@ -270,12 +310,15 @@ class Outbox:
         outcome: PostOutcome,
         report: DrainReport,
         fatal: threading.Event,
+        started: datetime,
     ) -> None:
         now = now_utc()
         with self.store.session() as s:
             d = s.get(Delivery, did)
             assert d is not None
             d.lease_owner = d.lease_until = None
+            if outcome.unconfirmed:  # the earliest unanswered attempt bounds the check's window
+                d.unconfirmed_at = d.unconfirmed_at or started
             if outcome.fatal:
                 # The token, not this message, is the problem: do not spend an attempt, and make every
                 # waiting row wait, so neither this worker nor another retries each row against Slack.

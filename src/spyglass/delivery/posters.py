@@ -8,6 +8,7 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol, TextIO
+from urllib.error import URLError
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -51,21 +52,41 @@ class PostOutcome:
     channel_gone: bool = False  # pause this channel's subscriptions
     fatal: bool = False  # stop delivering altogether (bad token)
     transient: bool = False  # Slack or the network is having trouble, not this message: keep retrying
+    unconfirmed: bool = False  # the request was sent but no answer came: it may have been posted
+
+
+@dataclass
+class Lookup:
+    """Whether a post whose answer was lost is in the channel after all."""
+
+    ts: str = ""  # found: its ts
+    error: str = ""  # could not look (then the caller decides)
+    retry_after: float | None = None
 
 
 class Poster(Protocol):
     pacing: float  # seconds between two posts to one channel
 
     def post(
-        self, channel: str, message: dict[str, Any], view: AlertView, thread_ts: str | None
+        self, channel: str, message: dict[str, Any], view: AlertView, thread_ts: str | None, key: str = ""
     ) -> PostOutcome: ...
+
+    def find(self, channel: str, key: str, thread_ts: str | None, since: float) -> Lookup: ...
+
+
+METADATA_TYPE = "spyglass_delivery"  # message metadata naming the delivery, so a lost answer can be checked
+# The check reads from a minute before the unanswered attempt (clocks differ) to two after it (the
+# client's timeout and the SDK's own retries), so a busy channel's later messages do not crowd it out.
+LOOKBACK, LOOKAHEAD = 60.0, 120.0
 
 
 def slack_client(token: str, api_url: str) -> WebClient:
     client = WebClient(token=token, base_url=api_url, timeout=15)
-    # slack_sdk retries only connection errors by default; 429s honour Retry-After here.
+    # slack_sdk retries only connection errors by default; 429s honour Retry-After here. Only errors
+    # raised before the request was sent (urllib wraps those in URLError) are retried at once: a reset
+    # or a timeout while waiting for the answer may follow a post Slack made, and is checked first.
     client.retry_handlers = [
-        ConnectionErrorRetryHandler(max_retry_count=2),
+        ConnectionErrorRetryHandler(max_retry_count=2, error_types=[URLError]),
         RateLimitErrorRetryHandler(max_retry_count=3),
         ServerErrorRetryHandler(max_retry_count=2),
     ]
@@ -78,11 +99,13 @@ class SlackPoster:
         self.pacing = pacing
 
     def post(
-        self, channel: str, message: dict[str, Any], view: AlertView, thread_ts: str | None
+        self, channel: str, message: dict[str, Any], view: AlertView, thread_ts: str | None, key: str = ""
     ) -> PostOutcome:
         kwargs = dict(message)
         if thread_ts:
             kwargs["thread_ts"] = thread_ts
+        if key:
+            kwargs["metadata"] = {"event_type": METADATA_TYPE, "event_payload": {"delivery": key}}
         try:
             resp = self.client.chat_postMessage(channel=channel, **kwargs)
         except SlackApiError as e:
@@ -97,9 +120,35 @@ class SlackPoster:
                 transient=e.response.status_code == 429 or e.response.status_code >= 500
                 or error in TRANSIENT_ERRORS or _not_from_slack(e),
             )
-        except Exception as e:  # network trouble after the SDK's own retries
-            return PostOutcome(ok=False, error=f"{type(e).__name__}: {e}"[:300], transient=True)
+        except URLError as e:  # never reached Slack (refused, DNS, connect timeout), after the SDK's retries
+            return PostOutcome(ok=False, error=f"cannot reach Slack: {e.reason}"[:300], transient=True)
+        except Exception as e:  # sent, then no answer (timeout, reset, closed): Slack may have posted it
+            return PostOutcome(ok=False, error=f"no answer from Slack: {type(e).__name__}: {e}"[:300],
+                               transient=True, unconfirmed=True)
         return PostOutcome(ok=True, ts=str(resp.get("ts") or ""))
+
+    def find(self, channel: str, key: str, thread_ts: str | None, since: float) -> Lookup:
+        """One history call over the minutes around the unanswered attempt, looking for the message
+        whose metadata names this delivery (a thread's replies are only in conversations.replies)."""
+        oldest, latest = f"{since - LOOKBACK:.6f}", f"{since + LOOKAHEAD:.6f}"
+        try:
+            if thread_ts:
+                resp = self.client.conversations_replies(channel=channel, ts=thread_ts, oldest=oldest, latest=latest,
+                                                         limit=15, include_all_metadata=True, inclusive=True)
+            else:
+                resp = self.client.conversations_history(channel=channel, oldest=oldest, latest=latest,
+                                                         limit=15, include_all_metadata=True, inclusive=True)
+        except SlackApiError as e:
+            retry = e.response.headers.get("Retry-After") or e.response.headers.get("retry-after")
+            return Lookup(error=str(e.response.get("error") or f"HTTP {e.response.status_code}"),
+                          retry_after=float(retry) if retry and str(retry).isdigit() else None)
+        except Exception as e:
+            return Lookup(error=f"{type(e).__name__}: {e}"[:300])
+        for m in resp.get("messages") or []:
+            meta = m.get("metadata") or {}
+            if meta.get("event_type") == METADATA_TYPE and (meta.get("event_payload") or {}).get("delivery") == key:
+                return Lookup(ts=str(m.get("ts") or ""))
+        return Lookup()
 
 
 def _not_from_slack(e: SlackApiError) -> bool:
@@ -122,7 +171,7 @@ class ConsolePoster:
         self._lock = threading.Lock()
 
     def post(
-        self, channel: str, message: dict[str, Any], view: AlertView, thread_ts: str | None
+        self, channel: str, message: dict[str, Any], view: AlertView, thread_ts: str | None, key: str = ""
     ) -> PostOutcome:
         with self._lock:
             if thread_ts:
@@ -132,3 +181,6 @@ class ConsolePoster:
                 self.stream.write(render_alert(view) + "\n\n")
             self.stream.flush()
         return PostOutcome(ok=True, ts=f"{time.time():.6f}")
+
+    def find(self, channel: str, key: str, thread_ts: str | None, since: float) -> Lookup:
+        return Lookup()  # printing always succeeds, so nothing is ever unconfirmed

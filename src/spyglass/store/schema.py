@@ -165,6 +165,8 @@ class Delivery(Base):
     not_before: Mapped[datetime | None] = mapped_column(UTCDateTime)
     lease_owner: Mapped[str | None] = mapped_column(String(80))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set when a post went out but its answer never came: the next attempt looks for it before posting.
+    unconfirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Meta(Base):
