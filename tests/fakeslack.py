@@ -8,7 +8,9 @@
 
 It records every call (method, form or JSON arguments, the token), answers auth.test,
 chat.postMessage, chat.postEphemeral and POSTs to response URLs (/response/<id>), and can
-answer 429 with Retry-After or a channel error.
+answer 429 with Retry-After or a channel error. It keeps the messages it accepted (with their
+metadata) and answers conversations.history and conversations.replies from them; it can accept a
+post and then drop the connection without answering (`lose_answers`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 TOKEN = "xoxb-test-token"
+APP_TOKEN = "xapp-test-token"
 
 
 class FakeSlack:
@@ -30,6 +33,10 @@ class FakeSlack:
         self._errors: dict[str, str] = {}
         self._rate_limits: dict[str, int] = {}
         self._html: set[str] = set()  # channels whose posts get an HTML page with status 200
+        self._lose: dict[str, list[bool]] = {}  # channel -> for each next post: was it made? (then no answer)
+        self._history_error = ""  # what conversations.history/replies answer instead (e.g. missing_scope)
+        self.messages: dict[str, list[dict[str, Any]]] = {}  # channel -> accepted messages, oldest first
+        self.socket_url = ""  # what apps.connections.open hands out (Socket Mode)
         self._ts = 0
         self.latency = 0.0
         fake = self
@@ -68,6 +75,14 @@ class FakeSlack:
     def answer_html(self, channel: str) -> None:
         """Posts to `channel` get `200 text/html` (a proxy's or load balancer's page), not Slack's JSON."""
         self._html.add(channel)
+
+    def lose_answers(self, channel: str, times: int = 1, *, posted: bool = True) -> None:
+        """The next `times` posts to `channel` get no answer: the connection closes after the message
+        was made (`posted`), or before (a request lost on the way in)."""
+        self._lose[channel] = [posted] * times
+
+    def deny_history(self, error: str = "missing_scope") -> None:
+        self._history_error = error
 
     def rate_limit_once(self, channel: str, times: int = 1) -> None:
         self._rate_limits[channel] = times
@@ -135,6 +150,11 @@ class FakeSlack:
                                 "ts": body.get("ts")})
         data = json.dumps(body).encode()
         ctype = "application/json"
+        if headers.pop("X-Fake-Lost", ""):
+            with self._lock:
+                self._calls[-1]["lost"] = True
+            h.close_connection = True
+            return  # no answer at all; the poster cannot know whether the message was made
         if method == "chat.postMessage" and args.get("channel") in self._html:
             data, ctype, status = b"<html><body><h1>502 Bad Gateway</h1></body></html>", "text/html", 200
             with self._lock:
@@ -148,6 +168,10 @@ class FakeSlack:
         h.wfile.write(data)
 
     def _answer(self, method: str, args: dict[str, Any], token: str) -> tuple[int, dict[str, Any], dict[str, str]]:
+        if method == "apps.connections.open":
+            if token != APP_TOKEN:
+                return 200, {"ok": False, "error": "invalid_auth"}, {}
+            return 200, {"ok": True, "url": self.socket_url}, {}
         if token != TOKEN:
             return 200, {"ok": False, "error": "invalid_auth"}, {}
         if method == "auth.test":
@@ -160,7 +184,36 @@ class FakeSlack:
                 if self._rate_limits.get(channel, 0) > 0:
                     self._rate_limits[channel] -= 1
                     return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"}
+                lose = self._lose.get(channel) if method == "chat.postMessage" else None
+                drop = bool(lose)
+                made = lose.pop(0) if lose else True
+                lost = {"X-Fake-Lost": "1"} if drop else {}
+                if not made:
+                    return 200, {"ok": False, "error": "lost on the way in"}, lost
                 self._ts += 1
                 ts = f"{int(time.time())}.{self._ts:06d}"
-            return 200, {"ok": True, "channel": channel, "ts": ts}, {}
+                if method == "chat.postMessage":
+                    meta = args.get("metadata")
+                    self.messages.setdefault(channel, []).append(
+                        {"ts": ts, "text": args.get("text", ""), "thread_ts": args.get("thread_ts"),
+                         "metadata": json.loads(meta) if isinstance(meta, str) else meta})
+            return 200, {"ok": True, "channel": channel, "ts": ts}, lost
+        if method in ("conversations.history", "conversations.replies"):
+            return self._history(method, args)
         return 200, {"ok": False, "error": "unknown_method"}, {}
+
+    def _history(self, method: str, args: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        if self._history_error:
+            return 200, {"ok": False, "error": self._history_error}, {}
+        oldest, latest = float(args.get("oldest") or 0), float(args.get("latest") or 9e12)
+        with_meta = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        with self._lock:
+            msgs = list(self.messages.get(str(args.get("channel")), []))
+        if method == "conversations.history":  # top-level messages, newest first
+            msgs = [m for m in reversed(msgs) if not m["thread_ts"]]
+        else:  # one thread, oldest first
+            msgs = [m for m in msgs if m["thread_ts"] == args.get("ts")]
+        msgs = [m for m in msgs if oldest <= float(m["ts"]) <= latest][: int(args.get("limit") or 100)]
+        out = [{"ts": m["ts"], "text": m["text"], **({"metadata": m["metadata"]} if with_meta and m["metadata"] else {})}
+               for m in msgs]
+        return 200, {"ok": True, "messages": out, "has_more": False}, {}

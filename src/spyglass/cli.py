@@ -286,7 +286,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    for noisy in ("httpx", "httpcore", "apscheduler.executors", "waitress.queue"):
+    for noisy in ("httpx", "httpcore", "apscheduler.executors", "waitress.queue", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if not getattr(args, "func", None):
         parser.print_help()

@@ -10,6 +10,7 @@ import logging
 import signal
 import threading
 from typing import Any
+from urllib.parse import urlsplit
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -20,8 +21,17 @@ from spyglass.delivery.posters import ConsolePoster, Poster, SlackPoster, slack_
 log = logging.getLogger(__name__)
 
 
+# The SDK counts a connection stale after 4 unanswered pings and checks once per ping: every 2 s
+# means a silently dropped connection is replaced within about 10 s (the SDK's 10 s took ~58 s).
+SOCKET_PING = 2.0
+
+
 class CredentialsError(Exception):
     """Missing or rejected Slack credentials; str() is the one line shown."""
+
+
+class SocketModeError(Exception):
+    """Socket Mode could not connect; str() is the one line shown."""
 
 
 def make_poster(settings: Settings) -> Poster:
@@ -72,8 +82,8 @@ def _start_slack(settings: Settings, svc: Any, port: int, stop: threading.Event)
         if not settings.slack.signing_secret:
             svc.settings = _with_dummy_secret(settings)
         app = build_app(svc, client)
-        handler = SocketModeHandler(app, settings.slack.app_token)
-        handler.connect()
+        handler = SocketModeHandler(app, settings.slack.app_token, ping_interval=SOCKET_PING)
+        _connect_socket(handler, settings.slack.api_url)
         log.info("connected to Slack in Socket Mode")
         return handler
     from slack_bolt.adapter.wsgi import SlackRequestHandler
@@ -84,6 +94,36 @@ def _start_slack(settings: Settings, svc: Any, port: int, stop: threading.Event)
     threading.Thread(target=server.run, name="http", daemon=True).start()
     log.info("serving Slack requests on http://0.0.0.0:%s/slack/events", port)
     return server
+
+
+def _connect_socket(handler: Any, api_url: str) -> None:
+    """Open the Socket Mode connection, or say in one line why not (the SDK logs and carries on)."""
+    errors: list[Exception] = []
+    handler.client.on_error_listeners.append(errors.append)
+    sdk_log = handler.client.logger
+    level = sdk_log.level
+    sdk_log.setLevel(logging.CRITICAL)  # it logs each failure at length; the user gets our one line instead
+    try:
+        handler.connect()
+    except SlackApiError as e:
+        raise CredentialsError(
+            f"Slack rejected SLACK_APP_TOKEN: {e.response.get('error', 'unknown error')} (it should be an "
+            "app-level token with the connections:write scope: Basic Information → App-Level Tokens)"
+        ) from None
+    except Exception as e:
+        raise SocketModeError(f"cannot reach Slack at {api_url} to open a Socket Mode connection: {_why(e)}") from None
+    finally:
+        handler.client.on_error_listeners.remove(errors.append)
+        sdk_log.setLevel(level)
+    if not handler.client.is_connected():
+        why = _why(errors[-1]) if errors else "the websocket did not open"
+        host = urlsplit(handler.client.wss_uri or "").netloc or "?"  # not the URL: its ticket is a credential
+        raise SocketModeError(f"cannot open Slack's Socket Mode websocket at {host}: {why}")
+
+
+def _why(e: BaseException) -> str:
+    reason = getattr(e, "reason", None) or getattr(e, "strerror", None) or str(e) or type(e).__name__
+    return str(reason)
 
 
 def _with_dummy_secret(settings: Settings) -> Settings:
@@ -99,7 +139,7 @@ def _start_slack_or_explain(settings: Settings, svc: Any, port: int, stop: threa
 
     try:
         return _start_slack(settings, svc, port, stop)
-    except CredentialsError as e:
+    except (CredentialsError, SocketModeError) as e:
         raise UserError(str(e)) from None
     except OSError as e:
         raise UserError(f"cannot listen on port {port}: {e.strerror}") from None

@@ -50,13 +50,22 @@ def _request_key(req: BoltRequest) -> str:
     return hashlib.sha256(raw.encode("utf-8", "replace")).hexdigest()
 
 
+def _not_the_token_notice(record: logging.LogRecord) -> bool:
+    # Bolt also reads SLACK_BOT_TOKEN from the environment and warns at every start that the client
+    # we give it (made from the same token) wins. Nothing is wrong; keep it out of the log.
+    return not str(record.msg).startswith("As you gave `client` as well")
+
+
 def build_app(svc: Services, client: WebClient) -> App:
     """Needs SLACK_SIGNING_SECRET; Bolt verifies every request's signature and rejects stale ones."""
+    bolt_log = logging.getLogger("spyglass.slack.bolt")
+    if _not_the_token_notice not in bolt_log.filters:
+        bolt_log.addFilter(_not_the_token_notice)
     app = App(
         client=client,
         signing_secret=svc.settings.slack.signing_secret,
         listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="slack"),
-        logger=logging.getLogger("spyglass.slack.bolt"),
+        logger=bolt_log,
     )
 
     seen = _SeenRequests()
