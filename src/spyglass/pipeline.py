@@ -181,12 +181,16 @@ def poll(
     if results is None or (stop is not None and stop.is_set()):
         give_back(svc, claimed, owner)
         return report
-    for cfg, fetched in zip(feeds, results, strict=True):
-        report.sources.append(_guard(svc, cfg, owner, partial(_handle_feed, svc, cfg, fetched)))
-    for cfg in folders:
-        report.sources.append(_guard(svc, cfg, owner, partial(_handle_folder, svc, cfg)))
-    for cfg in files:
-        report.sources.append(_guard(svc, cfg, owner, partial(_handle_feed_file, svc, cfg)))
+    work: list[tuple[SourceConfig, Callable[[], SourceReport]]] = [
+        *((cfg, partial(_handle_feed, svc, cfg, fetched)) for cfg, fetched in zip(feeds, results, strict=True)),
+        *((cfg, partial(_handle_folder, svc, cfg)) for cfg in folders),
+        *((cfg, partial(_handle_feed_file, svc, cfg)) for cfg in files),
+    ]
+    for i, (cfg, handle) in enumerate(work):
+        if stop is not None and stop.is_set():  # each source is stored whole or not at all
+            give_back(svc, [c.name for c, _ in work[i:]], owner)
+            break
+        report.sources.append(_guard(svc, cfg, owner, handle))
     return report
 
 
