@@ -50,3 +50,26 @@ def test_ctrl_c_during_poll_once_gives_the_sources_back(tmp_path: Path) -> None:
         done = _spyglass("--config", str(cfg), "poll", "--once")
         assert done.returncode == 0, done.stderr
         assert "polled 2 source(s)" in done.stderr
+
+
+def test_start_up_is_quiet_at_the_default_level_and_chatty_with_v(tmp_path: Path) -> None:
+    """`spyglass run` on the bundled default: what it logs before its first alert is about Spyglass."""
+    cfg = tmp_path / "spyglass.toml"
+    cfg.write_text(f'[storage]\nurl = "sqlite:///{tmp_path / "sg.db"}"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
+
+    def first_seconds(*extra: str) -> str:
+        proc = subprocess.Popen([sys.executable, "-m", "spyglass", "--config", str(cfg), *extra, "run"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+        time.sleep(4)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+        return err
+
+    quiet = first_seconds()
+    for chatter in ("alembic", "Adding job tentatively", "token` will be unused", "setup plugin"):
+        assert chatter not in quiet, quiet
+    assert "worker" in quiet  # its own start line is still there
+    chatty = first_seconds("-v")
+    assert "alembic" in chatty and "Adding job" in chatty

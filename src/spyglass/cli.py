@@ -319,8 +319,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    for noisy in ("httpx", "httpcore", "apscheduler.executors", "waitress.queue", "alembic"):
+    for noisy in ("httpx", "httpcore"):  # a line per request, even with -v
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if not args.verbose:  # start-up chatter (migration plugins, "Adding job tentatively"): -v shows it
+        for chatty in ("apscheduler", "waitress.queue", "alembic"):
+            logging.getLogger(chatty).setLevel(logging.WARNING)
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
