@@ -250,3 +250,44 @@ def test_reads_answer_while_another_process_writes(world: dict) -> None:
     finally:
         locker.rollback()
         locker.close()
+
+
+def _event(port: int, event: dict, event_id: str) -> int:
+    import urllib.request
+
+    from slackreq import sign
+
+    body = json.dumps({"token": "x", "team_id": "T1", "api_app_id": "A1", "type": "event_callback",
+                       "event": event, "event_id": event_id, "event_time": int(time.time())})
+    ts = str(int(time.time()))
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/slack/events", data=body.encode(), method="POST",
+                                 headers={"Content-Type": "application/json", "X-Slack-Request-Timestamp": ts,
+                                          "X-Slack-Signature": sign(body, ts)})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as e:
+        return int(e.code)
+
+
+def test_health_check_and_common_events_are_answered(world: dict) -> None:
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{world['port']}/healthz", timeout=10) as resp:
+        assert resp.status == 200 and resp.read() == b"ok\n"
+    assert _event(world["port"], {"type": "app_home_opened", "user": "U1", "channel": "D1", "tab": "home"}, "Ev1") == 200
+    assert _event(world["port"], {"type": "member_joined_channel", "user": "U1", "channel": "C1"}, "Ev2") == 200
+
+
+def test_health_check_says_503_when_the_database_is_unreachable() -> None:
+    from spyglass.config import Settings
+    from spyglass.runtime import with_health
+    from spyglass.service import Services
+    from spyglass.store.db import open_store
+    from spyglass.store.search import search_backend
+
+    store = open_store(f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/none?connect_timeout=2", migrate=False)
+    svc = Services(settings=Settings(config_path=Path("none.toml")), store=store, topics=[], search=search_backend(store))
+    seen: list[str] = []
+    body = with_health(lambda *_: [b"slack"], svc)({"PATH_INFO": "/healthz"}, lambda status, _h: seen.append(status))
+    assert seen == ["503 Service Unavailable"] and b"database unavailable" in b"".join(body)

@@ -90,10 +90,30 @@ def _start_slack(settings: Settings, svc: Any, port: int, stop: threading.Event)
     from waitress.server import create_server
 
     app = build_app(svc, client)
-    server = create_server(SlackRequestHandler(app), host="0.0.0.0", port=port, threads=8)
+    server = create_server(with_health(SlackRequestHandler(app), svc), host="0.0.0.0", port=port, threads=8)
     threading.Thread(target=server.run, name="http", daemon=True).start()
     log.info("serving Slack requests on http://0.0.0.0:%s/slack/events", port)
     return server
+
+
+def with_health(slack: Any, svc: Any) -> Any:
+    """`GET /healthz` for load balancers and Procfile hosts: 200 when the database answers, else 503.
+    Every other request goes to Bolt."""
+    from sqlalchemy import text
+
+    def wsgi(environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("PATH_INFO") != "/healthz":
+            return slack(environ, start_response)
+        try:
+            with svc.store.read() as s:
+                s.execute(text("SELECT 1"))
+            status, body = "200 OK", b"ok\n"
+        except Exception as e:  # noqa: BLE001 - any failure means "do not send traffic here"
+            status, body = "503 Service Unavailable", f"database unavailable: {type(e).__name__}\n".encode()
+        start_response(status, [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+        return [body]
+
+    return wsgi
 
 
 def _connect_socket(handler: Any, api_url: str) -> None:

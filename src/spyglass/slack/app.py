@@ -107,6 +107,13 @@ def build_app(svc: Services, client: WebClient) -> App:
     def link_button(ack: Ack) -> None:
         ack()
 
+    # Events a manifest with an App Home or channel events sends; acknowledged so Slack does not see
+    # 404s and back off. (Nothing to do for them yet.)
+    @app.event("app_home_opened")
+    @app.event("member_joined_channel")
+    def quiet_event(ack: Ack) -> None:
+        ack()
+
     @app.error
     def on_error(error: Exception, body: dict[str, Any]) -> None:
         log.error("unhandled error in Slack listener: %s", error)
