@@ -14,6 +14,7 @@ current connections without either side seeing a close; connections made after i
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import socket
@@ -53,10 +54,8 @@ class FakeSocket:
         self._relay.close()
         for a, b in self._pairs:
             for s in (a, b):
-                try:
+                with contextlib.suppress(OSError):
                     s.close()
-                except OSError:
-                    pass
         self._server.shutdown()
 
     # ---------------------------------------------------------------- what tests call

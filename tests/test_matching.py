@@ -421,7 +421,7 @@ def test_overrides_replace_and_add(topics: list[Topic]) -> None:
 
 
 def test_overrides_are_validated() -> None:
-    with pytest.raises(TopicsError, match=r"overrides: topic 'x': unknown key 'phrase'"):
+    with pytest.raises(TopicsError, match=r"overrides\[0\] \('x'\): unknown key 'phrase'"):
         load_topics(overrides=[{"slug": "x", "label": "X", "phrase": ["y"]}])
 
 

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from feeds import distinct_story, rss
 from feedserver import FeedServer
 
@@ -73,3 +75,46 @@ def test_start_up_is_quiet_at_the_default_level_and_chatty_with_v(tmp_path: Path
     assert "worker" in quiet  # its own start line is still there
     chatty = first_seconds("-v")
     assert "alembic" in chatty and "Adding job" in chatty
+
+
+BAD_CONFIGS = [
+    ('[network]\nallow_networks = ["not-a-network"]\n', "network.allow_networks", "is not a network"),
+    ('[network]\nallow_hosts = "localhost"\n', "network.allow_hosts", "must be a list of strings"),
+    ('[storage]\nurl = "foo://x"\n', "storage.url", "unsupported database 'foo'"),
+    ('[storage]\nurl = "mysql://u@h/db"\n', "storage.url", "MySQL is not supported"),
+    ('[storage]\nurl = "sqlite:///"\n', "storage.url", "in-memory database"),
+    ('[storage]\nurl = "sqlite://"\n', "storage.url", "in-memory database"),
+    ('[storage]\nurl = "postgresql+asyncpg://u@h/db"\n', "storage.url", "postgresql+psycopg://"),
+    ('[[sources]]\nname = "F"\nurl = "https://example.org/f"\ninterval = "15 parsecs"\n', "interval", "not a duration"),
+    ('max_age = "9999y"\n', "max_age", "longer than 50 years"),
+    ('[[topics.custom]]\nslug = "mine"\nlabel = "Mine"\n', "topics.custom[0]", "missing 'phrases'"),
+]
+
+
+@pytest.mark.parametrize(("toml", "names", "says"), BAD_CONFIGS)
+def test_config_mistakes_are_one_line_and_exit_2(tmp_path: Path, toml: str, names: str, says: str) -> None:
+    cfg = tmp_path / "spyglass.toml"
+    cfg.write_text(toml)
+    done = _spyglass("--config", str(cfg), "sources", env={"DATABASE_URL": ""})
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert str(cfg) in done.stderr and names in done.stderr and says in done.stderr, done.stderr
+
+
+def test_durations_read_as_people_write_them(tmp_path: Path) -> None:
+    cfg = tmp_path / "spyglass.toml"
+    cfg.write_text(f'max_age = "2 hours"\n[storage]\nurl = "sqlite:///{tmp_path / "sg.db"}"\n'
+                   '[[sources]]\nname = "F"\nurl = "https://example.org/f"\ninterval = "15 minutes"\n')
+    from spyglass.config import load_settings
+
+    settings = load_settings(cfg, env={})
+    assert settings.max_age == 7200 and settings.sources[0].interval == 900
+    assert _spyglass("--config", str(cfg), "sources").returncode == 0
+
+
+@pytest.mark.parametrize("limit", ["0", "-3", "1000", "ten"])
+def test_search_limit_out_of_range_is_refused(tmp_path: Path, limit: str) -> None:
+    cfg = tmp_path / "spyglass.toml"
+    cfg.write_text(f'[storage]\nurl = "sqlite:///{tmp_path / "sg.db"}"\n')
+    done = _spyglass("--config", str(cfg), "search", "drones", "--limit", limit)
+    assert done.returncode == 2 and "--limit" in done.stderr and "Traceback" not in done.stderr, done.stderr

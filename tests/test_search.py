@@ -104,3 +104,19 @@ def test_upgrading_an_existing_database_reindexes_its_stories(db_url: str) -> No
     add(Store(engine), STORIES)
     upgrade(engine)  # 0003 rebuilds the full-text index with 4-character prefixes
     assert len(titles(SqliteSearch(Store(engine)), "coun*")) == 3
+
+
+@pytest.mark.parametrize(("since", "seconds"), [("15m", 900), ("2h", 7200), ("7d", 7 * 86400), ("3mo", 90 * 86400),
+                                                ("1y", 365 * 86400), ("2 hours", 7200)])
+def test_since_means_the_same_units_as_the_config(since: str, seconds: int) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    now = datetime(2026, 6, 1, tzinfo=timezone.utc)
+    q = parse_query(f'drones since:"{since}"' if " " in since else f"drones since:{since}", now=now)
+    assert q.since == now - timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize("since", ["9999y", "5x", "forever", "-3d"])
+def test_impossible_since_is_one_clear_line(since: str) -> None:
+    with pytest.raises(QueryError, match="not understood"):
+        parse_query(f"drones since:{since}")

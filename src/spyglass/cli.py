@@ -86,6 +86,14 @@ def cmd_poll(args: argparse.Namespace) -> int:
     return 0
 
 
+def _limit(text: str) -> int:
+    """argparse turns the ValueError into one line naming --limit, and exits 2."""
+    n = int(text)
+    if not 1 <= n <= 100:
+        raise argparse.ArgumentTypeError(f"{n} is not between 1 and 100")
+    return n
+
+
 @contextmanager
 def _stop_on_ctrl_c() -> Iterator[threading.Event]:
     """The first Ctrl-C (SIGINT) or SIGTERM asks the work in flight to stop cleanly, as `run` does:
@@ -148,7 +156,8 @@ def cmd_topics(args: argparse.Namespace) -> int:
     from spyglass.matching import load_topics
 
     settings = _settings(args)
-    topics = load_topics(settings.topics_file, list(settings.custom_topics) or None)
+    topics = load_topics(settings.topics_file, list(settings.custom_topics) or None,
+                         overrides_from=f"{settings.config_path}: topics.custom")
     for t in topics:
         print(f"{t.slug:<26} {t.label}")
         if t.description:
@@ -288,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("search", parents=[common], help="search the story history")
     sp.add_argument("query", nargs="+", help='words, "phrases", prefix*, topic:SLUG, since:7d')
-    sp.add_argument("--limit", type=int, default=10, help="how many results (default 10)")
+    sp.add_argument("--limit", type=_limit, default=10, help="how many results, 1–100 (default 10)")
     sp.set_defaults(func=cmd_search)
 
     sp = sub.add_parser("topics", parents=[common], help="list the topics with their slugs and phrases")

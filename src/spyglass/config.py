@@ -6,12 +6,15 @@ so the CLI can print one line and exit 2 instead of a traceback.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from spyglass import durations
 
 DEFAULT_CONFIG = Path("config/spyglass.toml")
 DEFAULT_DATABASE_URL = "sqlite:///spyglass.db"
@@ -20,9 +23,6 @@ DEFAULT_MAX_AGE = 72 * 3600.0
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 FEED_FILE_SUFFIXES = (".xml", ".rss", ".atom", ".rdf")
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|m|min|mins|h|hr|hrs|d|day|days|w)\s*$", re.I)
-_UNIT = {"s": 1, "sec": 1, "secs": 1, "m": 60, "min": 60, "mins": 60, "h": 3600, "hr": 3600, "hrs": 3600,
-         "d": 86400, "day": 86400, "days": 86400, "w": 604800}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|kib|mb|mib|gb|gib)?\s*$", re.I)
 _SIZE_UNIT = {"b": 1, "kb": 1000, "kib": 1024, "mb": 10**6, "mib": 2**20, "gb": 10**9, "gib": 2**30}
 
@@ -99,16 +99,18 @@ class Settings:
 
 
 def parse_duration(value: Any, where: str, key: str) -> float:
-    """'15m', '72h', '7d', '30s' → seconds. Bare numbers are refused: minutes or seconds would be a guess."""
+    """'15m', '72h', '7d', '2 hours' → seconds (see durations.py). Bare numbers other than 0 are
+    refused: minutes or seconds would be a guess."""
     if isinstance(value, str):
-        m = _DURATION.match(value)
-        if m:
-            return float(m.group(1)) * _UNIT[m.group(2).lower()]
-        if value.strip() in ("0", "off", "none"):
+        if value.strip().lower() in ("0", "off", "none"):
             return 0.0
+        try:
+            return durations.parse_duration(value)
+        except durations.DurationError as e:
+            raise ConfigError(where, key, str(e)) from None
     if value == 0 and not isinstance(value, bool):
         return 0.0
-    raise ConfigError(where, key, f"{value!r} is not a duration; write it with a unit, e.g. \"15m\", \"72h\", \"7d\"")
+    raise ConfigError(where, key, f"{value!r} is not a duration; write it as a string with a unit, e.g. {durations.EXAMPLES}")
 
 
 def parse_size(value: Any, where: str, key: str) -> int:
@@ -164,6 +166,36 @@ def load_settings(path: Path, env: dict[str, str] | None = None) -> Settings:
     return settings_from_dict(data, path, env)
 
 
+def _str_list(value: Any, where: str, key: str, example: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ConfigError(where, key, f"must be a list of strings ({example}), not {value!r}")
+    return tuple(v.strip() for v in value)
+
+
+_DRIVERS_WE_DO_NOT_SPEAK = {"mysql": "MySQL", "mariadb": "MariaDB", "mssql": "SQL Server", "oracle": "Oracle"}
+
+
+def _check_database_url(url: Any, where: str, key: str) -> None:
+    """Only the two databases Spyglass is tested on, named in words when it is anything else."""
+    hint = "use sqlite:///path/to/spyglass.db or postgresql+psycopg://user:password@host/db"
+    if not isinstance(url, str) or "://" not in url:
+        raise ConfigError(where, key, f"{url!r} is not a database URL; {hint}")
+    scheme = url.split("://", 1)[0].lower()
+    backend = scheme.split("+", 1)[0]
+    if backend in _DRIVERS_WE_DO_NOT_SPEAK:
+        raise ConfigError(where, key, f"{_DRIVERS_WE_DO_NOT_SPEAK[backend]} is not supported; {hint}")
+    if backend not in ("sqlite", "postgres", "postgresql"):
+        raise ConfigError(where, key, f"unsupported database {scheme!r}; {hint}")
+    if backend == "sqlite":
+        path = url.split("://", 1)[1].lstrip("/").split("?", 1)[0]
+        if not path or path == ":memory:":
+            raise ConfigError(where, key, f"{url!r} is an in-memory database, which forgets every story "
+                              "(and would alert them all again) when Spyglass stops; give a file, e.g. sqlite:///spyglass.db")
+    elif scheme not in ("postgres", "postgresql", "postgresql+psycopg"):
+        raise ConfigError(where, key, f"{scheme!r}: Spyglass talks to PostgreSQL with psycopg 3; "
+                          "write postgresql+psycopg://… (or postgres://…)")
+
+
 def _sqlite_beside(url: str, base: Path) -> str:
     """A relative SQLite path in the config file (or the default) is relative to the config file, like
     every other path there: run from another directory, Spyglass still opens the same history
@@ -187,8 +219,8 @@ def settings_from_dict(data: dict[str, Any], path: Path, env: dict[str, str]) ->
         raise ConfigError(where, "storage", "must be a table ([storage])")
     _expect(storage, {"url"}, where, "storage.")
     db_url = env.get("DATABASE_URL") or storage.get("url") or DEFAULT_DATABASE_URL
-    if not isinstance(db_url, str) or "://" not in db_url:
-        raise ConfigError(where, "storage.url", f"{db_url!r} is not a database URL (e.g. sqlite:///spyglass.db)")
+    _check_database_url(db_url, "environment" if env.get("DATABASE_URL") else where,
+                        "DATABASE_URL" if env.get("DATABASE_URL") else "storage.url")
     if not env.get("DATABASE_URL"):
         db_url = _sqlite_beside(db_url, base)
     if db_url.startswith(("postgres://", "postgresql://")):
@@ -278,6 +310,14 @@ def settings_from_dict(data: dict[str, Any], path: Path, env: dict[str, str]) ->
     if not isinstance(network, dict):
         raise ConfigError(where, "network", "must be a table ([network])")
     _expect(network, {"allow_hosts", "allow_networks"}, where, "network.")
+    allow_hosts = _str_list(network.get("allow_hosts", []), where, "network.allow_hosts", 'e.g. ["feeds.internal"]')
+    allow_networks = _str_list(network.get("allow_networks", []), where, "network.allow_networks", 'e.g. ["10.0.0.0/8"]')
+    for net in allow_networks:
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError:
+            raise ConfigError(where, "network.allow_networks",
+                              f"{net!r} is not a network; write an address or a CIDR block, e.g. \"10.0.0.0/8\"") from None
 
     port_raw = env.get("PORT") or "3000"
     if not port_raw.isdigit() or not 0 < int(port_raw) < 65536:
@@ -293,8 +333,8 @@ def settings_from_dict(data: dict[str, Any], path: Path, env: dict[str, str]) ->
         topic_classifier=classifier,
         fetch=fc,
         slack=sc,
-        allow_hosts=tuple(str(h) for h in network.get("allow_hosts", [])),
-        allow_networks=tuple(str(n) for n in network.get("allow_networks", [])),
+        allow_hosts=allow_hosts,
+        allow_networks=allow_networks,
         port=int(port_raw),
         max_backoff=max_backoff,
     )

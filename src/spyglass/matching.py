@@ -142,11 +142,13 @@ class TopicsError(ValueError):
 # Loading
 
 
-def load_topics(path: Path | None = None, overrides: list[dict[str, Any]] | None = None) -> list[Topic]:
+def load_topics(path: Path | None = None, overrides: list[dict[str, Any]] | None = None,
+                overrides_from: str = "overrides") -> list[Topic]:
     """Load topics from YAML (default: the packaged topics.yaml), then apply overrides.
 
     The file is a mapping with a ``topics`` list (a bare list is accepted too). ``overrides`` is a list
-    of dicts in the same shape: a known slug is replaced in place, a new slug is appended.
+    of dicts in the same shape: a known slug is replaced in place, a new slug is appended. Errors in
+    them name ``overrides_from`` and the index (e.g. "spyglass.toml: topics.custom[2]").
     """
     src = Path(path) if path is not None else _DEFAULT_PATH
     try:
@@ -167,9 +169,9 @@ def load_topics(path: Path | None = None, overrides: list[dict[str, Any]] | None
     topics = _parse_list(raw, str(src))
     if overrides:
         if not isinstance(overrides, list):
-            raise TopicsError("overrides: expected a list of topics")
+            raise TopicsError(f"{overrides_from}: expected a list of topics")
         by_slug = {t.slug: i for i, t in enumerate(topics)}
-        for topic in _parse_list(overrides, "overrides"):
+        for topic in _parse_list(overrides, overrides_from, indexed=True):
             if topic.slug in by_slug:
                 topics[by_slug[topic.slug]] = topic
             else:
@@ -178,11 +180,11 @@ def load_topics(path: Path | None = None, overrides: list[dict[str, Any]] | None
     return topics
 
 
-def _parse_list(items: list[Any], source: str) -> list[Topic]:
+def _parse_list(items: list[Any], source: str, *, indexed: bool = False) -> list[Topic]:
     topics: list[Topic] = []
     seen: set[str] = set()
     for i, item in enumerate(items):
-        topic = _parse_topic(item, f"{source}: topic #{i + 1}")
+        topic = _parse_topic(item, f"{source}[{i}]" if indexed else f"{source}: topic #{i + 1}")
         if topic.slug in seen:
             raise TopicsError(f"{source}: topic {topic.slug!r}: duplicate slug")
         seen.add(topic.slug)
@@ -195,7 +197,7 @@ def _parse_topic(item: Any, where: str) -> Topic:
         raise TopicsError(f"{where}: expected a mapping, got {type(item).__name__}")
     slug = item.get("slug")
     if isinstance(slug, str) and slug:
-        where = f"{where.rsplit(': topic #', 1)[0]}: topic {slug!r}"
+        where = f"{where.rsplit(': topic #', 1)[0]}: topic {slug!r}" if ": topic #" in where else f"{where} ({slug!r})"
     for key in item:
         if key not in _KEYS:
             raise TopicsError(f"{where}: unknown key {str(key)!r}")

@@ -18,6 +18,7 @@ from typing import Protocol
 
 from sqlalchemy import text
 
+from spyglass.durations import DurationError, parse_duration
 from spyglass.models import HIT_END, HIT_START, SearchHit
 from spyglass.store.db import Store
 
@@ -26,8 +27,6 @@ MAX_QUERY = 300
 MAX_TERMS = 12
 _TOKEN = re.compile(r'(-?)(\w+):("[^"]*"|\S+)|"([^"]*)"|(\S+)')
 _WORD = re.compile(r"\w+", re.U)
-_SINCE = re.compile(r"^(\d{1,4})([hdwmy])$", re.I)
-_SINCE_UNIT = {"h": 3600, "d": 86400, "w": 604800, "m": 30 * 86400, "y": 365 * 86400}
 
 
 class QueryError(ValueError):
@@ -68,10 +67,11 @@ def parse_query(raw: str, *, now: datetime | None = None) -> Query:
             if k == "topic":
                 q.topic = v.lower()
             elif k == "since":
-                sm = _SINCE.match(v)
-                if not sm:
-                    raise QueryError(f"since:{v} is not understood; use e.g. since:24h, since:7d, since:4w")
-                q.since = now - timedelta(seconds=int(sm.group(1)) * _SINCE_UNIT[sm.group(2).lower()])
+                try:
+                    q.since = now - timedelta(seconds=parse_duration(v))
+                except DurationError:
+                    raise QueryError(f"since:{v} is not understood; use e.g. since:24h, since:7d, since:4w, "
+                                     "since:3mo (at most 50y)") from None
             else:  # "word:word" that is not a filter: search it as words
                 q.terms.extend(w.lower() for w in _WORD.findall(m.group(0)))
             continue
