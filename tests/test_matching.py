@@ -13,10 +13,9 @@ from spyglass.matching import (
     TopicsError,
     keyword_topic,
     load_topics,
-    resolve_topic,
-    suggest_topics,
 )
 from spyglass.models import Topic
+from spyglass.topicnames import resolve_topic, suggest_topics
 
 FIXTURE = Path(__file__).parent / "fixtures" / "labeled_stories.yaml"
 

@@ -291,3 +291,27 @@ def test_health_check_says_503_when_the_database_is_unreachable() -> None:
     seen: list[str] = []
     body = with_health(lambda *_: [b"slack"], svc)({"PATH_INFO": "/healthz"}, lambda status, _h: seen.append(status))
     assert seen == ["503 Service Unavailable"] and b"database unavailable" in b"".join(body)
+
+
+@pytest.mark.parametrize(("typed", "label"), [
+    ("facial recognition", "Face recognition"), ("face recognition", "Face recognition"), ("FRT", "Face recognition"),
+    ("ANPR", "Number-plate readers"), ("licence plate readers", "Number-plate readers"),
+    ("license plate readers", "Number-plate readers"), ("plate readers", "Number-plate readers"),
+    ("stingray", "Cell-site simulators"), ("IMSI catchers", "Cell-site simulators"),
+    ("bodycams", "Body-worn cameras"), ("Pegasus", "Spyware"), ("predictive policing", "Predictive policing"),
+])
+def test_topic_names_people_type(world: dict, typed: str, label: str) -> None:
+    channel = "CN" + str(abs(hash(typed)) % 10**8)
+    reply = command(world["port"], world["slack"], f"subscribe {typed}", channel=channel)
+    assert "subscribed this channel" in reply["text"] and label in reply["text"], reply["text"]
+
+
+def test_unknown_names_change_nothing_and_keywords_unsubscribe_without_quotes(world: dict) -> None:
+    slack, port = world["slack"], world["port"]
+    reply = command(port, slack, "subscribe facial recognition frobnicators", channel="CNAMES")
+    assert "`frobnicators` is not a topic" in reply["text"]
+    assert "follows nothing" in command(port, slack, "list", channel="CNAMES")["text"]
+    assert "subscribed" in command(port, slack, 'subscribe "Palantir"', channel="CNAMES")["text"]
+    reply = command(port, slack, "unsubscribe palantir", channel="CNAMES")
+    assert "unsubscribed this channel from" in reply["text"] and "Palantir" in reply["text"]
+    assert "follows nothing" in command(port, slack, "list", channel="CNAMES")["text"]

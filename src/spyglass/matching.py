@@ -26,7 +26,6 @@ or keyword subscriptions. A hit only counts on word boundaries (no "ice" in "pol
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import itertools
 import re
@@ -50,8 +49,6 @@ __all__ = [
     "TopicsError",
     "keyword_topic",
     "load_topics",
-    "resolve_topic",
-    "suggest_topics",
 ]
 
 MAX_CHARS = 20_000  # of title and of summary: bounds the work on untrusted text
@@ -276,44 +273,6 @@ def _literal(s: str) -> str:
     return " ".join(s.replace("~", " ").strip().strip("\"'\u201c\u201d").lstrip("=").split())
 
 
-def _norm_name(s: str) -> str:
-    return re.sub(r"[\s\-_'\"]+", "", fold(s))
-
-
-def resolve_topic(name: str, topics: Sequence[Topic]) -> Topic | None:
-    """Find a topic by slug or label, ignoring case, spaces, hyphens and quotes."""
-    want = _norm_name(name)
-    if not want:
-        return None
-    for topic in topics:
-        if want in (_norm_name(topic.slug), _norm_name(topic.label)):
-            return topic
-    return None
-
-
-def suggest_topics(name: str, topics: Sequence[Topic], n: int = 3) -> list[Topic]:
-    """The topics closest to an unknown name (fuzzy on slugs, labels and phrases), best first."""
-    want = _norm_name(name)
-    if not want or n <= 0:
-        return []
-    scored: list[tuple[float, int, Topic]] = []
-    for i, topic in enumerate(topics):
-        names = [topic.slug, topic.label, *(p.lstrip("=") for p in topic.phrases if "~" not in p)]
-        best = 0.0
-        for cand in names:
-            c = _norm_name(cand)
-            if not c:
-                continue
-            ratio = difflib.SequenceMatcher(None, want, c).ratio()
-            if len(want) >= 3 and (want in c or c in want):
-                ratio = max(ratio, 0.8)
-            best = max(best, ratio)
-        if best >= 0.6:
-            scored.append((best, i, topic))
-    scored.sort(key=lambda s: (-s[0], s[1]))
-    return [t for _, _, t in scored[:n]]
-
-
 # --------------------------------------------------------------------------------------------------
 # Surface forms
 
@@ -352,7 +311,7 @@ _ISE = (
 _VOWELS = set("aeiou")
 
 
-def _spellings(word: str) -> set[str]:
+def spelling_variants(word: str) -> set[str]:
     out = {word}
     if word in _SPELLING:
         out.add(_SPELLING[word])
@@ -388,7 +347,7 @@ def _surface_forms(phrase: str) -> set[str]:
     exact = phrase.startswith("=")
     words = fold(phrase.lstrip("=")).split(" ")
     forms: set[str] = set()
-    for combo in itertools.islice(itertools.product(*(_spellings(w) for w in words)), 64):
+    for combo in itertools.islice(itertools.product(*(spelling_variants(w) for w in words)), 64):
         head, tail = list(combo[:-1]), combo[-1]
         for last in {tail} if exact else _inflections(tail):
             forms.add(" ".join([*head, last]))

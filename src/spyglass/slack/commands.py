@@ -19,12 +19,13 @@ from sqlalchemy.exc import IntegrityError
 from spyglass.delivery.blocks import build_notice, build_search_results
 from spyglass.delivery.mrkdwn import escape, strip_controls
 from spyglass.delivery.outbox import resume_channel
-from spyglass.matching import keyword_topic, resolve_topic, suggest_topics
+from spyglass.matching import keyword_topic
 from spyglass.models import Topic
 from spyglass.service import Services
 from spyglass.store.db import StoreBusy
 from spyglass.store.schema import Subscription
 from spyglass.store.search import QueryError, parse_query
+from spyglass.topicnames import norm_name, resolve_topic, suggest_topics
 
 MAX_TEXT = 1000
 MAX_SUBSCRIPTIONS = 200
@@ -224,11 +225,18 @@ def unsubscribe(svc: Services, caller: Caller, rest: str) -> Reply:
             targets = subs
         else:
             topics, unknown = resolve_names(words, svc.topics)
+            wanted = {norm_name(p) for p in phrases}
+            # A keyword followed with quotes can be named without them: `unsubscribe palantir`.
+            keywords = {norm_name(sub.phrase) for sub in subs if sub.kind == "keyword"}
+            if unknown and norm_name(" ".join(unknown)) in keywords:
+                wanted.add(norm_name(" ".join(unknown)))
+                unknown = []
+            wanted |= {norm_name(w) for w in unknown if norm_name(w) in keywords}
+            unknown = [w for w in unknown if norm_name(w) not in keywords]
             if unknown:
                 return notice(_unknown_message(unknown, svc.topics))
             slugs = {t.slug for t in topics}
-            wanted = {p.casefold() for p in phrases}
-            targets = [sub for sub in subs if sub.key in slugs or (sub.kind == "keyword" and sub.phrase.casefold() in wanted)]
+            targets = [sub for sub in subs if sub.key in slugs or (sub.kind == "keyword" and norm_name(sub.phrase) in wanted)]
             if not words and not phrases:
                 return notice("Unsubscribe from what? Name topics or keywords, or `all`.")
             if not targets:
