@@ -315,3 +315,19 @@ def test_unknown_names_change_nothing_and_keywords_unsubscribe_without_quotes(wo
     reply = command(port, slack, "unsubscribe palantir", channel="CNAMES")
     assert "unsubscribed this channel from" in reply["text"] and "Palantir" in reply["text"]
     assert "follows nothing" in command(port, slack, "list", channel="CNAMES")["text"]
+
+
+def test_listing_the_newest_stories_without_words(world: dict) -> None:
+    slack, port = world["slack"], world["port"]
+    assert main(["poll", "--once"]) == 0
+    by_topic = json.dumps(command(port, slack, "search topic:face-recognition"))
+    assert "news.example/frt-vans" in by_topic and "news.example/anpr" not in by_topic
+    assert "1 story matches" in by_topic
+    assert "news.example/anpr" in json.dumps(command(port, slack, "search topic:anpr"))  # a name, not only a slug
+    recent = json.dumps(command(port, slack, "search since:7d"))
+    assert "news.example/frt-vans" in recent and "news.example/anpr" in recent
+    assert "news.example/anpr" in json.dumps(command(port, slack, "latest number plate readers"))
+    everything = json.dumps(command(port, slack, "latest"))
+    assert "news.example/frt-vans" in everything and "news.example/boxing" in everything
+    unknown = command(port, slack, "search topic:nonexistent")
+    assert "`nonexistent` is not a topic" in unknown["text"]

@@ -138,6 +138,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     from spyglass.delivery.console import render_search
     from spyglass.store.search import QueryError, parse_query
+    from spyglass.store.search import search as run_search
 
     svc = _services(args)
     raw = " ".join(args.query)
@@ -145,9 +146,10 @@ def cmd_search(args: argparse.Namespace) -> int:
         q = parse_query(raw)
     except QueryError as e:
         raise UserError(str(e)) from None
-    if q.empty:
-        raise UserError("give some words to search for, e.g. spyglass search facial recognition")
-    hits = svc.search.search(q, limit=args.limit)
+    if q.empty and not q.filters_only:
+        raise UserError("give some words to search for, e.g. spyglass search facial recognition, or a filter "
+                        "alone for the latest: spyglass search topic:drones")
+    hits = run_search(svc.search, svc.store, q, limit=args.limit)
     print(render_search(raw, hits))
     return 0
 

@@ -89,3 +89,4 @@ class SearchHit:
     published: datetime
     snippet: str  # plain text with HIT_START/HIT_END around matched terms
     score: float = 0.0
+    others: int = 0  # other outlets' copies of the same story (its cluster), folded into this hit

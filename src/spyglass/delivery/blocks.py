@@ -17,6 +17,7 @@ from spyglass.delivery.mrkdwn import (
     link,
     oneline,
     oneline_markers,
+    other_outlets,
     plain,
     safe_url,
 )
@@ -233,8 +234,8 @@ def build_search_results(
             "blocks": [_section(f"{what}\n{tip}")],
         }
     count = total if total is not None and total >= len(shown) else len(shown)
-    noun = "story" if count == 1 else "stories"
-    heading = f"{count} {noun} match `{q}`" if q else f"{count} {noun}"
+    noun, verb = ("story", "matches") if count == 1 else ("stories", "match")
+    heading = f"{count} {noun} {verb} `{q}`" if q else f"{count} {noun}"
     if count > len(shown):
         heading += f" (showing the top {len(shown)})"
     blocks: list[dict[str, Any]] = [_section(f"*{heading}*")]
@@ -243,7 +244,8 @@ def build_search_results(
         url = safe_url(hit.url)
         meta = [
             p
-            for p in (escape_clip(oneline(hit.provider), 200), date_token(hit.published, "{date_short}"))
+            for p in (escape_clip(oneline(hit.provider), 200), date_token(hit.published, "{date_short}"),
+                      other_outlets(hit.others))
             if p
         ]
         snippet = bold_markers(

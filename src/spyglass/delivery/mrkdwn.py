@@ -180,3 +180,8 @@ def bold_markers(escaped: str) -> str:
 
     out = re.sub(f"{HIT_START}([^{HIT_START}{HIT_END}]*){HIT_END}", repl, escaped)
     return out.replace(HIT_START, "").replace(HIT_END, "")
+
+
+def other_outlets(n: int) -> str:
+    """'+ 3 other outlets' for a search hit standing for a story several outlets carried ('' for none)."""
+    return f"+ {n} other outlet{'s' if n != 1 else ''}" if n > 0 else ""

@@ -10,7 +10,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -24,7 +24,8 @@ from spyglass.models import Topic
 from spyglass.service import Services
 from spyglass.store.db import StoreBusy
 from spyglass.store.schema import Subscription
-from spyglass.store.search import QueryError, parse_query
+from spyglass.store.search import Query, QueryError, parse_query
+from spyglass.store.search import search as run_search
 from spyglass.topicnames import norm_name, resolve_topic, suggest_topics
 
 MAX_TEXT = 1000
@@ -39,6 +40,7 @@ HELP = """*Spyglass* watches the news for surveillance-technology stories and po
 • `/spyglass list` — this channel's subscriptions
 • `/spyglass topics` — every topic and what it matches
 • `/spyglass search WORDS` — search past stories; add `topic:SLUG`, `since:7d`, `"a phrase"` or `prefix*`
+• `/spyglass latest [TOPIC]` — the newest stories (also `/spyglass search topic:drones` or `since:7d` alone)
 • `/spyglass resume` — resume alerts after the app was re-added to this channel"""
 
 
@@ -107,6 +109,8 @@ def _dispatch(svc: Services, caller: Caller, text: str) -> Reply:
         return announce(f"{caller.mention} resumed alerts in this channel" + (f" ({n} held alert(s) queued again)." if n else "."))
     if verb == "search":
         return search(svc, rest)
+    if verb in ("latest", "recent", "new"):
+        return latest(svc, rest)
     return notice(f"I don't know `{escape(verb[:40])}`. Here is what I can do:\n{HELP}")
 
 
@@ -284,9 +288,28 @@ def search(svc: Services, rest: str) -> Reply:
         q = parse_query(rest)
     except QueryError as e:
         return notice(escape(str(e)))
-    if q.empty:
-        return notice("Search for what? e.g. `/spyglass search facial recognition vans since:30d` or `topic:drones protest`.")
-    if q.topic and q.topic not in svc.topic_by_slug:
-        return notice(_unknown_message([q.topic], svc.topics))
-    hits = svc.search.search(q, limit=10)
+    if q.empty and not q.filters_only:
+        return notice("Search for what? e.g. `/spyglass search facial recognition vans since:30d`, `topic:drones protest`, "
+                      "or just `topic:drones` for the latest.")
+    if q.topic:
+        topic = resolve_topic(q.topic, svc.topics)
+        if topic is None:
+            return notice(_unknown_message([q.topic], svc.topics))
+        q.topic = topic.slug
+    hits = run_search(svc.search, svc.store, q, limit=10)
     return Reply(build_search_results(rest, hits))
+
+
+def latest(svc: Services, rest: str) -> Reply:
+    """`/spyglass latest [TOPIC]`: the newest stories, of one topic if named."""
+    names = rest.split()
+    q = Query(since=datetime.now(timezone.utc) - timedelta(days=365 * 50))
+    if names:
+        topics, unknown = resolve_names(names, svc.topics)
+        if unknown or len(topics) != 1:
+            return notice(_unknown_message(unknown, svc.topics) if unknown else "Name one topic, e.g. `/spyglass latest drones`.")
+        q.topic = topics[0].slug
+        label = f"latest {topics[0].label}"
+    else:
+        label = "latest"
+    return Reply(build_search_results(label, run_search(svc.search, svc.store, q, limit=10)))

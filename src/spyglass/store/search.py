@@ -12,15 +12,16 @@ newest RANK_WINDOW matches are ranked (news search favours the recent anyway).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
 from spyglass.durations import DurationError, parse_duration
 from spyglass.models import HIT_END, HIT_START, SearchHit
 from spyglass.store.db import Store
+from spyglass.store.schema import StoryRow
 
 RANK_WINDOW = 500
 MAX_QUERY = 300
@@ -42,7 +43,12 @@ class Query:
 
     @property
     def empty(self) -> bool:
+        """No words: nothing to rank by (filters alone list the newest stories instead)."""
         return not self.terms and not self.phrases
+
+    @property
+    def filters_only(self) -> bool:
+        return self.empty and (self.topic is not None or self.since is not None)
 
     def describe(self) -> str:
         parts = [*self.terms, *(f'"{" ".join(p)}"' for p in self.phrases)]
@@ -124,6 +130,30 @@ class SearchBackend(Protocol):
     def search(self, q: Query, limit: int = 10) -> list[SearchHit]: ...
 
 
+def search(backend: SearchBackend, store: Store, q: Query, limit: int = 10) -> list[SearchHit]:
+    """Ranked hits with each story's syndicated copies folded into its best-ranked hit, so the
+    same story from five outlets is one result with "+ 4 other outlets", not five results."""
+    hits = backend.search(q, limit=limit * 3)
+    if not hits:
+        return []
+    ids = [h.story_id for h in hits]
+    with store.read() as s:
+        cluster_of = dict(s.execute(select(StoryRow.id, StoryRow.cluster_id).where(StoryRow.id.in_(ids))).all())
+        sizes = dict(s.execute(select(StoryRow.cluster_id, func.count()).where(
+            StoryRow.cluster_id.in_(set(cluster_of.values()))).group_by(StoryRow.cluster_id)).all())
+    out: list[SearchHit] = []
+    seen: set[int] = set()
+    for h in hits:
+        cluster = cluster_of.get(h.story_id)
+        if cluster is None or cluster in seen:
+            continue
+        seen.add(cluster)
+        out.append(replace(h, others=max(0, int(sizes.get(cluster, 1)) - 1)))
+        if len(out) == limit:
+            break
+    return out
+
+
 def _fts5_expr(q: Query, joiner: str) -> str:
     parts = []
     for t in q.terms:
@@ -178,7 +208,7 @@ class SqliteSearch:
 
     def search(self, q: Query, limit: int = 10) -> list[SearchHit]:
         if q.empty:
-            return []
+            return latest(self.store, q, limit) if q.filters_only else []
         hits = self._run(_fts5_expr(q, "AND"), q, limit)
         if not hits and len(q.terms) + len(q.phrases) > 1:
             hits = self._run(_fts5_expr(q, "OR"), q, limit)
@@ -226,7 +256,7 @@ class PostgresSearch:
 
     def search(self, q: Query, limit: int = 10) -> list[SearchHit]:
         if q.empty:
-            return []
+            return latest(self.store, q, limit) if q.filters_only else []
         hits = self._run(self._tsquery(q, "&"), q, limit)
         if not hits and len(q.terms) + len(q.phrases) > 1:
             hits = self._run(self._tsquery(q, "|"), q, limit)
@@ -242,6 +272,25 @@ def _hit(sid: int, title: str, url: str, provider: str, published: object, snip:
         published = published.replace(tzinfo=timezone.utc)
     return SearchHit(story_id=sid, title=title, url=url, provider=provider or "", published=published,
                      snippet=snip or "", score=score)
+
+
+def latest(store: Store, q: Query, limit: int = 10) -> list[SearchHit]:
+    """The newest stories passing the query's filters (`topic:drones`, `since:7d`): no words to rank by."""
+    stmt = select(StoryRow.id, StoryRow.title, StoryRow.original_url, StoryRow.provider, StoryRow.published_at,
+                  StoryRow.summary)
+    if q.topic:
+        stmt = stmt.where(StoryRow.matches.like(f'%"{q.topic}"%'))
+    if q.since:
+        stmt = stmt.where(StoryRow.published_at >= q.since)
+    stmt = stmt.order_by(StoryRow.published_at.desc(), StoryRow.id.desc()).limit(limit)
+    with store.read() as s:
+        rows = s.execute(stmt).all()
+    return [_hit(r[0], r[1], r[2], r[3], r[4], _lead(r[5]), 0.0) for r in rows]
+
+
+def _lead(summary: str | None, words: int = 30) -> str:
+    parts = (summary or "").split()
+    return " ".join(parts[:words]) + (" …" if len(parts) > words else "")
 
 
 def search_backend(store: Store) -> SearchBackend:
