@@ -118,3 +118,27 @@ def test_search_limit_out_of_range_is_refused(tmp_path: Path, limit: str) -> Non
     cfg.write_text(f'[storage]\nurl = "sqlite:///{tmp_path / "sg.db"}"\n')
     done = _spyglass("--config", str(cfg), "search", "drones", "--limit", limit)
     assert done.returncode == 2 and "--limit" in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_a_quiet_poll_explains_itself_and_a_failed_source_fails_the_command(tmp_path: Path) -> None:
+    old = "Mon, 02 Jan 2006 10:00:00 GMT"
+    with FeedServer() as feeds:
+        feeds.route("/old.xml", body=rss([distinct_story(i, "old") for i in range(3)], pubdate=old))
+        feeds.route("/new.xml", body=rss([distinct_story(1, "new"),
+                                          ("Council resurfaces the high street", "https://news.example/road",
+                                           "The works will take three weeks and close two lanes.")]))
+        feeds.route("/gone.xml", status=500)
+        cfg = tmp_path / "spyglass.toml"
+        cfg.write_text(f'[storage]\nurl = "sqlite:///{tmp_path / "sg.db"}"\n' + "".join(
+            f'[[sources]]\nname = "{n}"\nurl = "{feeds.url(f"/{n}.xml")}"\n' for n in ("old", "new", "gone")))
+        # With a bot token but no subscriptions, nothing is alerted: the summary says why.
+        env = {"SLACK_BOT_TOKEN": "xoxb-not-used", "SLACK_API_URL": "http://127.0.0.1:9/api/"}
+        done = _spyglass("--config", str(cfg), "poll", "--once", env=env)
+    assert done.returncode == 1, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert sum("HTTP 500" in line for line in lines) == 1, done.stderr  # once, not twice
+    assert "source gone: error: HTTP 500" in done.stderr
+    [why] = [line for line in lines if "not alerted" in line]
+    assert "3 older than max_age (72h)" in why, why
+    assert "1 on topics no channel follows (face-recognition" in why, why
+    assert "1 about none of the topics" in why, why

@@ -16,10 +16,12 @@ from spyglass import __version__
 from spyglass.config import ConfigError, Settings, config_path_from, load_settings
 
 if TYPE_CHECKING:
+    from spyglass.pipeline import PollReport
     from spyglass.service import Services
 
 log = logging.getLogger("spyglass")
 EXIT_USAGE = 2
+EXIT_SOURCE_FAILED = 1  # poll --once: some source could not be read (each is named on stderr)
 
 
 class UserError(Exception):
@@ -75,6 +77,9 @@ def cmd_poll(args: argparse.Namespace) -> int:
         ),
         file=sys.stderr,
     )
+    why = _why_not_alerted(svc, report)
+    if why:
+        print(f"spyglass: not alerted: {why}", file=sys.stderr)
     unsaved = len(svc.unsaved.failures) + len(svc.unsaved.leases)
     if unsaved:
         print(
@@ -83,7 +88,30 @@ def cmd_poll(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    return 0
+    return EXIT_SOURCE_FAILED if report.failed else 0
+
+
+def _why_not_alerted(svc: Services, report: PollReport) -> str:
+    """'3 older than max_age (72h), 2 on topics no channel follows (drones)': why new stories were
+    stored but not alerted, so that a quiet poll explains itself."""
+    off_topic, too_old, unrouted, unfollowed = report.not_alerted()
+    parts = []
+    if too_old:
+        parts.append(f"{too_old} older than max_age ({_span(svc.settings.max_age)}) or undated on a first poll")
+    if unrouted:
+        names = ", ".join(slug.removeprefix("kw:") for slug, _ in unfollowed.most_common(5))
+        parts.append(f"{unrouted} on topics no channel follows ({names})")
+    if off_topic:
+        parts.append(f"{off_topic} about none of the topics")
+    return ", ".join(parts)
+
+
+def _span(seconds: float) -> str:
+    """As people write it in the config: 72h, 14d, 90m."""
+    for unit, size, least in (("d", 86400, 7 * 86400), ("h", 3600, 3600), ("m", 60, 60)):
+        if seconds >= least and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds)}s"
 
 
 def _limit(text: str) -> int:

@@ -66,6 +66,7 @@ class SourceReport:
     seen: int = 0  # entries (or files) read this poll
     skipped: int = 0  # entries that did not become stories, e.g. no link
     skip_reason: str = ""  # the commonest reason, with its count
+    ingest: IngestResult | None = None  # why new stories were not alerted, when any were read
 
 
 @dataclass
@@ -87,6 +88,19 @@ class PollReport:
     @property
     def skipped(self) -> int:
         return sum(r.skipped for r in self.sources)
+
+    @property
+    def failed(self) -> list[SourceReport]:
+        return [r for r in self.sources if r.status in ("error", "disabled")]
+
+    def not_alerted(self) -> tuple[int, int, int, Counter[str]]:
+        """(about no topic, too old, on topics no channel follows, those topics by story), over all sources."""
+        results = [r.ingest for r in self.sources if r.ingest is not None]
+        unfollowed: Counter[str] = Counter()
+        for res in results:
+            unfollowed.update(res.unfollowed)
+        return (sum(r.off_topic for r in results), sum(r.too_old for r in results),
+                sum(r.unrouted for r in results), unfollowed)
 
 
 def sync_sources(svc: Services) -> None:
@@ -346,6 +360,7 @@ def _feed_report(cfg: SourceConfig, parsed: ParsedFeed, res: IngestResult) -> So
         seen=seen,
         skipped=skipped,
         skip_reason=reason,
+        ingest=res,
     )
 
 
@@ -411,6 +426,7 @@ def _handle_folder(svc: Services, cfg: SourceConfig) -> SourceReport:
         seen=len(files),
         skipped=sum(errors.values()),
         skip_reason=_commonest(errors),
+        ingest=res,
     )
 
 

@@ -89,9 +89,8 @@ class Worker:
             return
         report = poll(self.svc, self.owner, names=[name], only_due=True, stop=self.stop)
         for r in report.sources:
-            if r.stored or r.error:
-                log.info("source %s: %s, %d new, %d planned%s", r.name, r.status, r.stored, r.planned,
-                         f" ({r.error})" if r.error else "")
+            if r.stored:  # failures were logged when they were recorded
+                log.info("source %s: %d new, %d planned", r.name, r.stored, r.planned)
         if report.planned:
             self.drain()
 

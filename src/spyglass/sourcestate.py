@@ -117,7 +117,8 @@ def record_failure(
         log.error("source %s: could not record its error (%s): %s", cfg.name, error, e)
         svc.unsaved.keep_failure(cfg.name, failure)
         forget_release()
-    log.warning("source %s: %s%s", cfg.name, error, " (disabled)" if disable else "")
+    # INFO: `run` shows it; `poll --once` (WARNING level) prints each failed source once itself.
+    log.info("source %s: %s%s", cfg.name, error, " (disabled)" if disable else "")
 
 
 def _apply(s: Session, svc: Services, cfg: SourceConfig, f: Failure) -> None:

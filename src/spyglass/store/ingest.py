@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -51,6 +52,11 @@ class IngestResult:
     clustered: int = 0  # near-duplicates that joined an existing cluster
     planned: int = 0  # delivery rows written
     new_story_ids: list[int] = field(default_factory=list)
+    # Why new stories (not joining a cluster) were not alerted: the poll summary explains zero alerts.
+    off_topic: int = 0  # matched no topic or keyword
+    too_old: int = 0  # matched, but older than max_age (or undated on a source's first poll)
+    unrouted: int = 0  # matched and fresh, but no channel follows any of its topics
+    unfollowed: Counter[str] = field(default_factory=Counter)  # those topics, by how many such stories
 
 
 def lock_for_ingest(session: Session) -> None:
@@ -256,6 +262,13 @@ def ingest(
                 story.published >= now - timedelta(seconds=max_age) and (story.dated or not first_poll)
             )
             replies = _plan_alerts(cluster_id, story_id, matches, plan, now) if fresh and matches else []
+            if not matches:
+                result.off_topic += 1
+            elif not fresh:
+                result.too_old += 1
+            elif not replies:
+                result.unrouted += 1
+                result.unfollowed.update(m.slug for m in matches)
         deliveries.extend(replies)
         result.planned += len(replies)
     # Parents before children: clusters, stories, then bands and deliveries.
