@@ -224,8 +224,7 @@ def test_a_write_command_under_a_held_lock_is_acknowledged_and_changes_nothing(w
         reply = command(port, slack, "subscribe drones", channel="CLOCK")
         assert reply["response_type"] == "ephemeral"
         assert "busy" in reply["text"] and "nothing was changed" in reply["text"]
-        # Resume and unsubscribe are writes too.
-        assert "busy" in command(port, slack, "resume", channel="CLOCK")["text"]
+        # Unsubscribe is a write too (and resume, when there is something to resume).
         assert "busy" in command(port, slack, "unsubscribe all", channel="CLOCK")["text"]
     finally:
         locker.rollback()
@@ -331,3 +330,17 @@ def test_listing_the_newest_stories_without_words(world: dict) -> None:
     assert "news.example/frt-vans" in everything and "news.example/boxing" in everything
     unknown = command(port, slack, "search topic:nonexistent")
     assert "`nonexistent` is not a topic" in unknown["text"]
+
+
+def test_resume_where_nothing_is_paused_and_editing_a_keywords_exclusions(world: dict) -> None:
+    slack, port = world["slack"], world["port"]
+    reply = command(port, slack, "resume", channel="CEDIT")
+    assert reply["response_type"] == "ephemeral" and "nothing to resume" in reply["text"]
+    assert "subscribed" in command(port, slack, 'subscribe "number plate"', channel="CEDIT")["text"]
+    reply = command(port, slack, 'subscribe "number plate" -"boxing"', channel="CEDIT")
+    assert "updated" in reply["text"] and reply["response_type"] == "in_channel"
+    listed = command(port, slack, "list", channel="CEDIT")["text"]
+    assert listed.count("number plate") == 1 and "boxing" in listed
+    assert main(["poll", "--once"]) == 0
+    posts = slack.posts("CEDIT", top_level=True)
+    assert len(posts) == 1 and "news.example/anpr" in posts[0]["text"]

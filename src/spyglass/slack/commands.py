@@ -23,7 +23,7 @@ from spyglass.matching import keyword_topic
 from spyglass.models import Topic
 from spyglass.service import Services
 from spyglass.store.db import StoreBusy
-from spyglass.store.schema import Subscription
+from spyglass.store.schema import Delivery, Subscription
 from spyglass.store.search import Query, QueryError, parse_query
 from spyglass.store.search import search as run_search
 from spyglass.topicnames import norm_name, resolve_topic, suggest_topics
@@ -105,13 +105,24 @@ def _dispatch(svc: Services, caller: Caller, text: str) -> Reply:
     if verb == "topics":
         return list_topics(svc)
     if verb == "resume":
-        n = resume_channel(svc.store, caller.channel_id, quick=True)
-        return announce(f"{caller.mention} resumed alerts in this channel" + (f" ({n} held alert(s) queued again)." if n else "."))
+        return resume(svc, caller)
     if verb == "search":
         return search(svc, rest)
     if verb in ("latest", "recent", "new"):
         return latest(svc, rest)
     return notice(f"I don't know `{escape(verb[:40])}`. Here is what I can do:\n{HELP}")
+
+
+def resume(svc: Services, caller: Caller) -> Reply:
+    with svc.store.read() as s:
+        paused = s.scalar(select(Subscription.id).where(Subscription.channel_id == caller.channel_id,
+                                                        Subscription.paused_reason.is_not(None)).limit(1))
+        held = s.scalar(select(Delivery.id).where(Delivery.channel_id == caller.channel_id,
+                                                  Delivery.status == "held").limit(1))
+    if paused is None and held is None:
+        return notice("Alerts in this channel are not paused, so there is nothing to resume.")
+    n = resume_channel(svc.store, caller.channel_id, quick=True)
+    return announce(f"{caller.mention} resumed alerts in this channel" + (f" ({n} held alert(s) queued again)." if n else "."))
 
 
 def resolve_names(words: Sequence[str], topics: Sequence[Topic]) -> tuple[list[Topic], list[str]]:
@@ -194,7 +205,9 @@ def _add_subscriptions(svc: Services, caller: Caller, topics: Sequence[Topic], p
                        excludes: Sequence[str], now: datetime, added: list[str]) -> None:
     """Write the new subscriptions in one transaction, appending the labels of those added to ``added``."""
     with svc.store.session(quick=True) as s:
-        existing = {sub.key for sub in s.scalars(select(Subscription).where(Subscription.channel_id == caller.channel_id))}
+        subs = list(s.scalars(select(Subscription).where(Subscription.channel_id == caller.channel_id)))
+        existing = {sub.key for sub in subs}
+        by_phrase = {norm_name(sub.phrase): sub for sub in subs if sub.kind == "keyword"}
         if len(existing) + len(topics) + len(phrases) > MAX_SUBSCRIPTIONS:
             raise _TooMany
         for t in topics:
@@ -205,6 +218,12 @@ def _add_subscriptions(svc: Services, caller: Caller, topics: Sequence[Topic], p
                 added.append(f"*{escape(t.label)}*")
         for p in phrases:
             kt = keyword_topic(p, excludes)
+            same = by_phrase.get(norm_name(p))
+            if same is not None and same.key != kt.slug:  # the same keyword, other exclusions: edit it
+                same.key, same.phrase, same.excludes = kt.slug, p, json.dumps(list(excludes))
+                existing.add(kt.slug)
+                added.append(_keyword_label(p, excludes) + " (updated)")
+                continue
             if kt.slug not in existing:
                 s.add(Subscription(team_id=caller.team_id, channel_id=caller.channel_id, kind="keyword", key=kt.slug,
                                    phrase=p, excludes=json.dumps(excludes), created_by=caller.user_id, created_at=now))
