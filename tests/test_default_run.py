@@ -146,3 +146,23 @@ def test_the_config_files_relative_database_is_found_from_any_directory(tmp_path
     shown = subprocess.run([sys.executable, "-m", "spyglass", "--config", str(cfg), "sources"],
                            capture_output=True, text=True, timeout=60, env=env, cwd=elsewhere)
     assert f"database: sqlite:///{(tmp_path / 'config' / 'spyglass.db').resolve()}" in shown.stdout
+
+
+def test_with_a_slack_token_the_archival_samples_never_reach_a_channel(
+        config: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from fakeslack import TOKEN, FakeSlack
+    from spyglass.config import load_settings
+    from spyglass.service import build_services
+    from spyglass.slack.commands import Caller, handle
+
+    with FakeSlack() as slack:
+        monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)
+        monkeypatch.setenv("SLACK_API_URL", slack.api_url)
+        svc = build_services(load_settings(config))
+        assert handle(svc, Caller("T1", "CREAL", "U1"), "subscribe face-recognition").in_channel
+        assert main(["--config", str(config), "poll", "--once"]) == 0
+        err = capsys.readouterr().err
+        assert slack.posts() == []  # 2021 stories are not news
+        assert "demo source(s), never alerted to Slack" in err
+        assert main(["--config", str(config), "search", "facial recognition"]) == 0
+        assert "thenorthernecho.co.uk/news/19439337" in capsys.readouterr().out  # still searchable

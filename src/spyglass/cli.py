@@ -80,6 +80,10 @@ def cmd_poll(args: argparse.Namespace) -> int:
     why = _why_not_alerted(svc, report)
     if why:
         print(f"spyglass: not alerted: {why}", file=sys.stderr)
+    demos = [c.name for c in svc.settings.sources if c.demo]
+    if demos and svc.slack_enabled:
+        print(f"spyglass: {', '.join(demos)}: demo source(s), never alerted to Slack; replace them with your own "
+              "feeds in the config", file=sys.stderr)
     unsaved = len(svc.unsaved.failures) + len(svc.unsaved.leases)
     if unsaved:
         print(

@@ -43,6 +43,7 @@ class SourceConfig:
     interval: float = DEFAULT_INTERVAL
     max_age: float | None = None  # None: the global max_age; 0: no limit
     trusted: bool = True  # sources from the config file are the operator's own
+    demo: bool = False  # sample stories for the console: stored and searchable, never alerted to Slack
 
     @property
     def kind(self) -> str:
@@ -239,7 +240,7 @@ def settings_from_dict(data: dict[str, Any], path: Path, env: dict[str, str]) ->
         key = f"sources[{i}]"
         if not isinstance(src, dict):
             raise ConfigError(where, key, "must be a table")
-        _expect(src, {"name", "url", "path", "interval", "max_age"}, where, key + ".")
+        _expect(src, {"name", "url", "path", "interval", "max_age", "demo"}, where, key + ".")
         name = _str(src.get("name"), where, key + ".name")
         key = f"sources[{i}] ({name})"
         if name in names:
@@ -259,7 +260,11 @@ def settings_from_dict(data: dict[str, Any], path: Path, env: dict[str, str]) ->
         if interval < 30:
             raise ConfigError(where, key + ".interval", "must be at least 30s")
         src_age = parse_duration(src["max_age"], where, key + ".max_age") if "max_age" in src else None
-        sources.append(SourceConfig(name=name, url=url or "", path=folder_path, interval=interval, max_age=src_age))
+        demo = src.get("demo", False)
+        if not isinstance(demo, bool):
+            raise ConfigError(where, key + ".demo", "must be true or false")
+        sources.append(SourceConfig(name=name, url=url or "", path=folder_path, interval=interval, max_age=src_age,
+                                    demo=demo))
 
     topics = data.get("topics", {})
     if not isinstance(topics, dict):

@@ -292,6 +292,8 @@ def _store(
 ) -> IngestResult:
     """Store a source's stories and, in the same transaction, its new state (`extra`)."""
     batch, plan = _matched(svc, stories)
+    if cfg.demo and svc.slack_enabled:  # archival samples must never reach real channels as news
+        plan = Plan(labels=plan.labels)
     max_age = svc.settings.max_age if cfg.max_age is None else cfg.max_age
     with svc.store.session() as s:
         # Undated stories are not alerted on a source's first poll: they may be years old.
