@@ -37,6 +37,9 @@ class FakeSlack:
         self._history_error = ""  # what conversations.history/replies answer instead (e.g. missing_scope)
         self.messages: dict[str, list[dict[str, Any]]] = {}  # channel -> accepted messages, oldest first
         self.socket_url = ""  # what apps.connections.open hands out (Socket Mode)
+        # conversations.info: channels are public and the app not in them, unless listed here.
+        self.private: set[str] = set()
+        self.member_of: set[str] = set()
         self._ts = 0
         self.latency = 0.0
         fake = self
@@ -200,6 +203,12 @@ class FakeSlack:
             return 200, {"ok": True, "channel": channel, "ts": ts}, lost
         if method in ("conversations.history", "conversations.replies"):
             return self._history(method, args)
+        if method == "conversations.info":
+            channel = str(args.get("channel", ""))
+            if channel in self.private and channel not in self.member_of:
+                return 200, {"ok": False, "error": "channel_not_found"}, {}
+            return 200, {"ok": True, "channel": {"id": channel, "is_private": channel in self.private,
+                                                 "is_member": channel in self.member_of, "is_archived": False}}, {}
         return 200, {"ok": False, "error": "unknown_method"}, {}
 
     def _history(self, method: str, args: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:

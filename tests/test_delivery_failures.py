@@ -360,3 +360,25 @@ def test_without_history_access_a_lost_answer_costs_at_most_one_duplicate(
     assert len(slack.messages["CNOSCOPE"]) == 2  # the documented bound: one extra copy
     assert [r.status for r in _rows(svc, "CNOSCOPE")] == ["sent"]
     assert any("missing_scope" in r.getMessage() for r in caplog.records)
+
+
+def test_a_paused_channel_is_told_to_its_subscriber_once_and_listed(
+        world: tuple[FakeSlack, FeedServer, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    from spyglass.cli import main
+
+    slack, feeds, tmp = world
+    feeds.route("/f.xml", body=rss([story(i) for i in range(3)]))
+    svc = make_svc(tmp, slack, feeds.url("/f.xml"))
+    handle(svc, Caller("T1", "CKICKED", "UADA"), "subscribe face-recognition")
+    handle(svc, Caller("T1", "CKICKED", "UBOB"), 'subscribe "facial recognition"')
+    slack.fail_channel("CKICKED", "not_in_channel")
+    poll(svc, "t")
+    Outbox(svc.store, make_poster(svc.settings)).drain(deadline=10)
+    notes = [c["args"] for c in slack.calls("chat.postMessage") if str(c["args"].get("channel", "")).startswith("U")]
+    assert sorted(n["channel"] for n in notes) == ["UADA", "UBOB"]  # each subscriber, once
+    assert all("<#CKICKED>" in n["text"] and "not_in_channel" in n["text"] and "/spyglass resume" in n["text"]
+               for n in notes)
+    capsys.readouterr()
+    assert main(["--config", str(tmp / "spyglass.toml"), "channels"]) == 0
+    out = capsys.readouterr().out
+    assert "CKICKED  [PAUSED]" in out and "not_in_channel" in out and "held" in out

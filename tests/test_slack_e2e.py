@@ -344,3 +344,16 @@ def test_resume_where_nothing_is_paused_and_editing_a_keywords_exclusions(world:
     assert main(["poll", "--once"]) == 0
     posts = slack.posts("CEDIT", top_level=True)
     assert len(posts) == 1 and "news.example/anpr" in posts[0]["text"]
+
+
+def test_subscribing_where_the_app_cannot_post_changes_nothing(world: dict) -> None:
+    slack, port = world["slack"], world["port"]
+    slack.private.update({"CPRIV", "CPRIVIN"})
+    slack.member_of.add("CPRIVIN")
+    reply = command(port, slack, "subscribe drones", channel="CPRIV")
+    assert reply["response_type"] == "ephemeral" and "Invite it first" in reply["text"], reply["text"]
+    assert "Nothing was changed" in reply["text"]
+    assert "follows nothing" in command(port, slack, "list", channel="CPRIV")["text"]
+    # Invited: fine. A public channel works without an invitation (chat:write.public).
+    assert "subscribed" in command(port, slack, "subscribe drones", channel="CPRIVIN")["text"]
+    assert "subscribed" in command(port, slack, "subscribe drones", channel="CPUBLIC")["text"]

@@ -256,6 +256,37 @@ def cmd_sources(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_channels(args: argparse.Namespace) -> int:
+    """Each channel with subscriptions: what it follows, whether alerts are paused and why, its queue."""
+    from sqlalchemy import func, select
+
+    from spyglass.store.schema import Delivery, Subscription
+
+    svc = _services(args)
+    with svc.store.read() as s:
+        subs = list(s.scalars(select(Subscription).order_by(Subscription.channel_id, Subscription.id)))
+        queue = {(ch, st): n for ch, st, n in s.execute(
+            select(Delivery.channel_id, Delivery.status, func.count()).group_by(Delivery.channel_id, Delivery.status))}
+    if not subs:
+        print("no channel follows anything yet (in Slack: /spyglass subscribe TOPIC)")
+        return 0
+    labels = {t.slug: t.label for t in svc.topics}
+    by_channel: dict[str, list[Subscription]] = {}
+    for sub in subs:
+        by_channel.setdefault(sub.channel_id, []).append(sub)
+    for channel, rows in by_channel.items():
+        paused = next((r.paused_reason for r in rows if r.paused_reason), None)
+        print(f"{channel}  [{'PAUSED' if paused else 'ok'}]  "
+              + ", ".join(f'"{r.phrase}"' if r.kind == "keyword" else labels.get(r.key, r.key) for r in rows))
+        counts = ", ".join(f"{queue[(channel, st)]} {st}" for st in ("sent", "pending", "held", "failed")
+                           if queue.get((channel, st)))
+        if counts:
+            print(f"    alerts: {counts}")
+        if paused:
+            print(f"    paused: {paused}; invite the app back, then /spyglass resume in the channel")
+    return 0
+
+
 def cmd_db(args: argparse.Namespace) -> int:
     from spyglass.store.db import make_engine
     from spyglass.store.migrate import current_revision, head_revision, upgrade
@@ -341,6 +372,9 @@ def build_parser() -> argparse.ArgumentParser:
         "sources", parents=[common], help="show each source's state, last error and next attempt"
     )
     sp.set_defaults(func=cmd_sources)
+
+    sp = sub.add_parser("channels", parents=[common], help="channels with subscriptions, and any that are paused")
+    sp.set_defaults(func=cmd_channels)
 
     sp = sub.add_parser("db", parents=[common], help="database maintenance")
     dbs = sp.add_subparsers(dest="db_command", metavar="ACTION", required=True)

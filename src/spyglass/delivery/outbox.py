@@ -312,6 +312,24 @@ class Outbox:
         fatal: threading.Event,
         started: datetime,
     ) -> None:
+        notes: list[tuple[str, str, str]] = []
+        self._record_in(did, channel, attempts, outcome, report, fatal, started, notes)
+        for user, ch, error in notes:  # after the commit: a slow note never holds the row
+            self.poster.notify(user, f"Spyglass can no longer post in <#{ch}>: Slack says `{error}`. "
+                               "Its alerts are paused and kept. Invite the app back (`/invite @Spyglass`), then "
+                               "run `/spyglass resume` in that channel.")
+
+    def _record_in(
+        self,
+        did: int,
+        channel: str,
+        attempts: int,
+        outcome: PostOutcome,
+        report: DrainReport,
+        fatal: threading.Event,
+        started: datetime,
+        notes: list[tuple[str, str, str]],
+    ) -> None:
         now = now_utc()
         with self.store.session() as s:
             d = s.get(Delivery, did)
@@ -348,11 +366,15 @@ class Outbox:
             d.last_error = outcome.error
             if outcome.channel_gone:
                 d.status = "held"
+                # Whoever subscribed hears of it once, when the channel is first paused.
+                subscribers = set(s.scalars(select(Subscription.created_by).where(
+                    Subscription.channel_id == channel, Subscription.paused_reason.is_(None))))
                 s.execute(
                     update(Subscription)
                     .where(Subscription.channel_id == channel, Subscription.paused_reason.is_(None))
                     .values(paused_reason=f"{outcome.error} (since {now:%Y-%m-%d %H:%M} UTC)")
                 )
+                notes.extend((u, channel, outcome.error) for u in sorted(subscribers) if u)
                 # Everything else queued for this channel waits with it instead of failing one by one.
                 s.execute(
                     update(Delivery)

@@ -73,6 +73,8 @@ class Poster(Protocol):
 
     def find(self, channel: str, key: str, thread_ts: str | None, since: float) -> Lookup: ...
 
+    def notify(self, user: str, text: str) -> bool: ...
+
 
 METADATA_TYPE = "spyglass_delivery"  # message metadata naming the delivery, so a lost answer can be checked
 # The check reads from a minute before the unanswered attempt (clocks differ) to two after it (the
@@ -126,6 +128,17 @@ class SlackPoster:
             return PostOutcome(ok=False, error=f"no answer from Slack: {type(e).__name__}: {e}"[:300],
                                transient=True, unconfirmed=True)
         return PostOutcome(ok=True, ts=str(resp.get("ts") or ""))
+
+    def notify(self, user: str, text: str) -> bool:
+        """A private note to one person, in the app's Messages tab (chat:write; a user id as the channel)."""
+        try:
+            self.client.chat_postMessage(channel=user, text=text, unfurl_links=False, unfurl_media=False)
+            return True
+        except SlackApiError as e:  # a note that cannot be delivered must not disturb delivery
+            log.warning("could not tell %s: %s", user, e.response.get("error"))
+        except Exception as e:
+            log.warning("could not tell %s: %s", user, type(e).__name__)
+        return False
 
     def find(self, channel: str, key: str, thread_ts: str | None, since: float) -> Lookup:
         """One history call over the minutes around the unanswered attempt, looking for the message
@@ -184,3 +197,9 @@ class ConsolePoster:
 
     def find(self, channel: str, key: str, thread_ts: str | None, since: float) -> Lookup:
         return Lookup()  # printing always succeeds, so nothing is ever unconfirmed
+
+    def notify(self, user: str, text: str) -> bool:
+        with self._lock:
+            self.stream.write(f"[note for {clean(user)}] {clean(text)}\n\n")
+            self.stream.flush()
+        return True

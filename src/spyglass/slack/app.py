@@ -9,10 +9,12 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 from slack_bolt import Ack, App, BoltRequest, BoltResponse, Respond
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from spyglass.service import Services
 from spyglass.slack.commands import Caller, handle
@@ -48,6 +50,29 @@ def _request_key(req: BoltRequest) -> str:
     trigger = str(body.get("trigger_id") or body.get("event_id") or "")
     raw = trigger or req.raw_body
     return hashlib.sha256(raw.encode("utf-8", "replace")).hexdigest()
+
+
+def channel_problem(client: WebClient, channel: str) -> str | None:
+    """Can the app post in ``channel``? Public channels take its posts (chat:write.public); a private
+    channel or a conversation it was not invited to does not. None when it can, or cannot tell (a
+    token without channels:read/groups:read, Slack unreachable): then the subscription goes ahead."""
+    try:
+        info = client.conversations_info(channel=channel).get("channel") or {}
+    except SlackApiError as e:
+        if e.response.get("error") == "channel_not_found":  # private, and the app is not in it
+            return "Spyglass cannot see this channel. Invite it first (`/invite @Spyglass`), then subscribe again."
+        return None
+    except Exception:  # noqa: BLE001 - cannot tell: do not block the user
+        return None
+    if info.get("is_archived"):
+        return "This channel is archived, so Spyglass cannot post here."
+    if info.get("is_member"):
+        return None
+    if info.get("is_im") or info.get("is_mpim"):
+        return "Spyglass cannot post in this conversation. Subscribe a channel instead."
+    if info.get("is_private"):
+        return "Spyglass is not in this private channel. Invite it first (`/invite @Spyglass`), then subscribe again."
+    return None
 
 
 def _not_the_token_notice(record: logging.LogRecord) -> bool:
@@ -92,7 +117,7 @@ def build_app(svc: Services, client: WebClient) -> App:
         # and does not wait to learn whether the change happened. The answer follows through respond().
         ack()
         try:
-            message = handle(svc, caller, text).message
+            message = handle(svc, caller, text, channel_check=partial(channel_problem, client)).message
         except Exception:
             log.exception("command failed: %r", text[:200])
             message = {"text": "Sorry, something went wrong on our side. Please try again.", "response_type": "ephemeral"}

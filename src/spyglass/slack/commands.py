@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -80,24 +80,28 @@ def split_command(text: str) -> tuple[str, str]:
     return head.lower(), rest.strip()
 
 
-def handle(svc: Services, caller: Caller, text: str) -> Reply:
+# Why Spyglass could not post in a channel (None: it can, or it cannot tell): asked before subscribing.
+ChannelCheck = Callable[[str], "str | None"]
+
+
+def handle(svc: Services, caller: Caller, text: str, *, channel_check: ChannelCheck | None = None) -> Reply:
     """Answer one `/spyglass` command. Writes wait at most COMMAND_WAIT for the database; if it stays
     busy they change nothing and say so."""
     try:
-        return _dispatch(svc, caller, text)
+        return _dispatch(svc, caller, text, channel_check)
     except StoreBusy:
         return notice("Spyglass's database is busy with another job right now, so nothing was changed. "
                       "Please try again in a few seconds.")
 
 
-def _dispatch(svc: Services, caller: Caller, text: str) -> Reply:
+def _dispatch(svc: Services, caller: Caller, text: str, channel_check: ChannelCheck | None) -> Reply:
     if len(text or "") > MAX_TEXT:
         return notice(f"That command is {len(text)} characters long; please keep it under {MAX_TEXT}.")
     verb, rest = split_command(text)
     if verb in ("help", "?", "-h", "--help"):
         return notice(HELP)
     if verb in ("subscribe", "sub", "follow", "add"):
-        return subscribe(svc, caller, rest)
+        return subscribe(svc, caller, rest, channel_check)
     if verb in ("unsubscribe", "unsub", "unfollow", "remove"):
         return unsubscribe(svc, caller, rest)
     if verb in ("list", "ls", "subscriptions"):
@@ -170,7 +174,7 @@ def _unknown_message(unknown: list[str], topics: Sequence[Topic]) -> str:
     return "\n".join(parts)
 
 
-def subscribe(svc: Services, caller: Caller, rest: str) -> Reply:
+def subscribe(svc: Services, caller: Caller, rest: str, channel_check: ChannelCheck | None = None) -> Reply:
     words, phrases, excludes = _parse_args(rest)
     if not words and not phrases:
         return notice('Subscribe to what? e.g. `/spyglass subscribe face-recognition drones` or `/spyglass subscribe "Clearview AI"`.')
@@ -182,6 +186,9 @@ def subscribe(svc: Services, caller: Caller, rest: str) -> Reply:
     for p in phrases + excludes:
         if len(p) < 2 or len(p) > 100:
             return notice(f"Keyword `{escape(p[:60])}` should be 2–100 characters.")
+    problem = channel_check(caller.channel_id) if channel_check else None
+    if problem:  # a subscription the first alert would only pause
+        return notice(problem + " Nothing was changed.")
     now = datetime.now(timezone.utc)
     added: list[str] = []
     try:
