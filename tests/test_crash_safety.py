@@ -308,8 +308,9 @@ def test_three_concurrent_poll_once_on_sqlite(tmp_path: Path) -> None:
         w = World(tmp_path, slack, feeds, n_stories=0)
         sources = ""
         for f in range(12):
+            # One slow feed holds the first process's claims while the others start (see the PostgreSQL twin).
             feeds.route(f"/feed{f}.xml", body=rss([story(f * 10 + i) for i in range(3)]),
-                        content_type="application/rss+xml")
+                        content_type="application/rss+xml", delay=3.0 if f == 0 else 0.0)
             sources += f'[[sources]]\nname = "Feed {f}"\nurl = "{feeds.url(f"/feed{f}.xml")}"\ninterval = "30s"\n'
         w.cfg.write_text(w.cfg.read_text().split("[[sources]]")[0] + sources)
         expected = {(ch, f"https://news.example/s/{f * 10 + i}") for ch in CHANNELS for f in range(12) for i in range(3)}

@@ -188,7 +188,8 @@ def test_only_one_worker_holds_the_leader_lease(pg_url: str, tmp_path: Path,
 class Fleet:
     """N `spyglass run --no-http` processes on one PostgreSQL database, 30 feeds, FakeSlack."""
 
-    def __init__(self, tmp: Path, pg_url: str, slack: FakeSlack, feeds: FeedServer, n_feeds: int = 30) -> None:
+    def __init__(self, tmp: Path, pg_url: str, slack: FakeSlack, feeds: FeedServer, n_feeds: int = 30,
+                 first_feed_delay: float = 0.0) -> None:
         self.tmp, self.pg_url, self.slack = tmp, pg_url, slack
         self.expected: set[tuple[str, str]] = set()
         sources = []
@@ -200,7 +201,8 @@ class Fleet:
                 items.append((f"Facial recognition story {f}-{i} {words[:40]}", url,
                               f"Police use live facial recognition cameras. {words}", pubdate()))
                 self.expected |= {(ch, url) for ch in CHANNELS}
-            feeds.route(f"/feed{f}.xml", body=rss(items), content_type="application/rss+xml")
+            feeds.route(f"/feed{f}.xml", body=rss(items), content_type="application/rss+xml",
+                        delay=first_feed_delay if f == 0 else 0.0)
             sources.append((f"Feed {f}", feeds.url(f"/feed{f}.xml")))
         self.cfg = write_config(tmp, sources)
         svc = pg_services(self.cfg, pg_url, slack)
@@ -309,9 +311,13 @@ def test_killing_a_worker_mid_run_loses_nothing(fleet: Fleet) -> None:
 
 @pytest.mark.timeout(120)
 def test_three_concurrent_poll_once(pg_url: str, tmp_path: Path) -> None:
-    """Three `poll --once` at the same moment: sources and deliveries are each handled once."""
+    """Three `poll --once` at the same moment: sources and deliveries are each handled once.
+
+    One slow feed keeps the first process's claims held for a few seconds (a poll releases its sources
+    only once all its fetches are done), so the others, which Python may start a second later, meet
+    those claims instead of finding the sources already polled and free again."""
     with FakeSlack() as slack, FeedServer() as feeds:
-        f = Fleet(tmp_path, pg_url, slack, feeds)
+        f = Fleet(tmp_path, pg_url, slack, feeds, first_feed_delay=3.0)
         procs = [subprocess.Popen([sys.executable, "-m", "spyglass", "--config", str(f.cfg), "poll", "--once",
                                    "--deadline", "60"], env=f.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
                  for _ in range(3)]
