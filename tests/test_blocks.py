@@ -200,10 +200,11 @@ def test_alert_shape_and_story_link_first() -> None:
     assert message["text"].startswith(f"<{STORY}|Council approves licence plate cameras>")
     assert message["text"].endswith(" — The Northern Echo")
     blocks = message["blocks"]
-    assert blocks[0] == {
-        "type": "header",
-        "text": {"type": "plain_text", "text": "Council approves licence plate cameras", "emoji": True},
-    }
+    # The title once: linked and bold at the top of the first section, then the summary.
+    assert blocks[0]["type"] == "section"
+    assert blocks[0]["text"]["text"].startswith(f"*<{STORY}|Council approves licence plate cameras>*\n")
+    assert json.dumps(blocks).count("Council approves licence plate cameras") == 1
+    assert not any(b["type"] == "header" for b in blocks)
     context = blocks[1]["elements"][0]["text"]
     assert context.startswith("*The Northern Echo* · <!date^")
     assert f"^{int(PUBLISHED.timestamp())}^" in context and "2026-11-26 12:30 UTC" in context
@@ -253,10 +254,18 @@ def test_alert_escapes_every_untrusted_field() -> None:
     assert "\u202e" not in json.dumps(message, ensure_ascii=False)
 
 
+def shown_title(message: dict) -> str:
+    """The title as the alert shows it: the label of the bold link opening the first section."""
+    first_line = message["blocks"][0]["text"]["text"].split("\n", 1)[0]
+    m = re.fullmatch(r"\*<[^|>]+\|(.*)>\*", first_line) or re.fullmatch(r"\*(.*)\*", first_line)
+    assert m, first_line
+    return m.group(1)
+
+
 def test_alert_limits_long_fields() -> None:
     message = build_alert(view(title="T" * 50 + " word" * 70, summary="lorem ipsum " * 420), now=NOW)
     blocks = message["blocks"]
-    assert len(blocks[0]["text"]["text"]) <= 150
+    assert 0 < len(shown_title(message)) <= 300 and shown_title(message).endswith("…")
     summary = next(b["text"]["text"] for b in blocks if "lorem" in b.get("text", {}).get("text", ""))
     body = summary.split("\n", 1)[1]
     assert len(body) <= 700 and body.endswith("…") and body.rstrip("…").endswith("ipsum")
@@ -275,8 +284,8 @@ def test_alert_limits_long_fields() -> None:
 )
 def test_alert_unicode_titles(title: str) -> None:
     message = build_alert(view(title=title, summary=title), now=NOW)
-    header = message["blocks"][0]["text"]["text"]
-    assert 0 < len(header) <= 150
+    header = shown_title(message)
+    assert 0 < len(header) <= 300
     assert not re.search("[\u202a-\u202e\u2066-\u2069]", json.dumps(message, ensure_ascii=False))
     assert not header.rstrip("…").endswith("\u200d")
     assert message["text"].startswith(f"<{STORY}|")
@@ -284,8 +293,9 @@ def test_alert_unicode_titles(title: str) -> None:
 
 
 def test_alert_flag_not_split_in_half() -> None:
-    header = build_alert(view(title="🇬🇧" * 100), now=NOW)["blocks"][0]["text"]["text"]
+    header = shown_title(build_alert(view(title="🇬🇧" * 200), now=NOW))
     flags = header.rstrip("…")
+    assert flags and header.endswith("…")
     assert len(flags) % 2 == 0 and flags == "🇬🇧" * (len(flags) // 2)
 
 
@@ -309,7 +319,7 @@ def test_alert_image_accessory_only_when_safe() -> None:
 def test_alert_empty_fields_never_make_empty_text() -> None:
     message = build_alert(view(title="", summary="", provider="", topics=(), reasons=()), now=NOW)
     assert validate_blocks(message["blocks"]) == []
-    assert message["blocks"][0]["text"]["text"] == "(untitled story)"
+    assert shown_title(message) == "(untitled story)"
     assert message["text"].startswith(f"<{STORY}|(untitled story)>")
 
 
@@ -586,3 +596,20 @@ def test_console_search() -> None:
     assert lines[4] == "    police use [facial recognition] vans"
     assert "javascript:x" in out and "(unsafe link" in out and "[x]y" in out
     assert render_search("nothing", []).startswith('No stories match "nothing".')
+
+
+def test_feed_formatting_markers_and_mentions_stay_literal() -> None:
+    message = build_alert(view(summary="Police *really* _quietly_ ~dropped~ `the` plan; ask <@U123>.",
+                               reasons=("face against ~ banned", "=Flock")), now=NOW)
+    dumped = json.dumps(message, ensure_ascii=False)
+    for formatted in ("*really*", "_quietly_", "~dropped~", "`the`"):
+        assert formatted not in dumped, formatted
+    assert "really" in dumped and "quietly" in dumped
+    assert "&lt;@U123&gt;" in dumped and "<@U123>" not in dumped  # shown, never a ping, never deleted
+    why = next(b["text"]["text"] for b in message["blocks"] if "Why it matched" in b.get("text", {}).get("text", ""))
+    assert "~" not in why and "=" not in why and "face against … banned" in why and "Flock" in why
+
+
+def test_console_why_has_no_matcher_syntax() -> None:
+    out = render_alert(view(reasons=("face against ~ banned", "=Flock")))
+    assert "~" not in out and '"=Flock"' not in out and "face against … banned" in out

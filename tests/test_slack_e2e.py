@@ -357,3 +357,8 @@ def test_subscribing_where_the_app_cannot_post_changes_nothing(world: dict) -> N
     # Invited: fine. A public channel works without an invitation (chat:write.public).
     assert "subscribed" in command(port, slack, "subscribe drones", channel="CPRIVIN")["text"]
     assert "subscribed" in command(port, slack, "subscribe drones", channel="CPUBLIC")["text"]
+
+
+def test_topics_reply_shows_no_matcher_syntax(world: dict) -> None:
+    text = command(world["port"], world["slack"], "topics")["text"]
+    assert "face-recognition" in text and "~" not in text and " =" not in text

@@ -187,7 +187,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_topics(args: argparse.Namespace) -> int:
-    from spyglass.matching import load_topics
+    from spyglass.matching import load_topics, readable_phrase
 
     settings = _settings(args)
     topics = load_topics(settings.topics_file, list(settings.custom_topics) or None,
@@ -196,9 +196,9 @@ def cmd_topics(args: argparse.Namespace) -> int:
         print(f"{t.slug:<26} {t.label}")
         if t.description:
             print(f"{'':<26} {t.description}")
-        print(f"{'':<26} matches: {', '.join(t.phrases[:12])}{' …' if len(t.phrases) > 12 else ''}")
+        print(f"{'':<26} matches: {', '.join(readable_phrase(p) for p in t.phrases[:12])}{' …' if len(t.phrases) > 12 else ''}")
         if t.context_phrases:
-            print(f"{'':<26} with context: {', '.join(t.context_phrases[:8])}")
+            print(f"{'':<26} with context: {', '.join(readable_phrase(p) for p in t.context_phrases[:8])}")
     return 0
 
 

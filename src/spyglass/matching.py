@@ -268,6 +268,16 @@ def keyword_topic(phrase: str, excludes: Sequence[str] = ()) -> Topic:
     )
 
 
+def readable_phrase(phrase: str) -> str:
+    """A phrase as a person reads it: no "=" (exact-case marker), "~" (near) shown as "…"."""
+    return " … ".join(part.strip().lstrip("=") for part in phrase.split("~")).strip()
+
+
+def example_phrases(topic: Topic, n: int) -> list[str]:
+    """The first ``n`` plain phrases of a topic, for lists people read (no proximity patterns)."""
+    return [readable_phrase(p) for p in topic.phrases if "~" not in p][:n]
+
+
 def _literal(s: str) -> str:
     # Keyword text is taken literally: no "~" proximity operator, no "=" marker, no stray quotes.
     return " ".join(s.replace("~", " ").strip().strip("\"'\u201c\u201d").lstrip("=").split())

@@ -21,6 +21,7 @@ from spyglass.delivery.mrkdwn import (
     plain,
     safe_url,
 )
+from spyglass.matching import readable_phrase
 from spyglass.models import AlertView, RelatedLink, SearchHit
 
 # Block Kit limits (https://api.slack.com/reference/block-kit/blocks).
@@ -154,15 +155,15 @@ def build_alert(view: AlertView, *, now: datetime | None = None) -> dict[str, An
     if provider:
         text += f" — {provider}"
 
-    blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": _plain_text(plain(title, MAX_HEADER) or UNTITLED)}
-    ]
+    # The title appears once: linked, at the top of the section below (no header block repeating it),
+    # so the story's own link is the first link in the message's blocks as well as in its text.
+    blocks: list[dict[str, Any]] = []
 
     context = [p for p in (f"*{provider}*" if provider else "", date_token(published)) if p]
     topics = escape_clip(", ".join(oneline(t) for t in view.topics if oneline(t)), TOPICS_LIMIT)
     if topics:
         context.append(f"Topics: {topics}")
-    blocks.append({"type": "context", "elements": [_mrkdwn(" · ".join(context))]})
+    context_block = {"type": "context", "elements": [_mrkdwn(" · ".join(context))]}
 
     head = _title_line(view.url, title, MAX_SECTION_TEXT - SUMMARY_LIMIT - 2)
     summary = escape_clip(view.summary.strip(), SUMMARY_LIMIT).strip()
@@ -174,8 +175,9 @@ def build_alert(view: AlertView, *, now: datetime | None = None) -> dict[str, An
             "alt_text": plain(title, MAX_ALT_TEXT) or "image",
         }
     blocks.append(_section(f"{head}\n{summary}" if summary else head, accessory))
+    blocks.append(context_block)
 
-    reasons = [oneline(r) for r in view.reasons if oneline(r)]
+    reasons = [oneline(readable_phrase(r)) for r in view.reasons if oneline(readable_phrase(r))]
     if reasons:
         why = escape_clip(", ".join(f"“{r}”" for r in reasons), REASONS_LIMIT)
         blocks.append(_section(f"*Why it matched:* {why}"))

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from spyglass.delivery.mrkdwn import other_outlets, safe_url
+from spyglass.matching import readable_phrase
 from spyglass.models import HIT_END, HIT_START, AlertView, SearchHit
 from spyglass.text import truncate
 
@@ -64,7 +65,7 @@ def render_alert(view: AlertView, channel: str | None = None) -> str:
     if topics:
         meta.append(topics)
     lines.append(" · ".join(meta))
-    reasons = ", ".join(f'"{r}"' for r in (clean(r) for r in view.reasons) if r)
+    reasons = ", ".join(f'"{r}"' for r in (clean(readable_phrase(r)) for r in view.reasons) if r)
     if reasons:
         lines.append(f"why: {reasons}")
     summary = truncate(clean(view.summary), SUMMARY_LIMIT)

@@ -49,9 +49,22 @@ def strip_controls(text: str, *, keep_markers: bool = False, keep_newlines: bool
 
 def escape(text: str, *, keep_markers: bool = False) -> str:
     """Escape untrusted text for a mrkdwn field: `&`, `<`, `>` become entities; controls and bidi
-    overrides are removed (HIT_START/HIT_END survive only when `keep_markers` is set)."""
+    overrides are removed (HIT_START/HIT_END survive only when `keep_markers` is set); a feed's own
+    `*bold*`, `_italic_`, `~strike~` and `` `code` `` pairs are shown as written, not formatted."""
     text = strip_controls(text or "", keep_markers=keep_markers)
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _defuse(text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
+
+
+# mrkdwn has no escape for its formatting characters. Inside a pair that Slack would format, they
+# become look-alikes that it does not: the text reads the same and stays plain.
+_LOOKALIKE = {"*": "\u2217", "_": "\u02cd", "~": "\u223c", "`": "\u02cb"}
+_PAIR = re.compile(r"(?<![\w*_~`])([*_~`])(?=\S)([^\n]*?\S)\1(?![\w*_~`])")
+
+
+def _defuse(text: str) -> str:
+    if not any(c in text for c in _LOOKALIKE):
+        return text
+    return _PAIR.sub(lambda m: _LOOKALIKE[m.group(1)] + m.group(2) + _LOOKALIKE[m.group(1)], text)
 
 
 def oneline(text: str) -> str:

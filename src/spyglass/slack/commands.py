@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from spyglass.delivery.blocks import build_notice, build_search_results
 from spyglass.delivery.mrkdwn import escape, strip_controls
 from spyglass.delivery.outbox import resume_channel
-from spyglass.matching import keyword_topic
+from spyglass.matching import example_phrases, keyword_topic
 from spyglass.models import Topic
 from spyglass.service import Services
 from spyglass.store.db import StoreBusy
@@ -304,7 +304,7 @@ def list_subscriptions(svc: Services, caller: Caller) -> Reply:
 def list_topics(svc: Services) -> Reply:
     lines = ["*Topics* (subscribe with the slug):"]
     for t in svc.topics:
-        examples = ", ".join(t.phrases[:5])
+        examples = ", ".join(example_phrases(t, 5))
         lines.append(f"• `{escape(t.slug)}` *{escape(t.label)}* — {escape(examples)}")
     return notice("\n".join(lines)[:2900])
 
