@@ -30,9 +30,10 @@ def test_poll_once_prints_alerts_then_nothing_new(config: Path, capsys: pytest.C
     assert 'why: "face recognition"' in out
     assert "https://www.thenorthernecho.co.uk/news/19439337" in out
     assert "Teesside Gazette" in out
-    # the same-outlet republish in the sample feed is not a second alert: it is "also covered"
-    assert out.count("Push to put Cleveland Police") >= 1
-    assert "also covered by The Northern Echo" in out
+    # the same-outlet republish in the sample feed is not a second alert: it is an update in the
+    # thread, and not repeated in the alert's related coverage
+    assert out.count("Push to put Cleveland Police") == 1
+    assert "updated by The Northern Echo: Push to put Cleveland Police" in out
     # hard negative in the sample feed
     assert "Boxing" not in out
     assert "new stories" in err

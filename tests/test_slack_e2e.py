@@ -362,3 +362,20 @@ def test_subscribing_where_the_app_cannot_post_changes_nothing(world: dict) -> N
 def test_topics_reply_shows_no_matcher_syntax(world: dict) -> None:
     text = command(world["port"], world["slack"], "topics")["text"]
     assert "face-recognition" in text and "~" not in text and " =" not in text
+
+
+def test_a_same_outlet_republish_is_an_update_and_related_coverage_does_not_repeat_the_thread(world: dict) -> None:
+    slack, port = world["slack"], world["port"]
+    assert "subscribed" in command(port, slack, "subscribe face-recognition", channel="CUPD")["text"]
+    republish = ("Police roll out live facial recognition vans in Croydon (updated)", "https://news.example/frt-vans-2",
+                 ITEMS[0][2])
+    world["feeds"].route("/feed.xml", body=rss([*ITEMS, WIRE_DUP, republish]))
+    assert main(["poll", "--once"]) == 0
+    [alert] = slack.posts("CUPD", top_level=True)
+    replies = slack.posts("CUPD", top_level=False)
+    texts = sorted(r["text"] for r in replies)
+    assert len(replies) == 2, texts
+    assert any(t.startswith("Updated by") and "frt-vans-2" in t for t in texts), texts
+    assert any(t.startswith("Also covered by") and "met-vans" in t for t in texts), texts
+    blocks = json.dumps(alert.get("blocks"))
+    assert "met-vans" not in blocks and "frt-vans-2" not in blocks  # in the thread, so not again above it

@@ -70,6 +70,7 @@ class AlertView:
     reasons: tuple[str, ...]  # phrases that fired
     image: str = ""
     related: tuple[RelatedLink, ...] = ()
+    update: bool = False  # a thread reply from the alert's own outlet: its republish, not other coverage
 
 
 # Search snippets mark matched terms with these two control characters; the renderers turn them

@@ -197,14 +197,15 @@ def build_alert(view: AlertView, *, now: datetime | None = None) -> dict[str, An
 
 def build_reply(view: AlertView) -> dict[str, Any]:
     """A later outlet's coverage of an already-alerted story, for the alert's thread."""
-    provider = escape_clip(oneline(view.provider), 200) or "another outlet"
+    provider = escape_clip(oneline(view.provider), 200) or ("the same outlet" if view.update else "another outlet")
     title = oneline(view.title) or UNTITLED
-    text = f"Also covered by {provider}: {link(view.url, title, TITLE_LABEL_LIMIT)}"
+    lead = f"Updated by {provider}" if view.update else f"Also covered by {provider}"
+    text = f"{lead}: {link(view.url, title, TITLE_LABEL_LIMIT)}"
     url = safe_url(view.url)
     if len(text) <= MAX_SECTION_TEXT:
         blocks: list[dict[str, Any]] = [_section(text)]
     else:  # a very long URL: title in the section, the link on a button
-        blocks = [_section(f"Also covered by {provider}: {label(title, TITLE_LABEL_LIMIT)}")]
+        blocks = [_section(f"{lead}: {label(title, TITLE_LABEL_LIMIT)}")]
         if url:
             blocks.append({"type": "actions", "elements": [_button("Read story", url, "read_story")]})
     summary = escape_clip(oneline(view.summary), 300)

@@ -281,15 +281,24 @@ class Outbox:
             RelatedLink(r["title"], r["url"], r.get("provider", ""))
             for r in json.loads(story.related or "[]")
         ]
+        update = False
         if d.kind == "alert":  # other outlets already in the cluster are related coverage too
+            threaded = select(Delivery.story_id).where(  # ...unless they get their own thread reply here
+                Delivery.cluster_id == d.cluster_id, Delivery.channel_id == d.channel_id, Delivery.kind == "reply")
             others = s.execute(
                 select(StoryRow.title, StoryRow.original_url, StoryRow.provider)
-                .where(StoryRow.cluster_id == d.cluster_id, StoryRow.id != story.id)
+                .where(StoryRow.cluster_id == d.cluster_id, StoryRow.id != story.id, StoryRow.id.not_in(threaded))
                 .order_by(StoryRow.id)
                 .limit(MAX_RELATED)
             ).all()
+            in_thread = set(s.scalars(select(StoryRow.original_url).where(StoryRow.id.in_(threaded))))
             known = {r.url for r in related}
-            related = [RelatedLink(t, u, p) for t, u, p in others if u not in known] + related
+            related = [RelatedLink(t, u, p) for t, u, p in others if u not in known] + [
+                r for r in related if r.url not in in_thread]
+        else:  # a reply from the alert's own outlet is its republish: "Updated by", not "Also covered by"
+            first = s.scalar(select(StoryRow.provider_domain).join(Delivery, Delivery.story_id == StoryRow.id).where(
+                Delivery.cluster_id == d.cluster_id, Delivery.channel_id == d.channel_id, Delivery.kind == "alert"))
+            update = bool(first) and first == story.provider_domain
         return AlertView(
             title=story.title,
             url=story.original_url,
@@ -300,6 +309,7 @@ class Outbox:
             reasons=tuple(json.loads(d.reasons or "[]")),
             image=story.image,
             related=tuple(related[:MAX_RELATED]),
+            update=update,
         )
 
     def _record(

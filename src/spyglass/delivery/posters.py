@@ -188,8 +188,9 @@ class ConsolePoster:
     ) -> PostOutcome:
         with self._lock:
             if thread_ts:
-                who = view.provider or "another outlet"
-                self.stream.write(f"  ↳ also covered by {clean(who)}: {clean(view.title)}\n    {clean(view.url)}\n\n")
+                who = view.provider or ("the same outlet" if view.update else "another outlet")
+                lead = "updated by" if view.update else "also covered by"
+                self.stream.write(f"  ↳ {lead} {clean(who)}: {clean(view.title)}\n    {clean(view.url)}\n\n")
             else:
                 self.stream.write(render_alert(view) + "\n\n")
             self.stream.flush()
