@@ -292,6 +292,8 @@ def cmd_db(args: argparse.Namespace) -> int:
     from spyglass.store.migrate import current_revision, head_revision, upgrade
 
     settings = _settings(args)
+    if args.db_command in ("prune", "stats"):
+        return _db_history(args, settings)
     engine = make_engine(settings.database_url, migrate=False)
     if args.db_command == "upgrade":
         before = current_revision(engine)
@@ -304,6 +306,33 @@ def cmd_db(args: argparse.Namespace) -> int:
     else:
         cur = current_revision(engine)
         print(f"database at revision {cur or 'empty'}; latest is {head_revision()}")
+    return 0
+
+
+def _db_history(args: argparse.Namespace, settings: Settings) -> int:
+    from spyglass.store import retention
+    from spyglass.store.db import open_store
+
+    store = open_store(settings.database_url)
+    if args.db_command == "stats":
+        for key, value in retention.stats(store).items():
+            print(f"{key:>22}: {value if value is not None else '—'}")
+        return 0
+    if settings.retention <= 0:
+        print("[storage] retention is 0: everything is kept, nothing to prune")
+        return 0
+    report = retention.prune(store, retention=settings.retention, tombstone_retention=settings.tombstone_retention,
+                             now=datetime.now(timezone.utc), dry_run=args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    print(f"{verb} {report.stories} stor{'y' if report.stories == 1 else 'ies'} published before the last "
+          f"{_span(settings.retention)}" + ("" if args.dry_run else
+          f", {report.clusters} empty cluster(s); {report.tombstones_added} tombstone(s) added")
+          + f", {report.tombstones_expired} expired tombstone(s)"
+          + (f"; kept {report.kept_for_delivery} old stor{'y' if report.kept_for_delivery == 1 else 'ies'} "
+             "whose alerts are still pending or held" if report.kept_for_delivery else ""))
+    if args.vacuum and not args.dry_run:
+        retention.vacuum(store)
+        print("database file rewritten")
     return 0
 
 
@@ -380,6 +409,10 @@ def build_parser() -> argparse.ArgumentParser:
     dbs = sp.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     dbs.add_parser("upgrade", parents=[common], help="apply migrations (safe to run repeatedly)")
     dbs.add_parser("current", parents=[common], help="show the schema revision")
+    pr = dbs.add_parser("prune", parents=[common], help="remove stories older than [storage] retention")
+    pr.add_argument("--dry-run", action="store_true", help="say what would be removed, remove nothing")
+    pr.add_argument("--vacuum", action="store_true", help="then rewrite the database file to give space back")
+    dbs.add_parser("stats", parents=[common], help="what the history holds and its size on disk")
     sp.set_defaults(func=cmd_db)
     return p
 

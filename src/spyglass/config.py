@@ -86,6 +86,8 @@ class SlackConfig:
 class Settings:
     config_path: Path
     database_url: str = DEFAULT_DATABASE_URL
+    retention: float = 365 * 86400.0  # stories published longer ago are pruned (0: keep everything)
+    tombstone_retention: float = 2 * 365 * 86400.0
     sources: tuple[SourceConfig, ...] = ()
     max_age: float = DEFAULT_MAX_AGE
     topics_file: Path | None = None
@@ -218,7 +220,9 @@ def settings_from_dict(data: dict[str, Any], path: Path, env: dict[str, str]) ->
     storage = data.get("storage", {})
     if not isinstance(storage, dict):
         raise ConfigError(where, "storage", "must be a table ([storage])")
-    _expect(storage, {"url"}, where, "storage.")
+    _expect(storage, {"url", "retention", "tombstone_retention"}, where, "storage.")
+    retention = parse_duration(storage.get("retention", "365d"), where, "storage.retention")
+    tombstone_retention = parse_duration(storage.get("tombstone_retention", "0"), where, "storage.tombstone_retention")
     db_url = env.get("DATABASE_URL") or storage.get("url") or DEFAULT_DATABASE_URL
     _check_database_url(db_url, "environment" if env.get("DATABASE_URL") else where,
                         "DATABASE_URL" if env.get("DATABASE_URL") else "storage.url")
@@ -331,6 +335,8 @@ def settings_from_dict(data: dict[str, Any], path: Path, env: dict[str, str]) ->
     return Settings(
         config_path=path,
         database_url=db_url,
+        retention=retention,
+        tombstone_retention=tombstone_retention or 2 * retention,
         sources=tuple(sources),
         max_age=max_age,
         topics_file=topics_file,

@@ -291,6 +291,9 @@ def _store(
     extra: Callable[[Session, IngestResult], None] | None = None,
 ) -> IngestResult:
     """Store a source's stories and, in the same transaction, its new state (`extra`)."""
+    if svc.settings.retention > 0 and cfg.max_age != 0:  # past retention it would only be pruned again
+        oldest = now_utc() - timedelta(seconds=svc.settings.retention)
+        stories = [st for st in stories if not st.dated or st.published >= oldest]
     batch, plan = _matched(svc, stories)
     if cfg.demo and svc.slack_enabled:  # archival samples must never reach real channels as news
         plan = Plan(labels=plan.labels)

@@ -22,6 +22,7 @@ from spyglass.delivery.outbox import Outbox, worker_id
 from spyglass.delivery.posters import Poster
 from spyglass.pipeline import poll
 from spyglass.service import Services
+from spyglass.store import retention
 from spyglass.store.db import StoreError
 from spyglass.store.schema import Meta
 
@@ -31,6 +32,8 @@ DRAIN_EVERY = 5.0  # seconds
 COMPLAINT_EVERY = 60.0  # seconds between repeats of one database error in the log
 LEADER_LEASE = timedelta(seconds=60)
 LEADER_KEY = "scheduler-leader"
+PRUNE_KEY = "last-prune"  # Meta row whose lease_until is when the next daily prune is due
+PRUNE_EVERY = timedelta(days=1)
 
 
 class Worker:
@@ -113,7 +116,26 @@ class Worker:
         """Jobs that must run once per deployment, not once per worker."""
         if not self.is_leader():
             return
-        # (Room for digests and pruning; today the leader only keeps its lease.)
+        self._prune_daily()
+
+    def _prune_daily(self) -> None:
+        """Once a day, on the leader only: the history stays within [storage] retention."""
+        settings = self.svc.settings
+        now = datetime.now(timezone.utc)
+        if settings.retention <= 0:
+            return
+        with self.svc.store.session() as s:
+            row = s.get(Meta, PRUNE_KEY)
+            if row is not None and row.lease_until is not None and row.lease_until > now:
+                return
+            if row is None:
+                s.add(Meta(key=PRUNE_KEY, value=self.owner, lease_until=now + PRUNE_EVERY))
+            else:
+                row.value, row.lease_until = self.owner, now + PRUNE_EVERY
+        report = retention.prune(self.svc.store, retention=settings.retention,
+                                 tombstone_retention=settings.tombstone_retention, now=now)
+        log.info("pruned %d stories older than retention (%d empty clusters, %d tombstones added)",
+                 report.stories, report.clusters, report.tombstones_added)
 
     def is_leader(self) -> bool:
         now = datetime.now(timezone.utc)

@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 
 from spyglass import dedupe
 from spyglass.models import Match, Story
-from spyglass.store.schema import Cluster, Delivery, LshBand, StoryRow
+from spyglass.store.retention import tombstone_key
+from spyglass.store.schema import Cluster, Delivery, LshBand, StoryRow, Tombstone
 from spyglass.text import fold
 
 _PG_INGEST_LOCK = 7_262_533_002
@@ -129,6 +130,13 @@ def _known_keys(
                 select(StoryRow.guid).where(StoryRow.guid.in_(guids[i : i + _KNOWN_CHUNK])).distinct()
             )
         )
+    # A pruned story is known too: its tombstone keeps an old feed entry from coming back as new.
+    hashed = {tombstone_key("url", u): ("url", u) for u in urls} | {tombstone_key("guid", g): ("guid", g) for g in guids}
+    keys = list(hashed)
+    for i in range(0, len(keys), _KNOWN_CHUNK):
+        for key in conn.scalars(select(Tombstone.key).where(Tombstone.key.in_(keys[i : i + _KNOWN_CHUNK]))):
+            kind, value = hashed[key]
+            (known_urls if kind == "url" else known_guids).add(value)
     return known_urls, known_guids
 
 

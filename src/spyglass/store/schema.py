@@ -169,6 +169,15 @@ class Delivery(Base):
     unconfirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class Tombstone(Base):
+    """A pruned story's canonical URL or GUID, hashed (see retention.py): never stored or alerted again."""
+
+    __tablename__ = "tombstones"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
 class Meta(Base):
     """Small key/value facts (e.g. the scheduler leader's lease)."""
 
