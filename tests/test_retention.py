@@ -121,3 +121,63 @@ def test_the_leader_prunes_once_a_day(tmp_path: Path) -> None:
         worker.leader_jobs()  # the same day: no second prune (it would have removed the expired tombstone)
         with sqlite3.connect(db) as c:
             assert c.execute("SELECT count(*) FROM tombstones WHERE key = 'x'").fetchone()[0] == 1
+
+
+def _bulk_old_history(db: Path, n: int) -> None:
+    """n stories published two years ago, with clusters, LSH bands and full-text rows (the trigger)."""
+    from spyglass.store.db import open_store
+
+    open_store(f"sqlite:///{db}").dispose()
+    when = (datetime.now(timezone.utc) - timedelta(days=730)).strftime("%Y-%m-%d %H:%M:%S.000000")
+    with sqlite3.connect(db) as c:
+        c.executemany("INSERT INTO clusters (id, representative_id, created_at, size) VALUES (?, ?, ?, 1)",
+                      [(i, i, when) for i in range(1, n + 1)])
+        c.executemany(
+            "INSERT INTO stories (id, url, original_url, guid, title, summary, published_at, fetched_at, provider, "
+            "provider_domain, image, cluster_id, signature, matches, related) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, '', '', '', ?, ?, '{}', '[]')",
+            [(i, f"https://old.example/{i}", f"https://old.example/{i}", f"g{i}", f"Old story {i}",
+              f"An old story about cameras number {i}.", when, when, i, b"\0" * 16) for i in range(1, n + 1)])
+        c.executemany("INSERT INTO lsh_bands (band, story_id) VALUES (?, ?)",
+                      [(i * 16 + b, i) for i in range(1, n + 1) for b in range(4)])
+
+
+def test_a_large_prune_never_keeps_slack_commands_waiting(tmp_path: Path) -> None:
+    import socket
+    import time
+
+    from slackreq import SECRET, command
+
+    db = tmp_path / "sg.db"
+    _bulk_old_history(db, 20_000)
+    cfg = tmp_path / "spyglass.toml"
+    cfg.write_text(f'[storage]\nurl = "sqlite:///{db}"\nretention = "365d"\n')
+    with FakeSlack() as slack:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        env = {**os.environ, "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": slack.api_url}
+        serve = subprocess.Popen([sys.executable, "-m", "spyglass", "--config", str(cfg), "serve", "--port", str(port)],
+                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            for _ in range(100):
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            prune = subprocess.Popen([sys.executable, "-m", "spyglass", "--config", str(cfg), "db", "prune"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            answers = []
+            while prune.poll() is None or not answers:
+                verb = "subscribe" if len(answers) % 2 == 0 else "unsubscribe"
+                answers.append(command(port, slack, f"{verb} drones", channel="CPRUNE")["text"])
+            out, err = prune.communicate(timeout=120)
+        finally:
+            serve.terminate()
+            serve.communicate(timeout=20)
+    assert "removed 20000 stories" in out, out + err
+    assert answers and not [a for a in answers if "busy" in a], answers  # every change got the write lock in time
+    with sqlite3.connect(db) as c:
+        assert c.execute("SELECT count(*) FROM stories").fetchone()[0] == 0
+        assert c.execute("SELECT count(*) FROM lsh_bands").fetchone()[0] == 0

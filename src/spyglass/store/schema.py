@@ -119,7 +119,7 @@ class LshBand(Base):
     __tablename__ = "lsh_bands"
 
     band: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    story_id: Mapped[int] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"), primary_key=True)
+    story_id: Mapped[int] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"), primary_key=True, index=True)
 
 
 class Subscription(Base):
@@ -151,7 +151,7 @@ class Delivery(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     channel_id: Mapped[str] = mapped_column(String(40))
     cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"))
-    story_id: Mapped[int] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"))
+    story_id: Mapped[int] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(10))  # alert | reply
     status: Mapped[str] = mapped_column(String(10), default="pending")  # pending | sent | failed | held
     topics: Mapped[str] = mapped_column(Text, default="[]")  # JSON: labels this channel matched on
