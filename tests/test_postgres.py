@@ -392,3 +392,31 @@ def test_a_command_blocked_by_a_row_lock_answers_busy_and_changes_nothing(pg_url
     engine.dispose()
     assert "busy" in reply and "nothing was changed" in reply
     assert "Drones" in str(handle(svc, caller, "list").message)
+
+
+def test_prune_and_tombstones_on_postgres(pg_url: str, tmp_path: Path) -> None:
+    from spyglass.store import retention
+
+    old = datetime.now(timezone.utc) - timedelta(days=400)
+    with FeedServer() as feeds:
+        feeds.route("/f.xml", body=rss([("Facial recognition old story", "https://pg-old.example/1",
+                                         "Police use live facial recognition cameras at the station.",
+                                         format_datetime(old, usegmt=True))]))
+        cfg = tmp_path / "spyglass.toml"
+        cfg.write_text(f'[[sources]]\nname = "PgOld"\nurl = "{feeds.url("/f.xml")}"\nmax_age = "0"\n')
+        svc = pg_services(cfg, pg_url)
+        with svc.store.session() as s:  # a clean slate for this source's story
+            s.execute(text("DELETE FROM tombstones"))
+            s.execute(text("DELETE FROM deliveries WHERE story_id IN (SELECT id FROM stories WHERE url LIKE 'https://pg-old.example/%')"))
+            s.execute(text("DELETE FROM stories WHERE url LIKE 'https://pg-old.example/%'"))
+        assert poll(svc, "t").stored == 1
+        from spyglass.delivery.outbox import Outbox
+        from spyglass.runtime import make_poster
+
+        Outbox(svc.store, make_poster(svc.settings)).drain(deadline=5)  # the console alert, settled
+        report = retention.prune(svc.store, retention=365 * 86400, tombstone_retention=0, now=datetime.now(timezone.utc))
+        assert report.stories >= 1 and report.tombstones_added >= 2
+        with svc.store.session() as s:
+            s.execute(text("UPDATE sources SET etag = NULL, last_modified = NULL WHERE name = 'PgOld'"))
+        assert poll(svc, "t").stored == 0  # the tombstone keeps it out
+        assert int(retention.stats(svc.store)["size on disk (bytes)"]) > 0  # type: ignore[call-overload]
