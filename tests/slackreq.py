@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import itertools
+import socket
+import subprocess
 import time
 import urllib.error
 import urllib.parse
@@ -54,3 +56,18 @@ def command(port: int, slack: Any, text: str, **kw: Any) -> dict[str, Any]:
     answer = slack.reply(rid)
     assert answer is not None, f"no answer to {text!r} reached its response_url"
     return dict(answer)
+
+
+def wait_listening(port: int, proc: subprocess.Popen | None = None, timeout: float = 10.0) -> None:  # type: ignore[type-arg]
+    """Until something accepts connections on 127.0.0.1:port; fails at once if ``proc`` died first."""
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            if proc is not None and proc.poll() is not None:
+                out = proc.stdout.read() if proc.stdout else ""
+                raise AssertionError(f"the server died: {out!r}") from None
+            time.sleep(0.1)
+    raise AssertionError(f"nothing listening on port {port} after {timeout} s")

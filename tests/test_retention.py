@@ -144,9 +144,8 @@ def _bulk_old_history(db: Path, n: int) -> None:
 
 def test_a_large_prune_never_keeps_slack_commands_waiting(tmp_path: Path) -> None:
     import socket
-    import time
 
-    from slackreq import SECRET, command
+    from slackreq import SECRET, command, wait_listening
 
     db = tmp_path / "sg.db"
     _bulk_old_history(db, 20_000)
@@ -160,12 +159,7 @@ def test_a_large_prune_never_keeps_slack_commands_waiting(tmp_path: Path) -> Non
         serve = subprocess.Popen([sys.executable, "-m", "spyglass", "--config", str(cfg), "serve", "--port", str(port)],
                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
-            for _ in range(100):
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                except OSError:
-                    time.sleep(0.1)
+            wait_listening(port, serve)
             prune = subprocess.Popen([sys.executable, "-m", "spyglass", "--config", str(cfg), "db", "prune"],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             answers = []

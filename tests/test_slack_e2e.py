@@ -20,7 +20,7 @@ import pytest
 from fakeslack import TOKEN, FakeSlack
 from feeds import rss
 from feedserver import FeedServer
-from slackreq import SECRET, command, slash
+from slackreq import SECRET, command, slash, wait_listening
 from spyglass.cli import main
 
 ITEMS = [
@@ -57,15 +57,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
         proc = subprocess.Popen([sys.executable, "-m", "spyglass", "serve", "--port", str(port)],
                                 env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         try:
-            for _ in range(100):
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                except OSError:
-                    if proc.poll() is not None:
-                        out = proc.stdout.read().decode() if proc.stdout else ""
-                        raise AssertionError(f"serve died: {out}") from None
-                    time.sleep(0.1)
+            wait_listening(port, proc)
             yield {"slack": slack, "feeds": feeds, "port": port, "cfg": cfg, "db": tmp_path / "sg.db"}
         finally:
             proc.terminate()
