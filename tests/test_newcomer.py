@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from feeds import distinct_story, rss
+from feeds import distinct_story, recent_pubdate, rss
 from feedserver import FeedServer
 
 
@@ -121,9 +121,12 @@ def test_search_limit_out_of_range_is_refused(tmp_path: Path, limit: str) -> Non
 
 
 def test_a_quiet_poll_explains_itself_and_a_failed_source_fails_the_command(tmp_path: Path) -> None:
-    old = "Mon, 02 Jan 2006 10:00:00 GMT"
+    old = recent_pubdate(10 * 86400)  # past max_age (72h), within retention (365d)
+    ancient = "Mon, 02 Jan 2006 10:00:00 GMT"  # past retention: not even stored
     with FeedServer() as feeds:
-        feeds.route("/old.xml", body=rss([distinct_story(i, "old") for i in range(3)], pubdate=old))
+        feeds.route("/old.xml", body=rss([distinct_story(i, "old") for i in range(3)], pubdate=old)
+                    .replace(b"</channel>", rss([distinct_story(9, "anc")], pubdate=ancient)
+                             .split(b"<title>T</title>", 1)[1].split(b"</channel>")[0] + b"</channel>"))
         feeds.route("/new.xml", body=rss([distinct_story(1, "new"),
                                           ("Council resurfaces the high street", "https://news.example/road",
                                            "The works will take three weeks and close two lanes.")]))
@@ -140,5 +143,6 @@ def test_a_quiet_poll_explains_itself_and_a_failed_source_fails_the_command(tmp_
     assert "source gone: error: HTTP 500" in done.stderr
     [why] = [line for line in lines if "not alerted" in line]
     assert "3 older than max_age (72h)" in why, why
+    assert "1 older than [storage] retention (365d), not stored" in why, why
     assert "1 on topics no channel follows (face-recognition" in why, why
     assert "1 about none of the topics" in why, why

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from sqlalchemy import text
 
 from spyglass.models import HIT_END, HIT_START, Match, Story
 from spyglass.store.db import Store, make_engine, open_store
@@ -101,7 +102,16 @@ def test_only_the_newest_window_is_ranked(db_url: str, monkeypatch: pytest.Monke
 def test_upgrading_an_existing_database_reindexes_its_stories(db_url: str) -> None:
     engine = make_engine(db_url, migrate=False)
     upgrade(engine, "0002")
-    add(Store(engine), STORIES)
+    # Rows as that schema held them (today's ingest needs later tables, e.g. tombstones).
+    with engine.begin() as c:
+        for i, (title, summary, _slugs, days) in enumerate(STORIES, 1):
+            when = NOW - timedelta(days=days)
+            c.execute(text("INSERT INTO clusters (id, representative_id, created_at, size) VALUES (:i, :i, :w, 1)"),
+                      {"i": i, "w": when})
+            c.execute(text("INSERT INTO stories (id, url, original_url, title, summary, published_at, fetched_at, "
+                           "provider, provider_domain, image, cluster_id, signature, matches, related) VALUES (:i, :u, "
+                           ":u, :t, :s, :w, :w, 'Paper', '', '', :i, x'00', '{}', '[]')"),
+                      {"i": i, "u": f"https://news.example/{i}", "t": title, "s": summary, "w": when})
     upgrade(engine)  # 0003 rebuilds the full-text index with 4-character prefixes
     assert len(titles(SqliteSearch(Store(engine)), "coun*")) == 3
 

@@ -98,8 +98,10 @@ def cmd_poll(args: argparse.Namespace) -> int:
 def _why_not_alerted(svc: Services, report: PollReport) -> str:
     """'3 older than max_age (72h), 2 on topics no channel follows (drones)': why new stories were
     stored but not alerted, so that a quiet poll explains itself."""
-    off_topic, too_old, unrouted, unfollowed = report.not_alerted()
+    off_topic, too_old, unrouted, unfollowed, past_retention = report.not_alerted()
     parts = []
+    if past_retention:
+        parts.append(f"{past_retention} older than [storage] retention ({_span(svc.settings.retention)}), not stored")
     if too_old:
         parts.append(f"{too_old} older than max_age ({_span(svc.settings.max_age)}) or undated on a first poll")
     if unrouted:

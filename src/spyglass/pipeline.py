@@ -93,14 +93,15 @@ class PollReport:
     def failed(self) -> list[SourceReport]:
         return [r for r in self.sources if r.status in ("error", "disabled")]
 
-    def not_alerted(self) -> tuple[int, int, int, Counter[str]]:
-        """(about no topic, too old, on topics no channel follows, those topics by story), over all sources."""
+    def not_alerted(self) -> tuple[int, int, int, Counter[str], int]:
+        """(about no topic, too old, on topics no channel follows, those topics by story, older than
+        retention and so not stored), over all sources."""
         results = [r.ingest for r in self.sources if r.ingest is not None]
         unfollowed: Counter[str] = Counter()
         for res in results:
             unfollowed.update(res.unfollowed)
         return (sum(r.off_topic for r in results), sum(r.too_old for r in results),
-                sum(r.unrouted for r in results), unfollowed)
+                sum(r.unrouted for r in results), unfollowed, sum(r.past_retention for r in results))
 
 
 def sync_sources(svc: Services) -> None:
@@ -291,13 +292,15 @@ def _store(
     extra: Callable[[Session, IngestResult], None] | None = None,
 ) -> IngestResult:
     """Store a source's stories and, in the same transaction, its new state (`extra`)."""
-    if svc.settings.retention > 0 and cfg.max_age != 0:  # past retention it would only be pruned again
+    max_age = svc.settings.max_age if cfg.max_age is None else cfg.max_age
+    past_retention = 0
+    if svc.settings.retention > 0 and max_age != 0:  # past retention it would only be pruned again
         oldest = now_utc() - timedelta(seconds=svc.settings.retention)
-        stories = [st for st in stories if not st.dated or st.published >= oldest]
+        kept = [st for st in stories if not st.dated or st.published >= oldest]
+        past_retention, stories = len(stories) - len(kept), kept
     batch, plan = _matched(svc, stories)
     if cfg.demo and svc.slack_enabled:  # archival samples must never reach real channels as news
         plan = Plan(labels=plan.labels)
-    max_age = svc.settings.max_age if cfg.max_age is None else cfg.max_age
     with svc.store.session() as s:
         # Undated stories are not alerted on a source's first poll: they may be years old.
         first = (
@@ -305,6 +308,7 @@ def _store(
             or s.scalar(select(Source.last_success_at).where(Source.id == source_id)) is None
         )
         res = ingest(s, source_id, batch, plan=plan, now=now_utc(), max_age=max_age, first_poll=first)
+        res.past_retention = past_retention
         if extra is not None:
             extra(s, res)
         return res
@@ -341,7 +345,9 @@ def _handle_feed(svc: Services, cfg: SourceConfig, fetched: FetchResult) -> Sour
 
 def _counts(parsed: ParsedFeed, res: IngestResult) -> tuple[int, int, int, str]:
     """(seen, stored, skipped, commonest skip reason) for the source's row and `spyglass sources`."""
-    return len(parsed.stories) + parsed.skipped, res.stored, parsed.skipped, _commonest(parsed.skips)
+    reasons = parsed.skips + Counter({"older than [storage] retention": res.past_retention})
+    skipped = parsed.skipped + res.past_retention
+    return len(parsed.stories) + parsed.skipped, res.stored, skipped, _commonest(reasons)
 
 
 def _feed_report(cfg: SourceConfig, parsed: ParsedFeed, res: IngestResult) -> SourceReport:

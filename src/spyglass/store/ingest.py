@@ -58,6 +58,7 @@ class IngestResult:
     too_old: int = 0  # matched, but older than max_age (or undated on a source's first poll)
     unrouted: int = 0  # matched and fresh, but no channel follows any of its topics
     unfollowed: Counter[str] = field(default_factory=Counter)  # those topics, by how many such stories
+    past_retention: int = 0  # entries older than [storage] retention: not stored at all (set by the caller)
 
 
 def lock_for_ingest(session: Session) -> None:
