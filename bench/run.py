@@ -104,8 +104,9 @@ def _settings(tmp: Path, urls: list[str], db: Path, concurrency: int = 64) -> An
     from spyglass.config import settings_from_dict
 
     data = {
-        "storage": {"url": f"sqlite:///{db}"},
-        "max_age": "72h",  # generated stories are from 2024: stored, never alerted
+        # Generated stories are from 2024: stored (no retention limit), never alerted (max_age).
+        "storage": {"url": f"sqlite:///{db}", "retention": "0"},
+        "max_age": "72h",
         # The feeds all live on 127.0.0.1; in reality they are on 200 hosts, so per_host = concurrency.
         "fetch": {"concurrency": concurrency, "per_host": concurrency},
         "sources": [{"name": f"feed{i}", "url": u} for i, u in enumerate(urls)],
@@ -114,7 +115,7 @@ def _settings(tmp: Path, urls: list[str], db: Path, concurrency: int = 64) -> An
 
 
 def _write_config(path: Path, urls: list[str], db: Path) -> None:
-    lines = [f'max_age = "72h"\n[storage]\nurl = "sqlite:///{db}"\n[fetch]\nper_host = 64\n']
+    lines = [f'max_age = "72h"\n[storage]\nurl = "sqlite:///{db}"\nretention = "0"\n[fetch]\nper_host = 64\n']
     lines += [f'[[sources]]\nname = "feed{i}"\nurl = "{u}"\n' for i, u in enumerate(urls)]
     path.write_text("\n".join(lines))
 
