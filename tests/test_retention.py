@@ -56,6 +56,10 @@ def test_prune_keeps_what_is_owed_and_a_pruned_story_never_comes_back(tmp_path: 
             pruned_ids = [r[0] for r in c.execute("SELECT id FROM stories WHERE url LIKE '%/old/%' AND id != ?",
                                                   (owed,))]
 
+        # Archival sources keep their old stories on purpose: nothing of theirs is pruned.
+        assert "would remove 0 stories" in _cli(cfg, "db", "prune", "--dry-run").stdout
+        cfg.write_text(cfg.read_text().replace('max_age = "0"\n', ""))  # now an ordinary feed
+
         dry = _cli(cfg, "db", "prune", "--dry-run")
         assert dry.returncode == 0 and "would remove 2 stories" in dry.stdout and "kept 1 old story" in dry.stdout
         done = _cli(cfg, "db", "prune")
@@ -69,7 +73,9 @@ def test_prune_keeps_what_is_owed_and_a_pruned_story_never_comes_back(tmp_path: 
         assert left == {old[0][1], new[0][1], new[1][1]}  # the owed one and the recent ones stay
         assert bands == 0 and fts == 0 and tombstones == 4  # URL and GUID of each pruned story
 
-        # The feed still lists the pruned stories: nothing new is stored, nothing is alerted again.
+        # The feed still lists the pruned stories: nothing new is stored, nothing is alerted again,
+        # even with no retention limit at ingest (so only the tombstones can keep them out).
+        cfg.write_text(cfg.read_text().replace('retention = "365d"', 'retention = "0"'))
         svc2 = build_services(load_settings(cfg, env={"SLACK_BOT_TOKEN": TOKEN, "SLACK_API_URL": slack.api_url}))
         assert poll(svc2, "t").stored == 0
         Outbox(svc2.store, make_poster(svc2.settings)).drain(deadline=5)

@@ -324,7 +324,8 @@ def _db_history(args: argparse.Namespace, settings: Settings) -> int:
         print("[storage] retention is 0: everything is kept, nothing to prune")
         return 0
     report = retention.prune(store, retention=settings.retention, tombstone_retention=settings.tombstone_retention,
-                             now=datetime.now(timezone.utc), dry_run=args.dry_run)
+                             now=datetime.now(timezone.utc), dry_run=args.dry_run,
+                             keep_sources=retention.archival_source_ids(store, settings))
     verb = "would remove" if args.dry_run else "removed"
     print(f"{verb} {report.stories} stor{'y' if report.stories == 1 else 'ies'} published before the last "
           f"{_span(settings.retention)}" + ("" if args.dry_run else

@@ -133,7 +133,8 @@ class Worker:
             else:
                 row.value, row.lease_until = self.owner, now + PRUNE_EVERY
         report = retention.prune(self.svc.store, retention=settings.retention,
-                                 tombstone_retention=settings.tombstone_retention, now=now)
+                                 tombstone_retention=settings.tombstone_retention, now=now,
+                                 keep_sources=retention.archival_source_ids(self.svc.store, settings))
         log.info("pruned %d stories older than retention (%d empty clusters, %d tombstones added)",
                  report.stories, report.clusters, report.tombstones_added)
 

@@ -2,7 +2,8 @@
 
 A story published longer ago than `[storage] retention` is removed with its full-text row (the
 SQLite trigger), its LSH band rows and its finished deliveries (foreign-key cascades). A story with
-a delivery still pending or held stays until that delivery is settled. Clusters left with no story
+a delivery still pending or held stays until that delivery is settled, and so do the stories of
+archival sources (max_age "0"), which keep old stories on purpose. Clusters left with no story
 go too. Each pruned story leaves the hashes of its canonical URL and GUID in `tombstones` for
 `tombstone_retention`, and ingest treats a tombstoned story as already known. Work goes in small
 batches, each its own short transaction, so a slash command never waits long for the write lock.
@@ -12,14 +13,16 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import Select, delete, exists, func, select, text, update
+from sqlalchemy import Select, delete, exists, func, or_, select, text, update
 
+from spyglass.config import Settings
 from spyglass.store.db import Store
-from spyglass.store.schema import Cluster, Delivery, StoryRow, Tombstone
+from spyglass.store.schema import Cluster, Delivery, Source, StoryRow, Tombstone
 
 BATCH = 500  # stories per transaction: tens of milliseconds of write lock each
 # Between batches: SQLite's busy handler sleeps up to 100 ms between tries, so a writer that took the
@@ -40,23 +43,37 @@ class PruneReport:
     kept_for_delivery: int = 0  # old stories kept because an alert of theirs is still pending or held
 
 
-def _prunable(cutoff: datetime) -> Select[int, str, str | None]:
+def _prunable(cutoff: datetime, keep_sources: Sequence[int]) -> Select[int, str, str | None]:
     waiting = exists().where(Delivery.story_id == StoryRow.id, Delivery.status.in_(("pending", "held")))
-    return select(StoryRow.id, StoryRow.url, StoryRow.guid).where(StoryRow.published_at < cutoff, ~waiting)
+    stmt = select(StoryRow.id, StoryRow.url, StoryRow.guid).where(StoryRow.published_at < cutoff, ~waiting)
+    if keep_sources:
+        stmt = stmt.where(or_(StoryRow.source_id.is_(None), StoryRow.source_id.not_in(list(keep_sources))))
+    return stmt
+
+
+def archival_source_ids(store: Store, settings: Settings) -> list[int]:
+    """Sources whose max_age is "0" (globally or their own): their old stories are there on purpose."""
+    names = [c.name for c in settings.sources if (settings.max_age if c.max_age is None else c.max_age) == 0]
+    if not names:
+        return []
+    with store.read() as s:
+        return list(s.scalars(select(Source.id).where(Source.name.in_(names))))
 
 
 def prune(store: Store, *, retention: float, tombstone_retention: float, now: datetime,
-          dry_run: bool = False) -> PruneReport:
-    """Remove stories older than ``retention`` seconds (0: keep everything); see the module docstring."""
+          dry_run: bool = False, keep_sources: Sequence[int] = ()) -> PruneReport:
+    """Remove stories older than ``retention`` seconds (0: keep everything), except those of
+    ``keep_sources`` (archival sources, see archival_source_ids); see the module docstring."""
     report = PruneReport()
     if retention <= 0:
         return report
     cutoff = now - timedelta(seconds=retention)
     expires = now + timedelta(seconds=tombstone_retention or 2 * retention)
     with store.read() as s:
-        old = s.scalar(select(func.count()).select_from(StoryRow).where(StoryRow.published_at < cutoff)) or 0
-        prunable = s.scalar(select(func.count()).select_from(_prunable(cutoff).subquery())) or 0
-        report.kept_for_delivery = old - prunable
+        owed = exists().where(Delivery.story_id == StoryRow.id, Delivery.status.in_(("pending", "held")))
+        report.kept_for_delivery = s.scalar(select(func.count()).select_from(StoryRow).where(
+            StoryRow.published_at < cutoff, owed)) or 0
+        prunable = s.scalar(select(func.count()).select_from(_prunable(cutoff, keep_sources).subquery())) or 0
         if dry_run:
             report.stories = prunable
             report.tombstones_expired = s.scalar(
@@ -64,7 +81,7 @@ def prune(store: Store, *, retention: float, tombstone_retention: float, now: da
             return report
     while True:
         with store.session() as s:
-            rows = s.execute(_prunable(cutoff).limit(BATCH)).all()  # no ORDER BY: it would sort them all
+            rows = s.execute(_prunable(cutoff, keep_sources).limit(BATCH)).all()  # no ORDER BY: it would sort them all
             if not rows:
                 break
             keys = {tombstone_key("url", r.url) for r in rows} | {tombstone_key("guid", r.guid) for r in rows if r.guid}
