@@ -245,7 +245,12 @@ class Outbox:
             return False
         started = now_utc()
         outcome = self.poster.post(channel, message, view, thread_ts, key=key)
-        self._record(did, channel, attempts, outcome, report, fatal, started)
+        notes: list[tuple[str, str, str]] = []  # (user, channel, error): channels this post paused
+        self._record(did, channel, attempts, outcome, report, fatal, started, notes)
+        for user, ch, error in notes:  # after the commit: a slow note never holds the row
+            self.poster.notify(user, f"Spyglass can no longer post in <#{ch}>: Slack says `{error}`. "
+                               "Its alerts are paused and kept. Invite the app back (`/invite @Spyglass`), then "
+                               "run `/spyglass resume` in that channel.")
         return True
 
     def _posted_after_all(self, did: int, channel: str, key: str, thread_ts: str | None, since: datetime,
@@ -313,23 +318,6 @@ class Outbox:
         )
 
     def _record(
-        self,
-        did: int,
-        channel: str,
-        attempts: int,
-        outcome: PostOutcome,
-        report: DrainReport,
-        fatal: threading.Event,
-        started: datetime,
-    ) -> None:
-        notes: list[tuple[str, str, str]] = []
-        self._record_in(did, channel, attempts, outcome, report, fatal, started, notes)
-        for user, ch, error in notes:  # after the commit: a slow note never holds the row
-            self.poster.notify(user, f"Spyglass can no longer post in <#{ch}>: Slack says `{error}`. "
-                               "Its alerts are paused and kept. Invite the app back (`/invite @Spyglass`), then "
-                               "run `/spyglass resume` in that channel.")
-
-    def _record_in(
         self,
         did: int,
         channel: str,

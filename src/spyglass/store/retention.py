@@ -132,8 +132,9 @@ def vacuum(store: Store) -> None:
 def stats(store: Store) -> dict[str, object]:
     """What the history holds, for `spyglass db stats` and the README's sizing table."""
     with store.read() as s:
+        stories = int(s.scalar(select(func.count()).select_from(StoryRow)) or 0)
         out: dict[str, object] = {
-            "stories": s.scalar(select(func.count()).select_from(StoryRow)) or 0,
+            "stories": stories,
             "clusters": s.scalar(select(func.count()).select_from(Cluster)) or 0,
             "tombstones": s.scalar(select(func.count()).select_from(Tombstone)) or 0,
             "oldest story": s.scalar(select(func.min(StoryRow.published_at))),
@@ -147,6 +148,5 @@ def stats(store: Store) -> dict[str, object]:
         else:
             size = int(s.scalar(text("SELECT pg_database_size(current_database())")) or 0)
     out["size on disk (bytes)"] = size
-    n = int(out["stories"] or 0)  # type: ignore[call-overload]
-    out["bytes per story"] = round(size / n) if n else 0
+    out["bytes per story"] = round(size / stories) if stories else 0
     return out
