@@ -92,6 +92,7 @@ def all_sets() -> dict[str, list[dict[str, Any]]]:
 # --------------------------------------------------------------------------------------------------
 # Features and model (pure numpy; the same code is shipped in spyglass.classify)
 
+
 def build_vocab(docs: list[list[str]], min_df: int = 2) -> dict[str, int]:
     df: dict[str, int] = {}
     for doc in docs:

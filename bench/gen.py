@@ -24,35 +24,207 @@ CACHE_DIR = Path(os.environ.get("SPYGLASS_BENCH_CACHE", "/tmp/spyglass-bench"))
 EPOCH = datetime(2024, 3, 1, tzinfo=UTC)
 
 SURVEILLANCE = [
-    "facial recognition", "license plate reader", "automatic number plate recognition", "stingray",
-    "cell site simulator", "predictive policing", "body camera", "CCTV", "drone", "spyware", "Pegasus",
-    "NSO Group", "Clearview AI", "biometric", "geofence warrant", "Ring doorbell", "Flock Safety",
-    "gunshot detection", "ShotSpotter", "data broker", "location data", "ALPR", "surveillance camera",
-    "social media monitoring", "IMSI catcher", "keyword warrant", "face scanning", "iris scan",
-    "voice recognition", "emotion recognition", "palantir", "fusion center", "real-time crime center",
+    "facial recognition",
+    "license plate reader",
+    "automatic number plate recognition",
+    "stingray",
+    "cell site simulator",
+    "predictive policing",
+    "body camera",
+    "CCTV",
+    "drone",
+    "spyware",
+    "Pegasus",
+    "NSO Group",
+    "Clearview AI",
+    "biometric",
+    "geofence warrant",
+    "Ring doorbell",
+    "Flock Safety",
+    "gunshot detection",
+    "ShotSpotter",
+    "data broker",
+    "location data",
+    "ALPR",
+    "surveillance camera",
+    "social media monitoring",
+    "IMSI catcher",
+    "keyword warrant",
+    "face scanning",
+    "iris scan",
+    "voice recognition",
+    "emotion recognition",
+    "palantir",
+    "fusion center",
+    "real-time crime center",
 ]
-SURV_NOUNS = ["police", "sheriff", "privacy", "surveillance", "warrant", "civil liberties", "FBI",
-              "immigration agents", "footage", "algorithm", "tracking", "watchdog", "oversight"]
+SURV_NOUNS = [
+    "police",
+    "sheriff",
+    "privacy",
+    "surveillance",
+    "warrant",
+    "civil liberties",
+    "FBI",
+    "immigration agents",
+    "footage",
+    "algorithm",
+    "tracking",
+    "watchdog",
+    "oversight",
+]
 ORDINARY = [
-    "council", "budget", "school", "election", "mayor", "hospital", "football", "weather", "storm",
-    "housing", "market", "inflation", "airport", "railway", "festival", "museum", "harbour", "bridge",
-    "farmers", "tourism", "library", "university", "court", "tax", "energy", "climate", "river",
-    "flood", "wildfire", "traffic", "bus", "pension", "nurses", "teachers", "strike", "minister",
-    "parliament", "senate", "governor", "startup", "investors", "shares", "profits", "retail", "bakery",
-    "concert", "theatre", "league", "coach", "season", "record", "village", "city", "county", "state",
+    "council",
+    "budget",
+    "school",
+    "election",
+    "mayor",
+    "hospital",
+    "football",
+    "weather",
+    "storm",
+    "housing",
+    "market",
+    "inflation",
+    "airport",
+    "railway",
+    "festival",
+    "museum",
+    "harbour",
+    "bridge",
+    "farmers",
+    "tourism",
+    "library",
+    "university",
+    "court",
+    "tax",
+    "energy",
+    "climate",
+    "river",
+    "flood",
+    "wildfire",
+    "traffic",
+    "bus",
+    "pension",
+    "nurses",
+    "teachers",
+    "strike",
+    "minister",
+    "parliament",
+    "senate",
+    "governor",
+    "startup",
+    "investors",
+    "shares",
+    "profits",
+    "retail",
+    "bakery",
+    "concert",
+    "theatre",
+    "league",
+    "coach",
+    "season",
+    "record",
+    "village",
+    "city",
+    "county",
+    "state",
 ]
-VERBS = ["approves", "rejects", "expands", "bans", "pauses", "defends", "questions", "launches",
-         "delays", "reviews", "funds", "cuts", "buys", "tests", "deploys", "sues", "warns", "probes",
-         "announces", "scraps", "backs", "criticises", "investigates", "reveals"]
-FILLER = ["the", "a", "new", "local", "after", "over", "for", "in", "on", "with", "amid", "plan",
-          "report", "officials", "residents", "said", "year", "week", "months", "million", "program",
-          "public", "meeting", "data", "system", "contract", "vote", "rules", "groups", "critics",
-          "according", "documents", "statement", "spokesperson", "hearing", "policy", "pilot", "use",
-          "department", "agency", "company", "federal", "national", "regional", "early", "later"]
-PLACES = ["Springfield", "Riverton", "Lakeside", "Northgate", "Eastbrook", "Hillview", "Portmouth",
-          "Westfield", "Oakridge", "Greenvale", "Stonebridge", "Fairhaven", "Kingsport", "Millbrook"]
-OUTLETS = [f"{a}{b}" for a in ("daily", "metro", "county", "tech", "civic", "wire", "evening", "press")
-           for b in ("news", "herald", "post", "times", "ledger", "journal", "tribune", "observer")]
+VERBS = [
+    "approves",
+    "rejects",
+    "expands",
+    "bans",
+    "pauses",
+    "defends",
+    "questions",
+    "launches",
+    "delays",
+    "reviews",
+    "funds",
+    "cuts",
+    "buys",
+    "tests",
+    "deploys",
+    "sues",
+    "warns",
+    "probes",
+    "announces",
+    "scraps",
+    "backs",
+    "criticises",
+    "investigates",
+    "reveals",
+]
+FILLER = [
+    "the",
+    "a",
+    "new",
+    "local",
+    "after",
+    "over",
+    "for",
+    "in",
+    "on",
+    "with",
+    "amid",
+    "plan",
+    "report",
+    "officials",
+    "residents",
+    "said",
+    "year",
+    "week",
+    "months",
+    "million",
+    "program",
+    "public",
+    "meeting",
+    "data",
+    "system",
+    "contract",
+    "vote",
+    "rules",
+    "groups",
+    "critics",
+    "according",
+    "documents",
+    "statement",
+    "spokesperson",
+    "hearing",
+    "policy",
+    "pilot",
+    "use",
+    "department",
+    "agency",
+    "company",
+    "federal",
+    "national",
+    "regional",
+    "early",
+    "later",
+]
+PLACES = [
+    "Springfield",
+    "Riverton",
+    "Lakeside",
+    "Northgate",
+    "Eastbrook",
+    "Hillview",
+    "Portmouth",
+    "Westfield",
+    "Oakridge",
+    "Greenvale",
+    "Stonebridge",
+    "Fairhaven",
+    "Kingsport",
+    "Millbrook",
+]
+OUTLETS = [
+    f"{a}{b}"
+    for a in ("daily", "metro", "county", "tech", "civic", "wire", "evening", "press")
+    for b in ("news", "herald", "post", "times", "ledger", "journal", "tribune", "observer")
+]
 
 
 @dataclass
@@ -86,12 +258,15 @@ def _sentence(rng: random.Random, surv: bool, n: int) -> list[str]:
     return words
 
 
-def make_story(rng: random.Random, i: int, *, surv_ratio: float = 0.25, when: datetime | None = None) -> GenStory:
+def make_story(
+    rng: random.Random, i: int, *, surv_ratio: float = 0.25, when: datetime | None = None
+) -> GenStory:
     """One story; about ``surv_ratio`` of them are about surveillance technology."""
     surv = rng.random() < surv_ratio
     subject = rng.choice(SURVEILLANCE) if surv else rng.choice(ORDINARY)
     title = f"{rng.choice(PLACES)} {rng.choice(ORDINARY)} {rng.choice(VERBS)} {subject} " + " ".join(
-        _sentence(rng, surv, rng.randint(3, 7)))
+        _sentence(rng, surv, rng.randint(3, 7))
+    )
     body = []
     for _ in range(rng.randint(2, 4)):
         s = _sentence(rng, surv, rng.randint(10, 20))
@@ -100,8 +275,14 @@ def make_story(rng: random.Random, i: int, *, surv_ratio: float = 0.25, when: da
     slug = hashlib.blake2b(f"{i}".encode(), digest_size=6).hexdigest()
     url = f"https://{domain}/news/{i}-{slug}"
     when = when or EPOCH - timedelta(minutes=rng.randint(0, 60 * 24 * 60))
-    return GenStory(title=title[:1].upper() + title[1:], summary=" ".join(body), url=url, guid=url,
-                    domain=domain, published=when)
+    return GenStory(
+        title=title[:1].upper() + title[1:],
+        summary=" ".join(body),
+        url=url,
+        guid=url,
+        domain=domain,
+        published=when,
+    )
 
 
 def near_duplicate(rng: random.Random, st: GenStory, i: int) -> GenStory:
@@ -111,8 +292,14 @@ def near_duplicate(rng: random.Random, st: GenStory, i: int) -> GenStory:
         words[rng.randrange(len(words))] = rng.choice(FILLER)
     domain = f"{rng.choice(OUTLETS)}.example"
     url = f"https://{domain}/story/{i}"
-    return GenStory(title=st.title + " - " + rng.choice(PLACES), summary=" ".join(words), url=url, guid=url,
-                    domain=domain, published=st.published + timedelta(minutes=rng.randint(1, 600)))
+    return GenStory(
+        title=st.title + " - " + rng.choice(PLACES),
+        summary=" ".join(words),
+        url=url,
+        guid=url,
+        domain=domain,
+        published=st.published + timedelta(minutes=rng.randint(1, 600)),
+    )
 
 
 def feed_items(n_feeds: int, per_feed: int, seed: int, dup_ratio: float = 0.10) -> list[list[GenStory]]:
@@ -139,15 +326,18 @@ def feed_items(n_feeds: int, per_feed: int, seed: int, dup_ratio: float = 0.10) 
 
 
 def rss(title: str, items: list[GenStory]) -> bytes:
-    out = ['<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel>',
-           f"<title>{escape(title)}</title><link>https://{escape(title)}.example/</link>",
-           "<description>generated</description>"]
+    out = [
+        '<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel>',
+        f"<title>{escape(title)}</title><link>https://{escape(title)}.example/</link>",
+        "<description>generated</description>",
+    ]
     for it in items:
         out.append(
             f"<item><title>{escape(it.title)}</title><link>{escape(it.url)}</link>"
-            f"<guid isPermaLink=\"true\">{escape(it.guid)}</guid>"
+            f'<guid isPermaLink="true">{escape(it.guid)}</guid>'
             f"<pubDate>{format_datetime(it.published)}</pubDate>"
-            f"<description>{escape('<p>' + escape(it.summary) + '</p>')}</description></item>")
+            f"<description>{escape('<p>' + escape(it.summary) + '</p>')}</description></item>"
+        )
     out.append("</channel></rss>\n")
     return "".join(out).encode()
 
@@ -179,7 +369,9 @@ def history_db(n: int, seed: int, log: Callable[[str], None] = print) -> Path:
     open_store(f"sqlite:///{tmp}").dispose()  # the real schema, via the migrations
     _bulk_load(tmp, n, seed, log)
     tmp.rename(path)
-    log(f"  built {path} ({n:,} stories, {path.stat().st_size / 2**20:,.0f} MiB) in {time.perf_counter() - t0:.0f}s")
+    log(
+        f"  built {path} ({n:,} stories, {path.stat().st_size / 2**20:,.0f} MiB) in {time.perf_counter() - t0:.0f}s"
+    )
     return path
 
 
@@ -200,7 +392,9 @@ def _bulk_load(path: Path, n: int, seed: int, log: Callable[[str], None]) -> Non
     db.execute("PRAGMA journal_mode = OFF")
     db.execute("PRAGMA synchronous = OFF")
     db.execute("PRAGMA cache_size = -400000")
-    trig = db.execute("SELECT sql FROM sqlite_master WHERE type='trigger' AND name='stories_fts_ai'").fetchone()[0]
+    trig = db.execute(
+        "SELECT sql FROM sqlite_master WHERE type='trigger' AND name='stories_fts_ai'"
+    ).fetchone()[0]
     db.execute("DROP TRIGGER stories_fts_ai")
     fetched = EPOCH.strftime("%Y-%m-%d %H:%M:%S.%f")
     bands = np.empty((n, dedupe.BANDS), dtype=np.int64)
@@ -213,8 +407,26 @@ def _bulk_load(path: Path, n: int, seed: int, log: Callable[[str], None]) -> Non
         bands[i - 1] = dedupe.band_keys(sig)
         pub = st.published.strftime("%Y-%m-%d %H:%M:%S.%f")
         clusters.append((i, i, fetched))
-        rows.append((i, st.url, st.url, st.guid, st.title, st.summary, pub, fetched, st.domain, st.domain, "",
-                     None, i, dedupe.to_bytes(sig), "{}", "[]"))
+        rows.append(
+            (
+                i,
+                st.url,
+                st.url,
+                st.guid,
+                st.title,
+                st.summary,
+                pub,
+                fetched,
+                st.domain,
+                st.domain,
+                "",
+                None,
+                i,
+                dedupe.to_bytes(sig),
+                "{}",
+                "[]",
+            )
+        )
         if len(rows) >= chunk:
             _flush(db, rows, clusters)
             if i % 200_000 == 0:
@@ -232,8 +444,10 @@ def _bulk_load(path: Path, n: int, seed: int, log: Callable[[str], None]) -> Non
     db.execute("BEGIN")
     step = 500_000
     for a in range(0, len(flat), step):
-        db.executemany("INSERT INTO lsh_bands (band, story_id) VALUES (?, ?)",
-                       zip(flat[a:a + step].tolist(), ids[a:a + step].tolist(), strict=True))
+        db.executemany(
+            "INSERT INTO lsh_bands (band, story_id) VALUES (?, ?)",
+            zip(flat[a : a + step].tolist(), ids[a : a + step].tolist(), strict=True),
+        )
     db.execute("COMMIT")
     log(f"    bands loaded ({time.perf_counter() - t0:.0f}s); FTS index…")
     db.execute("INSERT INTO stories_fts(stories_fts) VALUES ('rebuild')")
@@ -244,10 +458,14 @@ def _bulk_load(path: Path, n: int, seed: int, log: Callable[[str], None]) -> Non
 
 
 def _flush(db: sqlite3.Connection, rows: list, clusters: list) -> None:
-    db.executemany("INSERT INTO clusters (id, representative_id, created_at, size) VALUES (?, ?, ?, 1)", clusters)
+    db.executemany(
+        "INSERT INTO clusters (id, representative_id, created_at, size) VALUES (?, ?, ?, 1)", clusters
+    )
     db.executemany(
         "INSERT INTO stories (id, url, original_url, guid, title, summary, published_at, fetched_at, provider, "
         "provider_domain, image, source_id, cluster_id, signature, matches, related) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
     rows.clear()
     clusters.clear()

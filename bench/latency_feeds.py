@@ -17,7 +17,9 @@ from typing import Any
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
-    request_queue_size = 512  # the default listen backlog of 5 drops SYNs under 16+ parallel connects (1 s retry)
+    request_queue_size = (
+        512  # the default listen backlog of 5 drops SYNs under 16+ parallel connects (1 s retry)
+    )
 
 
 class FeedServer:

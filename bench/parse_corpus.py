@@ -73,5 +73,11 @@ def measure(bodies: list[bytes], repeat: int) -> dict[str, float]:
         _, fast_before, _ = shipped()
     finally:
         feedmod._misread_shape, feedmod._complete = misread, complete
-    return {"feeds": feeds, "baseline_s": baseline_s, "before_s": before_s, "after_s": after_s,
-            "fast_before": fast_before / max(feeds, 1), "fast_after": fast_after / max(feeds, 1)}
+    return {
+        "feeds": feeds,
+        "baseline_s": baseline_s,
+        "before_s": before_s,
+        "after_s": after_s,
+        "fast_before": fast_before / max(feeds, 1),
+        "fast_after": fast_after / max(feeds, 1),
+    }

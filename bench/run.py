@@ -61,19 +61,37 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def record(section: str, name: str, value: float, unit: str, baseline: float | None, baseline_name: str,
-           ratio: float | None, target: str, met: bool | None, note: str = "") -> None:
+def record(
+    section: str,
+    name: str,
+    value: float,
+    unit: str,
+    baseline: float | None,
+    baseline_name: str,
+    ratio: float | None,
+    target: str,
+    met: bool | None,
+    note: str = "",
+) -> None:
     f = Figure(section, name, value, unit, baseline, baseline_name, ratio, target, met, note)
     RESULTS.append(f)
-    log(f"  → {name}: {value:,.4g} {unit} (baseline {baseline_name}: "
+    log(
+        f"  → {name}: {value:,.4g} {unit} (baseline {baseline_name}: "
         f"{'-' if baseline is None else f'{baseline:,.4g}'}; ratio {'-' if ratio is None else f'{ratio:.3g}'}) "
-        f"target {target}: {'-' if met is None else 'yes' if met else 'NO'} {note}")
+        f"target {target}: {'-' if met is None else 'yes' if met else 'NO'} {note}"
+    )
 
 
 def isolate_env() -> None:
     """Nothing may go through a proxy or reach Slack: loopback only, no tokens."""
-    for name in (*PROXY_VARS, "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_API_URL", "DATABASE_URL",
-                 "SPYGLASS_CONFIG"):
+    for name in (
+        *PROXY_VARS,
+        "SLACK_BOT_TOKEN",
+        "SLACK_APP_TOKEN",
+        "SLACK_API_URL",
+        "DATABASE_URL",
+        "SPYGLASS_CONFIG",
+    ):
         os.environ.pop(name, None)
     os.environ["NO_PROXY"] = os.environ["no_proxy"] = "*"
 
@@ -90,10 +108,17 @@ def machine() -> dict[str, Any]:
     import sqlite3
 
     import feedparser
-    return {"nproc": os.cpu_count(), "cpu_model": model or platform.processor(),
-            "python": platform.python_version(), "implementation": platform.python_implementation(),
-            "platform": platform.platform(), "sqlite": sqlite3.sqlite_version,
-            "feedparser": feedparser.__version__, "date": datetime.now(UTC).isoformat(timespec="seconds")}
+
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": model or platform.processor(),
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "sqlite": sqlite3.sqlite_version,
+        "feedparser": feedparser.__version__,
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
 
 
 # --------------------------------------------------------------------------------------------------
@@ -182,24 +207,49 @@ def bench_ingest(quick: bool, tmp: Path) -> None:
         assert not errors, errors[:3]
         assert parses == n_feeds
         from spyglass.store.ingest import story_count
+
         with svc.store.session() as s:
             in_db = story_count(s)
         assert in_db == stored
-        log(f"  stored {stored:,} stories, {dups:,} exact duplicates skipped, {total_items - stored - dups} other")
-        record("1 cold ingest", "cold ingest, 0 ms latency", cold0, "s", parse_only,
-               "feedparser.parse on in-memory bytes (a)", cold0 / parse_only, "≤ 1.5 × (a)", cold0 <= 1.5 * parse_only,
-               f"{total_items / cold0:,.0f} items/s; {stored:,} stored, {dups:,} duplicates")
+        log(
+            f"  stored {stored:,} stories, {dups:,} exact duplicates skipped, {total_items - stored - dups} other"
+        )
+        record(
+            "1 cold ingest",
+            "cold ingest, 0 ms latency",
+            cold0,
+            "s",
+            parse_only,
+            "feedparser.parse on in-memory bytes (a)",
+            cold0 / parse_only,
+            "≤ 1.5 × (a)",
+            cold0 <= 1.5 * parse_only,
+            f"{total_items / cold0:,.0f} items/s; {stored:,} stored, {dups:,} duplicates",
+        )
         # 2. warm: unchanged feeds answer 304, nothing is parsed
         srv.reset_counts()
         with ParseCounter() as pc:
             t0 = time.perf_counter()
             report = poll(svc, "bench")
             warm0 = time.perf_counter() - t0
-        assert srv.not_modified == n_feeds and srv.ok == 0 and pc.calls == 0, (srv.not_modified, srv.ok, pc.calls)
+        assert srv.not_modified == n_feeds and srv.ok == 0 and pc.calls == 0, (
+            srv.not_modified,
+            srv.ok,
+            pc.calls,
+        )
         assert all(r.status == "not_modified" for r in report.sources)
-        record("2 warm poll", "warm poll (all 304), 0 ms latency", warm0, "s", cold0, "cold ingest, 0 ms",
-               warm0 / cold0, "≤ 5 % of cold", warm0 <= 0.05 * cold0,
-               f"{srv.not_modified} × 304, {pc.calls} parse calls")
+        record(
+            "2 warm poll",
+            "warm poll (all 304), 0 ms latency",
+            warm0,
+            "s",
+            cold0,
+            "cold ingest, 0 ms",
+            warm0 / cold0,
+            "≤ 5 % of cold",
+            warm0 <= 0.05 * cold0,
+            f"{srv.not_modified} × 304, {pc.calls} parse calls",
+        )
         svc.store.dispose()
 
     # (b) the naive bot, and the pipeline, both with 100 ms per request
@@ -210,19 +260,37 @@ def bench_ingest(quick: bool, tmp: Path) -> None:
         assert naive_entries == total_items, naive_entries
         cold1, report, svc, parses = _poll(tmp, srv, n_feeds, "cold100")
         assert parses == n_feeds and report.stored == stored
-        record("1 cold ingest", "cold ingest, 100 ms latency", cold1, "s", naive,
-               "naive bot: feedparser.parse(url) in turn (b)", naive / cold1, "≥ 10 × faster than (b)",
-               naive / cold1 >= 10, "ratio = (b) / pipeline")
+        record(
+            "1 cold ingest",
+            "cold ingest, 100 ms latency",
+            cold1,
+            "s",
+            naive,
+            "naive bot: feedparser.parse(url) in turn (b)",
+            naive / cold1,
+            "≥ 10 × faster than (b)",
+            naive / cold1 >= 10,
+            "ratio = (b) / pipeline",
+        )
         srv.reset_counts()
         with ParseCounter() as pc:
             t0 = time.perf_counter()
             poll(svc, "bench")
             warm1 = time.perf_counter() - t0
         assert srv.not_modified == n_feeds and pc.calls == 0
-        record("2 warm poll", "warm poll (all 304), 100 ms latency", warm1, "s", cold1, "cold ingest, 100 ms",
-               warm1 / cold1, "≤ 5 % of cold", warm1 <= 0.05 * cold1,
-               f"{srv.not_modified} × 304, {pc.calls} parse calls; floor {n_feeds}/16 × {latency}s = "
-               f"{n_feeds / 16 * latency:.2f}s")
+        record(
+            "2 warm poll",
+            "warm poll (all 304), 100 ms latency",
+            warm1,
+            "s",
+            cold1,
+            "cold ingest, 100 ms",
+            warm1 / cold1,
+            "≤ 5 % of cold",
+            warm1 <= 0.05 * cold1,
+            f"{srv.not_modified} × 304, {pc.calls} parse calls; floor {n_feeds}/16 × {latency}s = "
+            f"{n_feeds / 16 * latency:.2f}s",
+        )
         svc.store.dispose()
 
 
@@ -234,14 +302,34 @@ def bench_parse(quick: bool, extra: list[Path]) -> None:
     import parse_corpus
 
     bodies = parse_corpus.corpus(quick, extra, SEED)
-    log(f"[1b] parsing: {len(bodies)} feeds (generated, fixtures{', ' + ', '.join(map(str, extra)) if extra else ''})")
+    log(
+        f"[1b] parsing: {len(bodies)} feeds (generated, fixtures{', ' + ', '.join(map(str, extra)) if extra else ''})"
+    )
     m = parse_corpus.measure(bodies, 1 if quick else 3)
-    record("1b parse", "parse, before the trust checks (fast path whenever it reports no error)", m["before_s"], "s",
-           m["baseline_s"], "feedparser alone", m["before_s"] / m["baseline_s"], "-", None,
-           f"fast path on {m['fast_before']:.0%} of {m['feeds']:.0f} feeds")
-    record("1b parse", "parse, shipped (fast path only where it reads right)", m["after_s"], "s",
-           m["baseline_s"], "feedparser alone", m["after_s"] / m["baseline_s"], "< 1 × feedparser",
-           m["after_s"] < m["baseline_s"], f"fast path on {m['fast_after']:.0%} of {m['feeds']:.0f} feeds")
+    record(
+        "1b parse",
+        "parse, before the trust checks (fast path whenever it reports no error)",
+        m["before_s"],
+        "s",
+        m["baseline_s"],
+        "feedparser alone",
+        m["before_s"] / m["baseline_s"],
+        "-",
+        None,
+        f"fast path on {m['fast_before']:.0%} of {m['feeds']:.0f} feeds",
+    )
+    record(
+        "1b parse",
+        "parse, shipped (fast path only where it reads right)",
+        m["after_s"],
+        "s",
+        m["baseline_s"],
+        "feedparser alone",
+        m["after_s"] / m["baseline_s"],
+        "< 1 × feedparser",
+        m["after_s"] < m["baseline_s"],
+        f"fast path on {m['fast_after']:.0%} of {m['feeds']:.0f} feeds",
+    )
 
 
 def _keyword_phrases(n: int, rng: random.Random) -> list[str]:
@@ -276,7 +364,9 @@ def bench_matching(quick: bool) -> None:
     dt = time.perf_counter() - t0
     rate = n / dt
     # baseline: the naive `phrase in text` loop over the same phrases (inexact: "ice" in "police")
-    all_phrases = [fold(p.lstrip("=").replace("~", " ")) for t in topics for p in (*t.phrases, *t.context_phrases)]
+    all_phrases = [
+        fold(p.lstrip("=").replace("~", " ")) for t in topics for p in (*t.phrases, *t.context_phrases)
+    ]
     all_phrases += [fold(p) for p in phrases]
     sample = stories[: max(500, n // 10)]
     t0 = time.perf_counter()
@@ -284,9 +374,18 @@ def bench_matching(quick: bool) -> None:
         text = fold(st.title + " | " + st.summary)
         [p for p in all_phrases if p in text]
     naive = len(sample) / (time.perf_counter() - t0)
-    record("3 matching", "Matcher throughput (15 topics + 1,000 keywords)", rate, "stories/s", naive,
-           "naive `phrase in text` loop", rate / naive, "≥ 20,000/s", rate >= 20_000,
-           f"{len(topics)} topics, {len(all_phrases)} phrases, {hits / n:.0%} of stories matched; built in {build:.2f}s")
+    record(
+        "3 matching",
+        "Matcher throughput (15 topics + 1,000 keywords)",
+        rate,
+        "stories/s",
+        naive,
+        "naive `phrase in text` loop",
+        rate / naive,
+        "≥ 20,000/s",
+        rate >= 20_000,
+        f"{len(topics)} topics, {len(all_phrases)} phrases, {hits / n:.0%} of stories matched; built in {build:.2f}s",
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -333,8 +432,20 @@ def bench_dedupe(quick: bool) -> None:
                 g = gen.near_duplicate(rng, hist[ids[k % len(ids)]], 50_000_000 + k)
             else:
                 g = gen.make_story(rng, 60_000_000 + k, when=gen.EPOCH)
-            new.append((Story(url=g.url, original_url=g.url, title=g.title, summary=g.summary,
-                              published=g.published, source="bench", provider_domain=g.domain), k % 2 == 0))
+            new.append(
+                (
+                    Story(
+                        url=g.url,
+                        original_url=g.url,
+                        title=g.title,
+                        summary=g.summary,
+                        published=g.published,
+                        source="bench",
+                        provider_domain=g.domain,
+                    ),
+                    k % 2 == 0,
+                )
+            )
         times = []
         found = false_pos = 0
         with store.session() as s:
@@ -356,10 +467,19 @@ def bench_dedupe(quick: bool) -> None:
         last = n == sizes[-1]
         target = "≤ 2 × smallest" + (" and ≤ 1 ms at 10^6" if n == 1_000_000 else "")
         met = per[n] <= 2 * base and (n != 1_000_000 or per[n] <= 1.0)
-        record("4 de-dup", f"near-dup lookup, {n:,} stories", per[n], "ms/story", base, f"{sizes[0]:,} stories",
-               per[n] / base, target, met if (last or n == 1_000_000) else None,
-               f"p95 {p95:.3f} ms; recall {recall:.2f} on near-dups, {false_pos} false positives of {probes // 2}; "
-               f"OS cache warmed in {warmed:.1f}s")
+        record(
+            "4 de-dup",
+            f"near-dup lookup, {n:,} stories",
+            per[n],
+            "ms/story",
+            base,
+            f"{sizes[0]:,} stories",
+            per[n] / base,
+            target,
+            met if (last or n == 1_000_000) else None,
+            f"p95 {p95:.3f} ms; recall {recall:.2f} on near-dups, {false_pos} false positives of {probes // 2}; "
+            f"OS cache warmed in {warmed:.1f}s",
+        )
 
 
 def _sample_history(n: int, k: int, rng: random.Random) -> dict[int, gen.GenStory]:
@@ -372,8 +492,11 @@ def _sample_history(n: int, k: int, rng: random.Random) -> dict[int, gen.GenStor
     out = {}
     for i in ids:
         url, title, summary, domain, pub = db.execute(
-            "SELECT url, title, summary, provider_domain, published_at FROM stories WHERE id = ?", (i,)).fetchone()
-        out[i] = gen.GenStory(title, summary, url, url, domain, datetime.fromisoformat(pub).replace(tzinfo=UTC))
+            "SELECT url, title, summary, provider_domain, published_at FROM stories WHERE id = ?", (i,)
+        ).fetchone()
+        out[i] = gen.GenStory(
+            title, summary, url, url, domain, datetime.fromisoformat(pub).replace(tzinfo=UTC)
+        )
     db.close()
     return out
 
@@ -417,9 +540,18 @@ def bench_search(quick: bool) -> None:
             p95 = statistics.quantiles(lat, n=20)[18] if len(lat) >= 2 else lat[0]
             base = base_p95.setdefault(kind, p95)
             top = n == sizes[-1]
-            record("5 search", f"{kind} p95, {n:,} stories", p95, "ms", base, f"p95 at {sizes[0]:,}", p95 / base,
-                   "p95 ≤ 100 ms at 10^6", (p95 <= 100) if (top and n >= 1_000_000) else None,
-                   f"p50 {p50:.1f} ms; {hits}/{len(lat)} queries had hits; {', '.join(qs)}")
+            record(
+                "5 search",
+                f"{kind} p95, {n:,} stories",
+                p95,
+                "ms",
+                base,
+                f"p95 at {sizes[0]:,}",
+                p95 / base,
+                "p95 ≤ 100 ms at 10^6",
+                (p95 <= 100) if (top and n >= 1_000_000) else None,
+                f"p50 {p50:.1f} ms; {hits}/{len(lat)} queries had hits; {', '.join(qs)}",
+            )
         store.dispose()
 
 
@@ -445,8 +577,13 @@ sys.exit(main())
 def _spyglass_rss(args: list[str], env: dict[str, str]) -> tuple[int, float, str]:
     """Peak RSS (MB, from the child's /proc/self/status VmHWM), wall seconds and last stderr line."""
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", _RSS_WRAPPER, *args], env=env, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", _RSS_WRAPPER, *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        check=False,
+    )
     err = proc.stderr.decode(errors="replace")
     if proc.returncode != 0:
         raise RuntimeError(f"spyglass {' '.join(args)} exited {proc.returncode}: {err[-2000:]}")
@@ -459,7 +596,9 @@ def _spyglass_rss(args: list[str], env: dict[str, str]) -> tuple[int, float, str
 def bench_memory(quick: bool, tmp: Path) -> None:
     n_feeds = 40 if quick else 200
     hist_n = 10_000 if quick else 1_000_000
-    log(f"[6] peak RSS of `spyglass poll --once`: {n_feeds} feeds cold, then with {hist_n:,} stories in history")
+    log(
+        f"[6] peak RSS of `spyglass poll --once`: {n_feeds} feeds cold, then with {hist_n:,} stories in history"
+    )
     env = dict(os.environ)
     base_mb, _, _ = _spyglass_rss(["--help"], env)
     with FeedServer(gen.make_feeds(n_feeds, 50, SEED + 100), latency=0.0) as srv:
@@ -467,13 +606,33 @@ def bench_memory(quick: bool, tmp: Path) -> None:
         cfg = tmp / "mem.toml"
         _write_config(cfg, urls, tmp / "mem-cold.db")
         mb, secs, last = _spyglass_rss(["--config", str(cfg), "poll", "--once"], env)
-        record("6 memory", "peak RSS, poll --once, cold ingest", mb, "MB", base_mb, "`spyglass --help`",
-               mb / base_mb, "≤ 200 MB", mb <= 200, f"{secs:.1f}s; {last}")
+        record(
+            "6 memory",
+            "peak RSS, poll --once, cold ingest",
+            mb,
+            "MB",
+            base_mb,
+            "`spyglass --help`",
+            mb / base_mb,
+            "≤ 200 MB",
+            mb <= 200,
+            f"{secs:.1f}s; {last}",
+        )
         db = _copy_db(gen.history_db(hist_n, SEED, log), tmp / "mem-big.db")
         _write_config(cfg, urls, db)
         mb, secs, last = _spyglass_rss(["--config", str(cfg), "poll", "--once"], env)
-        record("6 memory", f"peak RSS, poll --once, {hist_n:,}-story database", mb, "MB", base_mb,
-               "`spyglass --help`", mb / base_mb, "≤ 200 MB", mb <= 200, f"{secs:.1f}s; {last}")
+        record(
+            "6 memory",
+            f"peak RSS, poll --once, {hist_n:,}-story database",
+            mb,
+            "MB",
+            base_mb,
+            "`spyglass --help`",
+            mb / base_mb,
+            "≤ 200 MB",
+            mb <= 200,
+            f"{secs:.1f}s; {last}",
+        )
         db.unlink()
 
 
@@ -493,8 +652,16 @@ def _outbox_db(tmp: Path, name: str, channels: int, per_channel: int) -> Any:
     batch = []
     for i in range(per_channel):
         g = gen.make_story(rng, 90_000_000 + i, surv_ratio=1.0, when=now - timedelta(minutes=i))
-        st = Story(url=g.url, original_url=g.url, title=g.title, summary=g.summary, published=g.published,
-                   source="bench", provider="Bench News", provider_domain=g.domain)
+        st = Story(
+            url=g.url,
+            original_url=g.url,
+            title=g.title,
+            summary=g.summary,
+            published=g.published,
+            source="bench",
+            provider="Bench News",
+            provider_domain=g.domain,
+        )
         batch.append((st, [Match(slug="bench", phrases=("facial recognition",))]))
     with store.session() as s:
         res = ingest(s, None, batch, plan=plan, now=now, max_age=72 * 3600)
@@ -524,9 +691,18 @@ def bench_delivery(quick: bool, tmp: Path) -> None:
         total = channels * per_channel
         assert rep.sent == total, rep
         rate = total / dt
-        record("7 delivery", "outbox drain, no rate limit", rate, "posts/s", raw_rate,
-               "one thread calling chat.postMessage in a loop", rate / raw_rate, "≥ 50 posts/s", rate >= 50,
-               f"{total} posts in {dt:.2f}s")
+        record(
+            "7 delivery",
+            "outbox drain, no rate limit",
+            rate,
+            "posts/s",
+            raw_rate,
+            "one thread calling chat.postMessage in a loop",
+            rate / raw_rate,
+            "≥ 50 posts/s",
+            rate >= 50,
+            f"{total} posts in {dt:.2f}s",
+        )
 
     n = 3 if quick else 5
     log(f"[7] delivery: {channels} channels × {n} alerts, Slack's 1 post/s/channel enforced, pacing 1.0")
@@ -539,9 +715,18 @@ def bench_delivery(quick: bool, tmp: Path) -> None:
         store.dispose()
         assert rep.sent == channels * n, rep
         serial = channels * n * 1.0
-        record("7 delivery", f"paced drain, {channels} channels × {n} alerts", dt, "s", serial,
-               f"serial {channels}·N s", dt / n, "≈ N s (ratio to N ≤ 1.5)", dt <= 1.5 * n,
-               f"ratio = time / N; {slack.limited} × 429; serial would be {serial:.0f}s")
+        record(
+            "7 delivery",
+            f"paced drain, {channels} channels × {n} alerts",
+            dt,
+            "s",
+            serial,
+            f"serial {channels}·N s",
+            dt / n,
+            "≈ N s (ratio to N ≤ 1.5)",
+            dt <= 1.5 * n,
+            f"ratio = time / N; {slack.limited} × 429; serial would be {serial:.0f}s",
+        )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -552,8 +737,16 @@ def table() -> str:
     rows = []
     for f in RESULTS:
         base = "-" if f.baseline is None else f"{f.baseline:,.4g} ({f.baseline_name})"
-        rows.append((f.name, f"{f.value:,.4g} {f.unit}", base, "-" if f.ratio is None else f"{f.ratio:.3g}",
-                     f.target, "-" if f.met is None else "yes" if f.met else "NO"))
+        rows.append(
+            (
+                f.name,
+                f"{f.value:,.4g} {f.unit}",
+                base,
+                "-" if f.ratio is None else f"{f.ratio:.3g}",
+                f.target,
+                "-" if f.met is None else "yes" if f.met else "NO",
+            )
+        )
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     line = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |"  # noqa: E731
     out = [line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
@@ -565,16 +758,25 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small sizes: a smoke run in under 2 minutes")
     ap.add_argument("--json", default=str(HERE / "results.json"), help="where to write the JSON results")
-    ap.add_argument("--only", default="", help="comma-separated: ingest,parse,matching,dedupe,search,memory,delivery")
-    ap.add_argument("--feeds", action="append", default=[], type=Path,
-                    help="a folder of feed files to add to the parse corpus (repeatable)")
+    ap.add_argument(
+        "--only", default="", help="comma-separated: ingest,parse,matching,dedupe,search,memory,delivery"
+    )
+    ap.add_argument(
+        "--feeds",
+        action="append",
+        default=[],
+        type=Path,
+        help="a folder of feed files to add to the parse corpus (repeatable)",
+    )
     args = ap.parse_args(argv)
     isolate_env()
     logging.basicConfig(level=logging.ERROR)
     started = time.perf_counter()
     info = machine()
-    log(f"spyglass bench ({'quick' if args.quick else 'full'}) on {info['nproc']} × {info['cpu_model']}, "
-        f"Python {info['python']}")
+    log(
+        f"spyglass bench ({'quick' if args.quick else 'full'}) on {info['nproc']} × {info['cpu_model']}, "
+        f"Python {info['python']}"
+    )
     only = {s.strip() for s in args.only.split(",") if s.strip()}
     with tempfile.TemporaryDirectory(prefix="spyglass-bench-") as d:
         tmp = Path(d)
@@ -595,10 +797,17 @@ def main(argv: list[str] | None = None) -> int:
     wall = time.perf_counter() - started
     print(table())
     met = [f for f in RESULTS if f.met is not None]
-    print(f"\n{sum(f.met for f in met)}/{len(met)} targets met; wall time {wall:.0f}s "
-          f"({'quick' if args.quick else 'full'} run)")
-    out = {"machine": info, "mode": "quick" if args.quick else "full", "seed": SEED, "wall_seconds": round(wall, 1),
-           "figures": [asdict(f) for f in RESULTS]}
+    print(
+        f"\n{sum(f.met for f in met)}/{len(met)} targets met; wall time {wall:.0f}s "
+        f"({'quick' if args.quick else 'full'} run)"
+    )
+    out = {
+        "machine": info,
+        "mode": "quick" if args.quick else "full",
+        "seed": SEED,
+        "wall_seconds": round(wall, 1),
+        "figures": [asdict(f) for f in RESULTS],
+    }
     Path(args.json).write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
     log(f"results written to {args.json}")
     return 0

@@ -19,7 +19,9 @@ TOKEN = "xoxb-bench-token"
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
-    request_queue_size = 512  # the default listen backlog of 5 drops SYNs under 16+ parallel connects (1 s retry)
+    request_queue_size = (
+        512  # the default listen backlog of 5 drops SYNs under 16+ parallel connects (1 s retry)
+    )
 
 
 class BenchSlack:
@@ -62,8 +64,13 @@ class BenchSlack:
         with self._lock:
             return sum(len(v) for v in self.posts.values())
 
-    def _reply(self, req: BaseHTTPRequestHandler, status: int, payload: dict[str, Any],
-               headers: dict[str, str] | None = None) -> None:
+    def _reply(
+        self,
+        req: BaseHTTPRequestHandler,
+        status: int,
+        payload: dict[str, Any],
+        headers: dict[str, str] | None = None,
+    ) -> None:
         data = json.dumps(payload).encode()
         req.send_response(status)
         req.send_header("Content-Type", "application/json; charset=utf-8")

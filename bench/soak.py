@@ -39,8 +39,13 @@ import gen  # noqa: E402
 from slack_standin import TOKEN, BenchSlack  # noqa: E402
 
 SECRET = "soak-signing-secret"
-CHANNELS = {"CSOAK1": "face-recognition", "CSOAK2": "drones", "CSOAK3": "alpr", "CSOAK4": "spyware cctv",
-            "CSOAK5": '"police"'}
+CHANNELS = {
+    "CSOAK1": "face-recognition",
+    "CSOAK2": "drones",
+    "CSOAK3": "alpr",
+    "CSOAK4": "spyware cctv",
+    "CSOAK5": '"police"',
+}
 COMMANDS = ["list", "topics", "search facial recognition", "search drones since:1d", "search police*"]
 WINDOW = 40  # items per feed document
 
@@ -85,15 +90,33 @@ class GrowingFeeds:
 
 
 def slash(port: int, text: str, channel: str, api_port: int, n: int) -> int:
-    form = {"token": "x", "team_id": "T1", "team_domain": "t", "channel_id": channel, "channel_name": "news",
-            "user_id": "U1", "user_name": "soak", "command": "/spyglass", "text": text, "api_app_id": "A1",
-            "response_url": f"http://127.0.0.1:{api_port}/response/{n}", "trigger_id": f"soak.{n}"}
+    form = {
+        "token": "x",
+        "team_id": "T1",
+        "team_domain": "t",
+        "channel_id": channel,
+        "channel_name": "news",
+        "user_id": "U1",
+        "user_name": "soak",
+        "command": "/spyglass",
+        "text": text,
+        "api_app_id": "A1",
+        "response_url": f"http://127.0.0.1:{api_port}/response/{n}",
+        "trigger_id": f"soak.{n}",
+    }
     body = urllib.parse.urlencode(form)
     ts = str(int(time.time()))
     sig = "v0=" + hmac.new(SECRET.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/slack/events", data=body.encode(), method="POST",
-                                 headers={"Content-Type": "application/x-www-form-urlencoded",
-                                          "X-Slack-Request-Timestamp": ts, "X-Slack-Signature": sig})
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/slack/events",
+        data=body.encode(),
+        method="POST",
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": sig,
+        },
+    )
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
             return int(resp.status)
@@ -143,15 +166,30 @@ def main() -> int:
     feeds = GrowingFeeds(args.feeds, args.every)
     with BenchSlack() as slack:
         cfg = tmp / "spyglass.toml"
-        cfg.write_text(f'[storage]\nurl = "sqlite:///{db}"\n[slack]\npost_interval = 0.05\n' + "".join(
-            f'[[sources]]\nname = "Feed {k}"\nurl = "http://127.0.0.1:{feeds.port}/feed{k}.xml"\n'
-            f'interval = "{args.interval}"\n' for k in range(args.feeds)))
+        cfg.write_text(
+            f'[storage]\nurl = "sqlite:///{db}"\n[slack]\npost_interval = 0.05\n'
+            + "".join(
+                f'[[sources]]\nname = "Feed {k}"\nurl = "http://127.0.0.1:{feeds.port}/feed{k}.xml"\n'
+                f'interval = "{args.interval}"\n'
+                for k in range(args.feeds)
+            )
+        )
         port = free_port()
-        env = {**os.environ, "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET,
-               "SLACK_API_URL": slack.api_url, "PORT": str(port), "NO_PROXY": "*"}
+        env = {
+            **os.environ,
+            "SLACK_BOT_TOKEN": TOKEN,
+            "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_API_URL": slack.api_url,
+            "PORT": str(port),
+            "NO_PROXY": "*",
+        }
         log = open(tmp / "run.log", "w")  # noqa: SIM115 - lives as long as the process
-        proc = subprocess.Popen([sys.executable, "-m", "spyglass", "--config", str(cfg), "run"], env=env,
-                                stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "spyglass", "--config", str(cfg), "run"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         try:
             for _ in range(200):
                 try:
@@ -168,16 +206,28 @@ def main() -> int:
             rows: list[dict[str, float]] = []
             failed = 0
             next_sample = start
-            print(f"{'min':>6} {'RSS MiB':>8} {'fds':>5} {'thr':>4} {'WAL MiB':>8} {'DB MiB':>7} "
-                  f"{'fetches':>8} {'posts':>6} {'cmds':>5}", flush=True)
+            print(
+                f"{'min':>6} {'RSS MiB':>8} {'fds':>5} {'thr':>4} {'WAL MiB':>8} {'DB MiB':>7} "
+                f"{'fetches':>8} {'posts':>6} {'cmds':>5}",
+                flush=True,
+            )
             while time.time() < end and proc.poll() is None:
                 if time.time() >= next_sample:
-                    row = {"t": time.time() - start, **sample(proc.pid, db), "fetches": feeds.fetches,
-                           "posts": slack.total, "commands": n, "failed_commands": failed}
+                    row = {
+                        "t": time.time() - start,
+                        **sample(proc.pid, db),
+                        "fetches": feeds.fetches,
+                        "posts": slack.total,
+                        "commands": n,
+                        "failed_commands": failed,
+                    }
                     rows.append(row)
-                    print(f"{row['t'] / 60:6.1f} {row['rss_mib']:8.1f} {row['fds']:5.0f} {row['threads']:4.0f} "
-                          f"{row['wal_mib']:8.2f} {row['db_mib']:7.2f} {row['fetches']:8.0f} {row['posts']:6.0f} "
-                          f"{n:5d}", flush=True)
+                    print(
+                        f"{row['t'] / 60:6.1f} {row['rss_mib']:8.1f} {row['fds']:5.0f} {row['threads']:4.0f} "
+                        f"{row['wal_mib']:8.2f} {row['db_mib']:7.2f} {row['fetches']:8.0f} {row['posts']:6.0f} "
+                        f"{n:5d}",
+                        flush=True,
+                    )
                     next_sample += args.sample
                 n += 1
                 channel = list(CHANNELS)[n % len(CHANNELS)]
@@ -189,18 +239,35 @@ def main() -> int:
             proc.wait(timeout=30)
             log.close()
         half = [r for r in rows if r["t"] >= rows[-1]["t"] / 2] if rows else []
-        summary = {key: {"whole_per_hour": round(per_hour(rows, key), 2),
-                         "second_half_per_hour": round(per_hour(half, key), 2),
-                         "first": rows[0][key] if rows else None, "last": rows[-1][key] if rows else None}
-                   for key in ("rss_mib", "fds", "threads", "wal_mib", "db_mib")}
+        summary = {
+            key: {
+                "whole_per_hour": round(per_hour(rows, key), 2),
+                "second_half_per_hour": round(per_hour(half, key), 2),
+                "first": rows[0][key] if rows else None,
+                "last": rows[-1][key] if rows else None,
+            }
+            for key in ("rss_mib", "fds", "threads", "wal_mib", "db_mib")
+        }
         print("\ngrowth per hour (whole run / second half):")
         for key, s in summary.items():
-            print(f"  {key:8} {s['whole_per_hour']:+8.2f} / {s['second_half_per_hour']:+8.2f}   "
-                  f"({s['first']:.2f} → {s['last']:.2f})")
+            print(
+                f"  {key:8} {s['whole_per_hour']:+8.2f} / {s['second_half_per_hour']:+8.2f}   "
+                f"({s['first']:.2f} → {s['last']:.2f})"
+            )
         print(f"exit code {proc.returncode}; {failed} of {n} commands failed; log: {tmp / 'run.log'}")
         if args.json:
-            args.json.write_text(json.dumps({"args": vars(args) | {"json": str(args.json)}, "date": time.strftime("%F"),
-                                             "samples": rows, "summary": summary}, indent=1, default=str))
+            args.json.write_text(
+                json.dumps(
+                    {
+                        "args": vars(args) | {"json": str(args.json)},
+                        "date": time.strftime("%F"),
+                        "samples": rows,
+                        "summary": summary,
+                    },
+                    indent=1,
+                    default=str,
+                )
+            )
     return 0 if proc.returncode == 0 and failed == 0 else 1
 
 

@@ -148,9 +148,18 @@ class FakeSlack:
             method = path.removeprefix("/api/")
             status, body, headers = self._answer(method, args, token)
         with self._lock:
-            self._calls.append({"method": method, "path": path, "args": args, "ok": body.get("ok"),
-                                "error": body.get("error"), "status": status, "at": time.time(),
-                                "ts": body.get("ts")})
+            self._calls.append(
+                {
+                    "method": method,
+                    "path": path,
+                    "args": args,
+                    "ok": body.get("ok"),
+                    "error": body.get("error"),
+                    "status": status,
+                    "at": time.time(),
+                    "ts": body.get("ts"),
+                }
+            )
         data = json.dumps(body).encode()
         ctype = "application/json"
         if headers.pop("X-Fake-Lost", ""):
@@ -170,7 +179,9 @@ class FakeSlack:
         h.end_headers()
         h.wfile.write(data)
 
-    def _answer(self, method: str, args: dict[str, Any], token: str) -> tuple[int, dict[str, Any], dict[str, str]]:
+    def _answer(
+        self, method: str, args: dict[str, Any], token: str
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
         if method == "apps.connections.open":
             if token != APP_TOKEN:
                 return 200, {"ok": False, "error": "invalid_auth"}, {}
@@ -198,8 +209,13 @@ class FakeSlack:
                 if method == "chat.postMessage":
                     meta = args.get("metadata")
                     self.messages.setdefault(channel, []).append(
-                        {"ts": ts, "text": args.get("text", ""), "thread_ts": args.get("thread_ts"),
-                         "metadata": json.loads(meta) if isinstance(meta, str) else meta})
+                        {
+                            "ts": ts,
+                            "text": args.get("text", ""),
+                            "thread_ts": args.get("thread_ts"),
+                            "metadata": json.loads(meta) if isinstance(meta, str) else meta,
+                        }
+                    )
             return 200, {"ok": True, "channel": channel, "ts": ts}, lost
         if method in ("conversations.history", "conversations.replies"):
             return self._history(method, args)
@@ -207,8 +223,19 @@ class FakeSlack:
             channel = str(args.get("channel", ""))
             if channel in self.private and channel not in self.member_of:
                 return 200, {"ok": False, "error": "channel_not_found"}, {}
-            return 200, {"ok": True, "channel": {"id": channel, "is_private": channel in self.private,
-                                                 "is_member": channel in self.member_of, "is_archived": False}}, {}
+            return (
+                200,
+                {
+                    "ok": True,
+                    "channel": {
+                        "id": channel,
+                        "is_private": channel in self.private,
+                        "is_member": channel in self.member_of,
+                        "is_archived": False,
+                    },
+                },
+                {},
+            )
         return 200, {"ok": False, "error": "unknown_method"}, {}
 
     def _history(self, method: str, args: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
@@ -223,6 +250,12 @@ class FakeSlack:
         else:  # one thread, oldest first
             msgs = [m for m in msgs if m["thread_ts"] == args.get("ts")]
         msgs = [m for m in msgs if oldest <= float(m["ts"]) <= latest][: int(args.get("limit") or 100)]
-        out = [{"ts": m["ts"], "text": m["text"], **({"metadata": m["metadata"]} if with_meta and m["metadata"] else {})}
-               for m in msgs]
+        out = [
+            {
+                "ts": m["ts"],
+                "text": m["text"],
+                **({"metadata": m["metadata"]} if with_meta and m["metadata"] else {}),
+            }
+            for m in msgs
+        ]
         return 200, {"ok": True, "messages": out, "has_more": False}, {}

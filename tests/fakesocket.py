@@ -73,8 +73,16 @@ class FakeSocket:
         envelope = f"env-{next(self._ids)}"
         with self._lock:
             conn = self._conns[-1]
-        conn.send(json.dumps({"envelope_id": envelope, "type": "slash_commands", "accepts_response_payload": True,
-                              "payload": payload}))
+        conn.send(
+            json.dumps(
+                {
+                    "envelope_id": envelope,
+                    "type": "slash_commands",
+                    "accepts_response_payload": True,
+                    "payload": payload,
+                }
+            )
+        )
         return envelope
 
     def wait_ack(self, envelope: str, timeout: float = 10.0) -> bool:
@@ -97,8 +105,16 @@ class FakeSocket:
         with self._lock:
             self.connections += 1
             self._conns.append(conn)
-        conn.send(json.dumps({"type": "hello", "num_connections": 1, "debug_info": {"host": "fake"},
-                              "connection_info": {"app_id": "A1"}}))
+        conn.send(
+            json.dumps(
+                {
+                    "type": "hello",
+                    "num_connections": 1,
+                    "debug_info": {"host": "fake"},
+                    "connection_info": {"app_id": "A1"},
+                }
+            )
+        )
         try:
             for raw in conn:
                 msg = json.loads(raw)

@@ -21,22 +21,49 @@ def sign(body: str, ts: str, secret: str = SECRET) -> str:
     return "v0=" + hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
 
 
-def slash(port: int, text: str, *, channel: str = "C1", user: str = "U1", response_url: str = "",
-          secret: str = SECRET, ts: int | None = None, bad_signature: bool = False, trigger_id: str = "1.2",
-          retry: int | None = None) -> tuple[int, str]:
-    form = {"token": "x", "team_id": "T1", "team_domain": "t", "channel_id": channel, "channel_name": "news",
-            "user_id": user, "user_name": "ada", "command": "/spyglass", "text": text, "api_app_id": "A1",
-            "response_url": response_url or "http://127.0.0.1:9/response/none", "trigger_id": trigger_id}
+def slash(
+    port: int,
+    text: str,
+    *,
+    channel: str = "C1",
+    user: str = "U1",
+    response_url: str = "",
+    secret: str = SECRET,
+    ts: int | None = None,
+    bad_signature: bool = False,
+    trigger_id: str = "1.2",
+    retry: int | None = None,
+) -> tuple[int, str]:
+    form = {
+        "token": "x",
+        "team_id": "T1",
+        "team_domain": "t",
+        "channel_id": channel,
+        "channel_name": "news",
+        "user_id": user,
+        "user_name": "ada",
+        "command": "/spyglass",
+        "text": text,
+        "api_app_id": "A1",
+        "response_url": response_url or "http://127.0.0.1:9/response/none",
+        "trigger_id": trigger_id,
+    }
     body = urllib.parse.urlencode(form)
     stamp = str(ts if ts is not None else int(time.time()))
     sig = sign(body, stamp, secret)
     if bad_signature:
         sig = sig[:-4] + "0000"
     req = urllib.request.Request(
-        f"http://127.0.0.1:{port}/slack/events", data=body.encode(), method="POST",
-        headers={"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": stamp,
-                 "X-Slack-Signature": sig,
-                 **({"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "timeout"} if retry else {})})
+        f"http://127.0.0.1:{port}/slack/events",
+        data=body.encode(),
+        method="POST",
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": stamp,
+            "X-Slack-Signature": sig,
+            **({"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "timeout"} if retry else {}),
+        },
+    )
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
             return resp.status, resp.read().decode()

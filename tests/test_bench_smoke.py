@@ -48,5 +48,9 @@ def test_history_db_tiny(tmp_path, monkeypatch) -> None:
     db = sqlite3.connect(path)
     assert db.execute("SELECT count(*) FROM stories").fetchone()[0] == 50
     assert db.execute("SELECT count(*) FROM lsh_bands").fetchone()[0] >= 50
-    assert db.execute("SELECT count(*) FROM stories_fts WHERE stories_fts MATCH 'the OR council OR police'"
-                      ).fetchone()[0] > 0
+    assert (
+        db.execute(
+            "SELECT count(*) FROM stories_fts WHERE stories_fts MATCH 'the OR council OR police'"
+        ).fetchone()[0]
+        > 0
+    )

@@ -599,14 +599,21 @@ def test_console_search() -> None:
 
 
 def test_feed_formatting_markers_and_mentions_stay_literal() -> None:
-    message = build_alert(view(summary="Police *really* _quietly_ ~dropped~ `the` plan; ask <@U123>.",
-                               reasons=("face against ~ banned", "=Flock")), now=NOW)
+    message = build_alert(
+        view(
+            summary="Police *really* _quietly_ ~dropped~ `the` plan; ask <@U123>.",
+            reasons=("face against ~ banned", "=Flock"),
+        ),
+        now=NOW,
+    )
     dumped = json.dumps(message, ensure_ascii=False)
     for formatted in ("*really*", "_quietly_", "~dropped~", "`the`"):
         assert formatted not in dumped, formatted
     assert "really" in dumped and "quietly" in dumped
     assert "&lt;@U123&gt;" in dumped and "<@U123>" not in dumped  # shown, never a ping, never deleted
-    why = next(b["text"]["text"] for b in message["blocks"] if "Why it matched" in b.get("text", {}).get("text", ""))
+    why = next(
+        b["text"]["text"] for b in message["blocks"] if "Why it matched" in b.get("text", {}).get("text", "")
+    )
     assert "~" not in why and "=" not in why and "face against … banned" in why and "Flock" in why
 
 

@@ -106,7 +106,6 @@ DATE_RE = re.compile(
 LINK_RE = re.compile(r"<([^|<>]*)(?:\|([^<>]*))?>")
 
 
-
 def assert_safe(message: dict, input_urls: list[str]) -> None:
     allowed = {u for u in (safe_url(x) for x in input_urls) if u is not None}
     for text in mrkdwn_strings(message):

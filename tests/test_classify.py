@@ -105,12 +105,16 @@ def test_the_service_matcher_uses_the_backstop_unless_turned_off(tmp_path: Path,
     from spyglass.service import build_services
 
     cfg = tmp_path / "spyglass.toml"
-    cfg.write_text(f'[storage]\nurl = "sqlite:///{tmp_path / "s.db"}"\n[topics]\nclassifier = {str(enabled).lower()}\n')
+    cfg.write_text(
+        f'[storage]\nurl = "sqlite:///{tmp_path / "s.db"}"\n[topics]\nclassifier = {str(enabled).lower()}\n'
+    )
     svc = build_services(load_settings(cfg, env={}))
     _, matcher = svc.plan_and_matcher()
     title = "Officers in Leeds to wear recording devices on their uniforms"
-    summary = ("West Yorkshire Police says every officer on patrol will carry a small recording device clipped to "
-               "their uniform from April, and footage will be kept for 31 days unless it is needed as evidence.")
+    summary = (
+        "West Yorkshire Police says every officer on patrol will carry a small recording device clipped to "
+        "their uniform from April, and footage will be kept for 31 days unless it is needed as evidence."
+    )
     found = {m.slug: m.phrases for m in matcher.match(title, summary)}
     if enabled:
         assert found.get("body-cameras") == (BACKSTOP_REASON,)

@@ -15,7 +15,10 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_defaults_and_relative_paths(tmp_path: Path) -> None:
     (tmp_path / "stories").mkdir()
-    p = write(tmp_path, '[[sources]]\nname = "Inbox"\npath = "stories"\n\n[[sources]]\nname = "F"\nurl = "https://example.org/feed"\ninterval = "30m"\n')
+    p = write(
+        tmp_path,
+        '[[sources]]\nname = "Inbox"\npath = "stories"\n\n[[sources]]\nname = "F"\nurl = "https://example.org/feed"\ninterval = "30m"\n',
+    )
     s = load_settings(p, env={})
     assert s.database_url == f"sqlite:///{(tmp_path / 'spyglass.db').resolve()}"  # beside the config file
     assert load_settings(p, env={"DATABASE_URL": "sqlite:///here.db"}).database_url == "sqlite:///here.db"
@@ -29,7 +32,9 @@ def test_defaults_and_relative_paths(tmp_path: Path) -> None:
 
 def test_environment_overrides(tmp_path: Path) -> None:
     p = write(tmp_path, '[storage]\nurl = "sqlite:///other.db"\n')
-    s = load_settings(p, env={"DATABASE_URL": "postgres://u@h/db", "SLACK_BOT_TOKEN": "xoxb-1", "PORT": "8080"})
+    s = load_settings(
+        p, env={"DATABASE_URL": "postgres://u@h/db", "SLACK_BOT_TOKEN": "xoxb-1", "PORT": "8080"}
+    )
     assert s.database_url == "postgresql+psycopg://u@h/db"
     assert s.slack.bot_token == "xoxb-1"
     assert s.port == 8080
@@ -39,16 +44,19 @@ def test_environment_overrides(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [
-        ('max_age = 72\n', "max_age"),
+        ("max_age = 72\n", "max_age"),
         ('[[sources]]\nname = "A"\n', "sources[0] (A): give exactly one of url"),
         ('[[sources]]\nname = "A"\nurl = "ftp://x"\n', "sources[0] (A).url"),
         ('[[sources]]\nname = "A"\nurl = "https://x.org/f"\ninterval = 15\n', "interval"),
-        ('[[sources]]\nname = "A"\nurl = "https://x.org/f"\n[[sources]]\nname = "A"\nurl = "https://y.org/f"\n', "duplicate source name"),
+        (
+            '[[sources]]\nname = "A"\nurl = "https://x.org/f"\n[[sources]]\nname = "A"\nurl = "https://y.org/f"\n',
+            "duplicate source name",
+        ),
         ('[[sources]]\nname = "A"\nurl = "https://x.org/f"\ncolour = "red"\n', "unknown key"),
         ('[storage]\nurl = "nonsense"\n', "storage.url"),
-        ('bogus = 1\n', "bogus: unknown key"),
+        ("bogus = 1\n", "bogus: unknown key"),
         ('[fetch]\nmax_bytes = "lots"\n', "fetch.max_bytes"),
-        ('this is = = not toml', "invalid TOML"),
+        ("this is = = not toml", "invalid TOML"),
     ],
 )
 def test_bad_config_names_file_key_and_problem(tmp_path: Path, text: str, fragment: str) -> None:
@@ -66,6 +74,8 @@ def test_missing_file(tmp_path: Path) -> None:
         load_settings(tmp_path / "nope.toml", env={})
 
 
-@pytest.mark.parametrize(("value", "seconds"), [("15m", 900), ("72h", 259200), ("7d", 604800), ("30s", 30), ("0", 0)])
+@pytest.mark.parametrize(
+    ("value", "seconds"), [("15m", 900), ("72h", 259200), ("7d", 604800), ("30s", 30), ("0", 0)]
+)
 def test_durations(value: str, seconds: float) -> None:
     assert parse_duration(value, "f", "k") == seconds

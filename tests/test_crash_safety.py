@@ -62,12 +62,21 @@ class World:
     def __init__(self, tmp: Path, slack: FakeSlack, feeds: FeedServer, n_stories: int) -> None:
         self.tmp, self.slack, self.feeds, self.n = tmp, slack, feeds, n_stories
         self.db = f"sqlite:///{tmp / 'sg.db'}"
-        feeds.route("/f.xml", body=rss([story(i) for i in range(n_stories)]), content_type="application/rss+xml")
+        feeds.route(
+            "/f.xml", body=rss([story(i) for i in range(n_stories)]), content_type="application/rss+xml"
+        )
         self.cfg = tmp / "spyglass.toml"
-        self.cfg.write_text(f'[storage]\nurl = "{self.db}"\n[slack]\npost_interval = 0.05\n'
-                            f'[[sources]]\nname = "Feed"\nurl = "{feeds.url("/f.xml")}"\ninterval = "30s"\n')
-        self.env = {**os.environ, "SLACK_BOT_TOKEN": TOKEN, "SLACK_API_URL": slack.api_url,
-                    "SPYGLASS_CONFIG": str(self.cfg), "TEST_LEASE_SECONDS": str(LEASE_SECONDS)}
+        self.cfg.write_text(
+            f'[storage]\nurl = "{self.db}"\n[slack]\npost_interval = 0.05\n'
+            f'[[sources]]\nname = "Feed"\nurl = "{feeds.url("/f.xml")}"\ninterval = "30s"\n'
+        )
+        self.env = {
+            **os.environ,
+            "SLACK_BOT_TOKEN": TOKEN,
+            "SLACK_API_URL": slack.api_url,
+            "SPYGLASS_CONFIG": str(self.cfg),
+            "TEST_LEASE_SECONDS": str(LEASE_SECONDS),
+        }
         svc = build_services(load_settings(self.cfg, env=self.env))
         for ch in CHANNELS:
             assert handle(svc, Caller("T1", ch, "U1"), "subscribe face-recognition").in_channel
@@ -82,8 +91,12 @@ class World:
     def start(self) -> subprocess.Popen[bytes]:
         log = self.tmp / f"worker{len(self.logs)}.log"
         self.logs.append(log)
-        return subprocess.Popen([sys.executable, "-c", WRAPPER, "--config", str(self.cfg), "run", "--no-http"],
-                                env=self.env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, "-c", WRAPPER, "--config", str(self.cfg), "run", "--no-http"],
+            env=self.env,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
 
     def posted(self) -> Counter[tuple[str, str]]:
         out: Counter[tuple[str, str]] = Counter()
@@ -102,16 +115,41 @@ class World:
 
     def check_invariants(self) -> None:
         """Nothing half-stored: every story is indexed and clustered; every delivery has its story."""
-        assert self.scalar("SELECT count(*) FROM stories s WHERE NOT EXISTS "
-                           "(SELECT 1 FROM lsh_bands b WHERE b.story_id = s.id)") == 0
-        assert self.scalar("SELECT count(*) FROM stories s WHERE NOT EXISTS "
-                           "(SELECT 1 FROM clusters c WHERE c.id = s.cluster_id)") == 0
-        assert self.scalar("SELECT count(*) FROM clusters c WHERE c.representative_id IS NULL OR NOT EXISTS "
-                           "(SELECT 1 FROM stories s WHERE s.id = c.representative_id)") == 0
-        assert self.scalar("SELECT count(*) FROM deliveries d WHERE NOT EXISTS "
-                           "(SELECT 1 FROM stories s WHERE s.id = d.story_id)") == 0
-        assert self.scalar("SELECT count(*) FROM lsh_bands b WHERE NOT EXISTS "
-                           "(SELECT 1 FROM stories s WHERE s.id = b.story_id)") == 0
+        assert (
+            self.scalar(
+                "SELECT count(*) FROM stories s WHERE NOT EXISTS "
+                "(SELECT 1 FROM lsh_bands b WHERE b.story_id = s.id)"
+            )
+            == 0
+        )
+        assert (
+            self.scalar(
+                "SELECT count(*) FROM stories s WHERE NOT EXISTS "
+                "(SELECT 1 FROM clusters c WHERE c.id = s.cluster_id)"
+            )
+            == 0
+        )
+        assert (
+            self.scalar(
+                "SELECT count(*) FROM clusters c WHERE c.representative_id IS NULL OR NOT EXISTS "
+                "(SELECT 1 FROM stories s WHERE s.id = c.representative_id)"
+            )
+            == 0
+        )
+        assert (
+            self.scalar(
+                "SELECT count(*) FROM deliveries d WHERE NOT EXISTS "
+                "(SELECT 1 FROM stories s WHERE s.id = d.story_id)"
+            )
+            == 0
+        )
+        assert (
+            self.scalar(
+                "SELECT count(*) FROM lsh_bands b WHERE NOT EXISTS "
+                "(SELECT 1 FROM stories s WHERE s.id = b.story_id)"
+            )
+            == 0
+        )
         stories = self.scalar("SELECT count(*) FROM stories")
         assert stories in (0, self.n), stories  # one source batch is one transaction: all or nothing
         assert self.scalar("SELECT count(*) FROM deliveries") == (len(self.expected) if stories else 0)
@@ -121,13 +159,17 @@ class World:
         while time.time() < end:
             if proc.poll() is not None:
                 raise AssertionError(f"worker exited {proc.returncode}: {self.logs[-1].read_text()[-3000:]}")
-            if self.scalar("SELECT count(*) FROM deliveries") and not self.pending() \
-                    and set(self.posted()) >= self.expected:
+            if (
+                self.scalar("SELECT count(*) FROM deliveries")
+                and not self.pending()
+                and set(self.posted()) >= self.expected
+            ):
                 return
             time.sleep(0.1)
-        raise AssertionError(f"outbox not empty after {timeout}s: {self.pending()} pending, "
-                             f"{len(set(self.posted()))}/{len(self.expected)} posted\n{self.logs[-1].read_text()[-3000:]}")
-
+        raise AssertionError(
+            f"outbox not empty after {timeout}s: {self.pending()} pending, "
+            f"{len(set(self.posted()))}/{len(self.expected)} posted\n{self.logs[-1].read_text()[-3000:]}"
+        )
 
     def wait_started(self, proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
         end = time.time() + timeout
@@ -174,8 +216,9 @@ def test_sigkill_mid_burst_loses_nothing_and_duplicates_at_most_one(seed: int, w
     kill_at = rnd.randint(3, len(world.expected) - 10)  # posts seen before the kill
     proc = world.start()
     try:
-        assert world.slack.wait_for(lambda: len(world.slack.posts()) >= kill_at, timeout=30), \
-            world.logs[-1].read_text()[-3000:]
+        assert world.slack.wait_for(lambda: len(world.slack.posts()) >= kill_at, timeout=30), world.logs[
+            -1
+        ].read_text()[-3000:]
         time.sleep(rnd.uniform(0, 0.15))  # land anywhere in a post, not just after one
         proc.kill()
         proc.wait(timeout=10)
@@ -214,7 +257,9 @@ def test_sigterm_mid_burst_exits_cleanly_losing_and_duplicating_nothing(world: W
         assert code == 0, world.logs[-1].read_text()[-3000:]
         assert took < 5, f"took {took:.1f}s to stop"
         # Everything Slack accepted is recorded as sent, and nothing is left claimed.
-        assert world.scalar("SELECT count(*) FROM deliveries WHERE status = 'sent'") == len(world.slack.posts())
+        assert world.scalar("SELECT count(*) FROM deliveries WHERE status = 'sent'") == len(
+            world.slack.posts()
+        )
         assert world.scalar("SELECT count(*) FROM deliveries WHERE lease_owner IS NOT NULL") == 0
         assert world.pending() > 0  # it really was stopped mid-burst
         world.check_invariants()
@@ -278,10 +323,15 @@ def test_sigterm_during_a_slow_fetch_exits_promptly(tmp_path: Path) -> None:
 
     with FakeSlack() as slack, FeedServer() as feeds:
         w = World(tmp_path, slack, feeds, n_stories=3)
-        feeds.route("/slow.xml", chunks=trickle(rss([story(i) for i in range(3)]), interval=0.5, step=8),
-                    content_type="application/rss+xml")
-        w.cfg.write_text(w.cfg.read_text() + f'[[sources]]\nname = "Slow"\nurl = "{feeds.url("/slow.xml")}"\n'
-                         'interval = "30s"\n')
+        feeds.route(
+            "/slow.xml",
+            chunks=trickle(rss([story(i) for i in range(3)]), interval=0.5, step=8),
+            content_type="application/rss+xml",
+        )
+        w.cfg.write_text(
+            w.cfg.read_text() + f'[[sources]]\nname = "Slow"\nurl = "{feeds.url("/slow.xml")}"\n'
+            'interval = "30s"\n'
+        )
         proc = w.start()
         try:
             w.wait_started(proc)
@@ -309,20 +359,43 @@ def test_three_concurrent_poll_once_on_sqlite(tmp_path: Path) -> None:
         sources = ""
         for f in range(12):
             # One slow feed holds the first process's claims while the others start (see the PostgreSQL twin).
-            feeds.route(f"/feed{f}.xml", body=rss([story(f * 10 + i) for i in range(3)]),
-                        content_type="application/rss+xml", delay=3.0 if f == 0 else 0.0)
-            sources += f'[[sources]]\nname = "Feed {f}"\nurl = "{feeds.url(f"/feed{f}.xml")}"\ninterval = "30s"\n'
+            feeds.route(
+                f"/feed{f}.xml",
+                body=rss([story(f * 10 + i) for i in range(3)]),
+                content_type="application/rss+xml",
+                delay=3.0 if f == 0 else 0.0,
+            )
+            sources += (
+                f'[[sources]]\nname = "Feed {f}"\nurl = "{feeds.url(f"/feed{f}.xml")}"\ninterval = "30s"\n'
+            )
         w.cfg.write_text(w.cfg.read_text().split("[[sources]]")[0] + sources)
-        expected = {(ch, f"https://news.example/s/{f * 10 + i}") for ch in CHANNELS for f in range(12) for i in range(3)}
-        procs = [subprocess.Popen([sys.executable, "-m", "spyglass", "poll", "--once", "--deadline", "60"],
-                                  env=w.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(3)]
+        expected = {
+            (ch, f"https://news.example/s/{f * 10 + i}")
+            for ch in CHANNELS
+            for f in range(12)
+            for i in range(3)
+        }
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "spyglass", "poll", "--once", "--deadline", "60"],
+                env=w.env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
+            for _ in range(3)
+        ]
         outs = [p.communicate(timeout=90)[0].decode() for p in procs]
         assert [p.returncode for p in procs] == [0, 0, 0], outs
         for f in range(12):
             assert feeds.count(f"/feed{f}.xml") == 1
         if w.pending():  # planned by a poll after the others had finished draining
-            subprocess.run([sys.executable, "-m", "spyglass", "poll", "--once"], env=w.env, check=True,
-                           capture_output=True, timeout=60)
+            subprocess.run(
+                [sys.executable, "-m", "spyglass", "poll", "--once"],
+                env=w.env,
+                check=True,
+                capture_output=True,
+                timeout=60,
+            )
         posted = w.posted()
         assert set(posted) == expected
         assert max(posted.values()) == 1

@@ -25,31 +25,41 @@ def test_same_outlet_republish_with_tweaked_headline_is_a_duplicate() -> None:
 
 
 def test_wire_copy_with_new_headline_is_a_duplicate_across_outlets() -> None:
-    body = ("A federal appeals court upheld a ruling that spyware maker Acme Intelligence was liable for hacking about "
-            "900 messaging app users with its Falcon software, but sent the damages award back to the trial judge.")
+    body = (
+        "A federal appeals court upheld a ruling that spyware maker Acme Intelligence was liable for hacking about "
+        "900 messaging app users with its Falcon software, but sent the damages award back to the trial judge."
+    )
     a = ("Acme Intelligence loses appeal over messaging hack verdict", body)
     b = ("Appeals court upholds verdict against Acme in spyware case", body.replace("upheld", "has upheld"))
     assert dedupe.is_near_duplicate(sim(a, b), same_site=False)
 
 
 def test_two_forces_announcing_vans_the_same_day_stay_separate() -> None:
-    a = ("Essex Police to trial facial recognition vans in Chelmsford",
-         "Essex Police will deploy two live facial recognition vans outside Chelmsford station during a month-long "
-         "trial after a pilot in Southend led to three arrests.")
-    b = ("Kent Police to trial facial recognition vans in Maidstone",
-         "Kent Police said live facial recognition vans would be parked in Maidstone town centre on market days, "
-         "scanning shoppers against a watchlist of people wanted for serious offences.")
+    a = (
+        "Essex Police to trial facial recognition vans in Chelmsford",
+        "Essex Police will deploy two live facial recognition vans outside Chelmsford station during a month-long "
+        "trial after a pilot in Southend led to three arrests.",
+    )
+    b = (
+        "Kent Police to trial facial recognition vans in Maidstone",
+        "Kent Police said live facial recognition vans would be parked in Maidstone town centre on market days, "
+        "scanning shoppers against a watchlist of people wanted for serious offences.",
+    )
     assert not dedupe.is_near_duplicate(sim(a, b), same_site=False)
     assert not dedupe.is_near_duplicate(sim(a, b), same_site=True)
 
 
 def test_same_headline_frame_different_city_stays_separate() -> None:
-    a = ("Records show police drones hovered over Seattle protest for six hours",
-         "Seattle police flew drones over a May Day march downtown for six hours, according to flight logs obtained "
-         "by a civil liberties group.")
-    b = ("Records show police drones hovered over Portland protest for five hours",
-         "Portland police used two drones above a rally at the waterfront for about five hours, newly released "
-         "flight records show, prompting questions from the city council.")
+    a = (
+        "Records show police drones hovered over Seattle protest for six hours",
+        "Seattle police flew drones over a May Day march downtown for six hours, according to flight logs obtained "
+        "by a civil liberties group.",
+    )
+    b = (
+        "Records show police drones hovered over Portland protest for five hours",
+        "Portland police used two drones above a rally at the waterfront for about five hours, newly released "
+        "flight records show, prompting questions from the city council.",
+    )
     assert sim(a, b) < dedupe.SAME_SITE_THRESHOLD
 
 
@@ -87,5 +97,7 @@ def test_stories_with_too_little_text_are_never_near_duplicates() -> None:
     second = dedupe.signature("The Second Item", "This is the second item.")
     assert not dedupe.comparable(first) and not dedupe.comparable(second)
     assert dedupe.band_keys(first) == []
-    full = dedupe.signature("Push to have Cleveland at 'forefront' of face recognition technology", SEED_EXCERPT)
+    full = dedupe.signature(
+        "Push to have Cleveland at 'forefront' of face recognition technology", SEED_EXCERPT
+    )
     assert dedupe.comparable(full) and len(dedupe.band_keys(full)) == dedupe.BANDS

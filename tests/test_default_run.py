@@ -55,9 +55,23 @@ def test_search_finds_the_seed_story_after_a_poll(config: Path, capsys: pytest.C
 def test_topics_and_sources_commands(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--config", str(config), "topics"]) == 0
     out = capsys.readouterr().out
-    for slug in ("face-recognition", "drones", "alpr", "spyware", "predictive-policing", "cctv", "biometrics",
-                 "cell-site-simulators", "social-media-monitoring", "gunshot-detection", "location-tracking",
-                 "encryption", "workplace-surveillance", "border-surveillance", "body-cameras"):
+    for slug in (
+        "face-recognition",
+        "drones",
+        "alpr",
+        "spyware",
+        "predictive-policing",
+        "cctv",
+        "biometrics",
+        "cell-site-simulators",
+        "social-media-monitoring",
+        "gunshot-detection",
+        "location-tracking",
+        "encryption",
+        "workplace-surveillance",
+        "border-surveillance",
+        "body-cameras",
+    ):
         assert slug in out
     assert main(["--config", str(config), "poll"]) == 0
     capsys.readouterr()
@@ -80,8 +94,9 @@ def test_db_upgrade_is_idempotent(config: Path, capsys: pytest.CaptureFixture[st
         (["search", 'since:"forever"', "x"], "since:forever is not understood"),
     ],
 )
-def test_user_mistakes_are_one_line_and_exit_2(config: Path, args: list[str], fragment: str,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_user_mistakes_are_one_line_and_exit_2(
+    config: Path, args: list[str], fragment: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     if "--config" not in args:
         args = ["--config", str(config), *args]
     assert main(args) == 2
@@ -93,15 +108,23 @@ def test_user_mistakes_are_one_line_and_exit_2(config: Path, args: list[str], fr
 def test_bad_config_value_exits_2_naming_file_and_key(tmp_path: Path) -> None:
     cfg = tmp_path / "bad.toml"
     cfg.write_text('[[sources]]\nname = "x"\nurl = "https://example.org/feed"\ninterval = "soon"\n')
-    p = subprocess.run([sys.executable, "-m", "spyglass", "--config", str(cfg), "poll", "--once"],
-                       capture_output=True, text=True, timeout=60)
+    p = subprocess.run(
+        [sys.executable, "-m", "spyglass", "--config", str(cfg), "poll", "--once"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert p.returncode == 2
     assert str(cfg) in p.stderr and "sources[0] (x).interval" in p.stderr and "Traceback" not in p.stderr
 
 
 def test_serve_without_credentials_exits_2(config: Path) -> None:
-    p = subprocess.run([sys.executable, "-m", "spyglass", "--config", str(config), "serve", "--port", "0"],
-                       capture_output=True, text=True, timeout=60)
+    p = subprocess.run(
+        [sys.executable, "-m", "spyglass", "--config", str(config), "serve", "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert p.returncode == 2
     assert "SLACK_BOT_TOKEN is not set" in p.stderr and "Traceback" not in p.stderr
 
@@ -116,8 +139,9 @@ def test_every_command_has_help() -> None:
         assert any(c.dest == name for c in sub._choices_actions) and all(c.help for c in sub._choices_actions)
 
 
-def test_global_options_work_after_the_command_too(config: Path, tmp_path: Path,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_global_options_work_after_the_command_too(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # `spyglass poll --once --config x -v` is the same as `spyglass --config x -v poll --once`.
     assert main(["poll", "--once", "--config", str(config), "-v"]) == 0
     out, err = capsys.readouterr()
@@ -137,20 +161,39 @@ def test_the_config_files_relative_database_is_found_from_any_directory(tmp_path
     env = {k: v for k, v in __import__("os").environ.items() if k != "DATABASE_URL"}
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    first = subprocess.run([sys.executable, "-m", "spyglass", "--config", str(cfg), "poll", "--once"],
-                           capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    first = subprocess.run(
+        [sys.executable, "-m", "spyglass", "--config", str(cfg), "poll", "--once"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
+    )
     assert first.returncode == 0 and "Cleveland" in first.stdout, first.stderr
-    again = subprocess.run([sys.executable, "-m", "spyglass", "--config", str(cfg), "poll", "--once"],
-                           capture_output=True, text=True, timeout=120, env=env, cwd=elsewhere)
+    again = subprocess.run(
+        [sys.executable, "-m", "spyglass", "--config", str(cfg), "poll", "--once"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=elsewhere,
+    )
     assert again.returncode == 0 and "0 alert(s) delivered" in again.stderr, again.stderr
     assert (tmp_path / "config" / "spyglass.db").exists() and not list(elsewhere.iterdir())
-    shown = subprocess.run([sys.executable, "-m", "spyglass", "--config", str(cfg), "sources"],
-                           capture_output=True, text=True, timeout=60, env=env, cwd=elsewhere)
+    shown = subprocess.run(
+        [sys.executable, "-m", "spyglass", "--config", str(cfg), "sources"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=elsewhere,
+    )
     assert f"database: sqlite:///{(tmp_path / 'config' / 'spyglass.db').resolve()}" in shown.stdout
 
 
 def test_with_a_slack_token_the_archival_samples_never_reach_a_channel(
-        config: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    config: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from fakeslack import TOKEN, FakeSlack
     from spyglass.config import load_settings
     from spyglass.service import build_services

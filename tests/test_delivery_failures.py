@@ -34,11 +34,14 @@ def world(tmp_path: Path) -> Iterator[tuple[FakeSlack, FeedServer, Path]]:
         yield slack, feeds, tmp_path
 
 
-def make_svc(tmp_path: Path, slack: FakeSlack, feed_url: str, *, token: str = TOKEN,
-             post_interval: float = 0.05) -> Services:
+def make_svc(
+    tmp_path: Path, slack: FakeSlack, feed_url: str, *, token: str = TOKEN, post_interval: float = 0.05
+) -> Services:
     cfg = tmp_path / "spyglass.toml"
-    cfg.write_text(f'[storage]\nurl = "sqlite:///{tmp_path / "sg.db"}"\n[slack]\npost_interval = {post_interval}\n'
-                   f'[[sources]]\nname = "Feed"\nurl = "{feed_url}"\ninterval = "30s"\n')
+    cfg.write_text(
+        f'[storage]\nurl = "sqlite:///{tmp_path / "sg.db"}"\n[slack]\npost_interval = {post_interval}\n'
+        f'[[sources]]\nname = "Feed"\nurl = "{feed_url}"\ninterval = "30s"\n'
+    )
     return build_services(load_settings(cfg, env={"SLACK_BOT_TOKEN": token, "SLACK_API_URL": slack.api_url}))
 
 
@@ -53,11 +56,15 @@ def list_text(svc: Services, channel: str) -> str:
 
 def statuses(svc: Services, channel: str) -> list[str]:
     with svc.store.session() as s:
-        return list(s.scalars(select(Delivery.status).where(Delivery.channel_id == channel).order_by(Delivery.id)))
+        return list(
+            s.scalars(select(Delivery.status).where(Delivery.channel_id == channel).order_by(Delivery.id))
+        )
 
 
 @pytest.mark.parametrize("error", ["channel_not_found", "is_archived", "not_in_channel"])
-def test_channel_error_pauses_that_channel_only(error: str, world: tuple[FakeSlack, FeedServer, Path]) -> None:
+def test_channel_error_pauses_that_channel_only(
+    error: str, world: tuple[FakeSlack, FeedServer, Path]
+) -> None:
     slack, feeds, tmp = world
     feeds.route("/f.xml", body=rss([story(i) for i in range(3)]))
     svc = make_svc(tmp, slack, feeds.url("/f.xml"))
@@ -115,7 +122,9 @@ def test_rate_limit_is_honoured_and_posts_once(world: tuple[FakeSlack, FeedServe
     assert statuses(svc, "CBUSY") == ["sent"]
 
 
-def test_rate_limit_past_the_sdk_retries_defers_with_retry_after(world: tuple[FakeSlack, FeedServer, Path]) -> None:
+def test_rate_limit_past_the_sdk_retries_defers_with_retry_after(
+    world: tuple[FakeSlack, FeedServer, Path],
+) -> None:
     """When 429s outlast the client's own retries, the row waits for Retry-After and is sent once later."""
     slack, feeds, tmp = world
     feeds.route("/f.xml", body=rss([story(0)]))
@@ -133,7 +142,9 @@ def test_rate_limit_past_the_sdk_retries_defers_with_retry_after(world: tuple[Fa
 
 
 @pytest.mark.timeout(60)
-def test_pacing_per_channel_while_channels_drain_in_parallel(world: tuple[FakeSlack, FeedServer, Path]) -> None:
+def test_pacing_per_channel_while_channels_drain_in_parallel(
+    world: tuple[FakeSlack, FeedServer, Path],
+) -> None:
     slack, feeds, tmp = world
     n, pacing, channels = 4, 0.4, [f"C{i:02d}" for i in range(20)]
     feeds.route("/f.xml", body=rss([story(i) for i in range(n)]))
@@ -154,8 +165,9 @@ def test_pacing_per_channel_while_channels_drain_in_parallel(world: tuple[FakeSl
     assert took < serial / 4, f"{took:.1f}s for {len(channels)} channels × {n} posts"
 
 
-def test_invalid_token_stops_delivery_without_a_retry_storm(world: tuple[FakeSlack, FeedServer, Path],
-                                                            caplog: pytest.LogCaptureFixture) -> None:
+def test_invalid_token_stops_delivery_without_a_retry_storm(
+    world: tuple[FakeSlack, FeedServer, Path], caplog: pytest.LogCaptureFixture
+) -> None:
     slack, feeds, tmp = world
     feeds.route("/f.xml", body=rss([story(i) for i in range(5)]))
     svc = make_svc(tmp, slack, feeds.url("/f.xml"), token="xoxb-revoked")
@@ -208,7 +220,9 @@ def test_pacing_holds_across_successive_drains(world: tuple[FakeSlack, FeedServe
     assert min(gaps) >= pacing * 0.9, gaps
 
 
-def test_a_slack_outage_delays_alerts_instead_of_failing_them(world: tuple[FakeSlack, FeedServer, Path]) -> None:
+def test_a_slack_outage_delays_alerts_instead_of_failing_them(
+    world: tuple[FakeSlack, FeedServer, Path],
+) -> None:
     """Slack's internal_error is waited out past MAX_ATTEMPTS; only OUTAGE_PATIENCE turns it into a failure."""
     from datetime import timedelta
 
@@ -230,8 +244,14 @@ def test_a_slack_outage_delays_alerts_instead_of_failing_them(world: tuple[FakeS
         rows = list(s.scalars(select(Delivery).where(Delivery.channel_id == "COUT")))
         assert all(r.not_before is not None and r.last_error == "internal_error" for r in rows)
         # one of them has been waiting longer than the outage patience
-        s.execute(update(Delivery).where(Delivery.id == rows[0].id).values(
-            created_at=rows[0].created_at - outbox_mod.OUTAGE_PATIENCE - timedelta(minutes=1), not_before=None))
+        s.execute(
+            update(Delivery)
+            .where(Delivery.id == rows[0].id)
+            .values(
+                created_at=rows[0].created_at - outbox_mod.OUTAGE_PATIENCE - timedelta(minutes=1),
+                not_before=None,
+            )
+        )
         s.execute(update(Delivery).where(Delivery.id == rows[1].id).values(not_before=None))
     Outbox(svc.store, make_poster(svc.settings)).drain(deadline=5)
     assert statuses(svc, "COUT") == ["failed", "pending"]
@@ -285,7 +305,9 @@ def _rows(svc: Services, channel: str) -> list[Delivery]:
         return list(s.scalars(select(Delivery).where(Delivery.channel_id == channel).order_by(Delivery.id)))
 
 
-def test_a_post_whose_answer_is_lost_is_found_not_posted_twice(world: tuple[FakeSlack, FeedServer, Path]) -> None:
+def test_a_post_whose_answer_is_lost_is_found_not_posted_twice(
+    world: tuple[FakeSlack, FeedServer, Path],
+) -> None:
     slack, feeds, tmp = world
     feeds.route("/f.xml", body=rss([story(1)]))
     svc = make_svc(tmp, slack, feeds.url("/f.xml"))
@@ -294,7 +316,9 @@ def test_a_post_whose_answer_is_lost_is_found_not_posted_twice(world: tuple[Fake
     assert poll(svc, "t").planned == 1
     Outbox(svc.store, make_poster(svc.settings)).drain(deadline=5)
     [row] = _rows(svc, "CLOST")
-    assert row.status == "pending" and row.unconfirmed_at is not None and "no answer" in (row.last_error or "")
+    assert (
+        row.status == "pending" and row.unconfirmed_at is not None and "no answer" in (row.last_error or "")
+    )
     assert len(slack.messages["CLOST"]) == 1
 
     _due_now(svc)
@@ -307,7 +331,9 @@ def test_a_post_whose_answer_is_lost_is_found_not_posted_twice(world: tuple[Fake
     assert len(slack.calls("chat.postMessage")) == 1
 
 
-def test_a_post_lost_on_the_way_in_is_posted_after_the_check(world: tuple[FakeSlack, FeedServer, Path]) -> None:
+def test_a_post_lost_on_the_way_in_is_posted_after_the_check(
+    world: tuple[FakeSlack, FeedServer, Path],
+) -> None:
     slack, feeds, tmp = world
     feeds.route("/f.xml", body=rss([story(1)]))
     svc = make_svc(tmp, slack, feeds.url("/f.xml"))
@@ -345,7 +371,8 @@ def test_a_lost_thread_reply_is_looked_for_in_its_thread(world: tuple[FakeSlack,
 
 
 def test_without_history_access_a_lost_answer_costs_at_most_one_duplicate(
-        world: tuple[FakeSlack, FeedServer, Path], caplog: pytest.LogCaptureFixture) -> None:
+    world: tuple[FakeSlack, FeedServer, Path], caplog: pytest.LogCaptureFixture
+) -> None:
     slack, feeds, tmp = world
     feeds.route("/f.xml", body=rss([story(1)]))
     svc = make_svc(tmp, slack, feeds.url("/f.xml"))
@@ -363,7 +390,8 @@ def test_without_history_access_a_lost_answer_costs_at_most_one_duplicate(
 
 
 def test_a_paused_channel_is_told_to_its_subscriber_once_and_listed(
-        world: tuple[FakeSlack, FeedServer, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    world: tuple[FakeSlack, FeedServer, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     from spyglass.cli import main
 
     slack, feeds, tmp = world
@@ -374,10 +402,16 @@ def test_a_paused_channel_is_told_to_its_subscriber_once_and_listed(
     slack.fail_channel("CKICKED", "not_in_channel")
     poll(svc, "t")
     Outbox(svc.store, make_poster(svc.settings)).drain(deadline=10)
-    notes = [c["args"] for c in slack.calls("chat.postMessage") if str(c["args"].get("channel", "")).startswith("U")]
+    notes = [
+        c["args"]
+        for c in slack.calls("chat.postMessage")
+        if str(c["args"].get("channel", "")).startswith("U")
+    ]
     assert sorted(n["channel"] for n in notes) == ["UADA", "UBOB"]  # each subscriber, once
-    assert all("<#CKICKED>" in n["text"] and "not_in_channel" in n["text"] and "/spyglass resume" in n["text"]
-               for n in notes)
+    assert all(
+        "<#CKICKED>" in n["text"] and "not_in_channel" in n["text"] and "/spyglass resume" in n["text"]
+        for n in notes
+    )
     capsys.readouterr()
     assert main(["--config", str(tmp / "spyglass.toml"), "channels"]) == 0
     out = capsys.readouterr().out

@@ -128,7 +128,9 @@ def test_repeated_ids_within_a_feed_are_counted_as_skipped() -> None:
 
 @pytest.mark.skipif(feedmod._rs is None, reason="feedparser-rs is not installed on this platform")
 @pytest.mark.parametrize("name", sorted(p.name for p in TRAPS.iterdir()))
-def test_the_fast_path_never_loses_what_the_robust_parser_reads(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_fast_path_never_loses_what_the_robust_parser_reads(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Whichever parser reads a trap, the stories are the same, field by field."""
     body = (TRAPS / name).read_bytes()
     chosen = parse_feed(body, source="s", base_url=FETCHED, now=NOW)
@@ -136,8 +138,10 @@ def test_the_fast_path_never_loses_what_the_robust_parser_reads(name: str, monke
     robust = parse_feed(body, source="s", base_url=FETCHED, now=NOW)
 
     def fields(feed: ParsedFeed) -> list[tuple[object, ...]]:
-        return [(s.url, s.original_url, s.title, s.summary, s.published, s.dated, s.guid, s.provider, s.image)
-                for s in feed.stories]
+        return [
+            (s.url, s.original_url, s.title, s.summary, s.published, s.dated, s.guid, s.provider, s.image)
+            for s in feed.stories
+        ]
 
     assert fields(chosen) == fields(robust)
     assert not robust.fast
@@ -145,7 +149,8 @@ def test_the_fast_path_never_loses_what_the_robust_parser_reads(name: str, monke
 
 def test_entries_past_the_cap_are_counted_once_each() -> None:
     items = "<item><title>No link</title></item>" + "".join(
-        f"<item><title>T{i}</title><link>https://cap.example/{i}</link></item>" for i in range(4))
+        f"<item><title>T{i}</title><link>https://cap.example/{i}</link></item>" for i in range(4)
+    )
     body = f'<rss version="2.0"><channel><title>C</title>{items}</channel></rss>'.encode()
     feed = parse_feed(body, source="s", base_url=FETCHED, now=NOW, max_items=2)
     assert [s.title for s in feed.stories] == ["T0", "T1"]

@@ -22,7 +22,10 @@ def story(text: str):
         ("publishDate: 2024-03-05", datetime(2024, 3, 5, tzinfo=UTC)),  # Hugo
         ("lastmod: 2024-03-06T10:00:00+01:00", datetime(2024, 3, 6, 9, 0, tzinfo=UTC)),  # Hugo
         ("date: 13 July 2021", datetime(2021, 7, 13, tzinfo=UTC)),
-        ("published: true\ndate: 2024-03-05 08:30:00 +0000", datetime(2024, 3, 5, 8, 30, tzinfo=UTC)),  # Jekyll flag
+        (
+            "published: true\ndate: 2024-03-05 08:30:00 +0000",
+            datetime(2024, 3, 5, 8, 30, tzinfo=UTC),
+        ),  # Jekyll flag
         ("publishedDateTime: 2021-07-13T13:45:00Z", datetime(2021, 7, 13, 13, 45, tzinfo=UTC)),
     ],
 )
@@ -38,7 +41,9 @@ def test_no_readable_date_is_marked_undated() -> None:
 
 @pytest.mark.parametrize("key", ["url", "link", "permalink", "canonicalURL", "originalUrl", "webUrl"])
 def test_link_keys(key: str) -> None:
-    assert story(f"---\ntitle: T\n{key}: https://blog.example/p\n---\n").original_url == "https://blog.example/p"
+    assert (
+        story(f"---\ntitle: T\n{key}: https://blog.example/p\n---\n").original_url == "https://blog.example/p"
+    )
 
 
 @pytest.mark.parametrize(
@@ -52,12 +57,19 @@ def test_link_keys(key: str) -> None:
     ],
 )
 def test_image_as_string_list_or_object(images: str) -> None:
-    assert story(f"---\ntitle: T\nurl: https://blog.example/p\n{images}\n---\n").image == "https://img.example/a.jpg"
+    assert (
+        story(f"---\ntitle: T\nurl: https://blog.example/p\n{images}\n---\n").image
+        == "https://img.example/a.jpg"
+    )
 
 
 def test_provider_as_a_string_or_an_object() -> None:
-    assert story("---\ntitle: T\nurl: https://x.example/p\nprovider: Coast News\n---\n").provider == "Coast News"
-    s = story("---\ntitle: T\nurl: https://x.example/p\nprovider:\n  name: Echo\n  domain: echo.example\n---\n")
+    assert (
+        story("---\ntitle: T\nurl: https://x.example/p\nprovider: Coast News\n---\n").provider == "Coast News"
+    )
+    s = story(
+        "---\ntitle: T\nurl: https://x.example/p\nprovider:\n  name: Echo\n  domain: echo.example\n---\n"
+    )
     assert (s.provider, s.provider_domain) == ("Echo", "echo.example")
 
 
@@ -69,8 +81,10 @@ def test_drafts_are_skipped_with_a_reason(flag: str) -> None:
 
 def test_a_news_exports_published_false_beside_its_date_is_not_a_draft() -> None:
     # The news-API export shape (the bundled sample) carries `published: false` as its own flag.
-    s = story("---\ntitle: T\noriginalUrl: https://x.example/p\npublishedDateTime: 2021-07-13T13:45:00Z\n"
-              "published: false\n---\n")
+    s = story(
+        "---\ntitle: T\noriginalUrl: https://x.example/p\npublishedDateTime: 2021-07-13T13:45:00Z\n"
+        "published: false\n---\n"
+    )
     assert s.published == datetime(2021, 7, 13, 13, 45, tzinfo=UTC)
 
 
@@ -84,7 +98,9 @@ def test_markdown_body_becomes_plain_text_and_urls_never_match() -> None:
 
 
 def test_toml_and_json_front_matter() -> None:
-    toml = story('+++\ntitle = "Hugo story"\nurl = "https://hugo.example/p"\ndate = 2024-03-05T09:00:00Z\n+++\nBody.\n')
+    toml = story(
+        '+++\ntitle = "Hugo story"\nurl = "https://hugo.example/p"\ndate = 2024-03-05T09:00:00Z\n+++\nBody.\n'
+    )
     assert (toml.title, toml.published) == ("Hugo story", datetime(2024, 3, 5, 9, 0, tzinfo=UTC))
     js = story('{"title": "JSON story", "url": "https://json.example/p", "date": "2024-03-05"}\nBody.\n')
     assert (js.title, js.original_url) == ("JSON story", "https://json.example/p")

@@ -31,12 +31,20 @@ HOSTILE = Path(__file__).parent / "fixtures" / "hostile"
 GOOD_URLS = ["https://good.example/frt-vans", "https://good.example/anpr"]
 
 
-GOOD_FEED = rss([
-    ("Police roll out live facial recognition vans", GOOD_URLS[0],
-     "The police will park live facial recognition cameras on the high street."),
-    ("Council approves 40 new ANPR cameras", GOOD_URLS[1],
-     "Automatic number plate recognition cameras will watch every road into town."),
-])
+GOOD_FEED = rss(
+    [
+        (
+            "Police roll out live facial recognition vans",
+            GOOD_URLS[0],
+            "The police will park live facial recognition cameras on the high street.",
+        ),
+        (
+            "Council approves 40 new ANPR cameras",
+            GOOD_URLS[1],
+            "Automatic number plate recognition cameras will watch every road into town.",
+        ),
+    ]
+)
 
 
 def write_config(tmp_path: Path, sources: list[dict[str, str]], *, fetch: str = "", extra: str = "") -> Path:
@@ -86,32 +94,61 @@ def server() -> Iterator[FeedServer]:
 
 # ----------------------------------------------------------------------------- feeds
 def _hostile_routes(srv: FeedServer) -> None:
-    srv.route("/malformed.xml", body=(HOSTILE / "malformed.xml").read_bytes(), content_type="application/rss+xml")
-    srv.route("/page.html", body=(HOSTILE / "page.html").read_bytes(), content_type="text/html; charset=utf-8")
-    srv.route("/cp1252.xml", body=(HOSTILE / "cp1252_declared_utf8.xml").read_bytes(),
-              content_type="application/rss+xml; charset=utf-8")
+    srv.route(
+        "/malformed.xml", body=(HOSTILE / "malformed.xml").read_bytes(), content_type="application/rss+xml"
+    )
+    srv.route(
+        "/page.html", body=(HOSTILE / "page.html").read_bytes(), content_type="text/html; charset=utf-8"
+    )
+    srv.route(
+        "/cp1252.xml",
+        body=(HOSTILE / "cp1252_declared_utf8.xml").read_bytes(),
+        content_type="application/rss+xml; charset=utf-8",
+    )
     srv.route("/empty.xml", body=b"", content_type="application/rss+xml")
-    srv.route("/big.xml", body=rss([("x" * 100, f"https://big.example/{i}", "y" * 1000) for i in range(200)]),
-              content_type="application/rss+xml")
+    srv.route(
+        "/big.xml",
+        body=rss([("x" * 100, f"https://big.example/{i}", "y" * 1000) for i in range(200)]),
+        content_type="application/rss+xml",
+    )
     srv.route("/endless.xml", chunks=endless(), content_type="application/rss+xml")
-    srv.route("/bomb.xml", chunks=gzip_bomb(2**30), headers={"Content-Encoding": "gzip",
-                                                            "Content-Type": "application/rss+xml"})
-    srv.route("/trickle.xml", chunks=trickle(GOOD_FEED, interval=0.2, step=16), content_type="application/rss+xml")
+    srv.route(
+        "/bomb.xml",
+        chunks=gzip_bomb(2**30),
+        headers={"Content-Encoding": "gzip", "Content-Type": "application/rss+xml"},
+    )
+    srv.route(
+        "/trickle.xml", chunks=trickle(GOOD_FEED, interval=0.2, step=16), content_type="application/rss+xml"
+    )
     srv.route("/loop", redirect="/loop")
     srv.route("/gone.xml", status=410, body=b"gone")
     laughs = "".join(f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 10))
-    srv.route("/laughs.xml", content_type="application/rss+xml", body=(
-        f'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY l0 "lol">{laughs}]><rss version="2.0"><channel>'
-        "<title>T</title><item><title>Laughs &l9;</title><link>https://laughs.example/1</link>"
-        "<description>&l9;</description></item></channel></rss>").encode())
-    srv.route("/xxe.xml", content_type="application/rss+xml", body=(
-        b'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY x SYSTEM "file:///etc/passwd">]><rss version="2.0">'
-        b"<channel><title>T</title><item><title>Secrets &x;</title><link>https://xxe.example/1</link>"
-        b"<description>Police drones &x;</description></item></channel></rss>"))
-    srv.route("/nested.xml", content_type="application/rss+xml",
-              body=b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><item><title>Deep</title>'
-                   b"<link>https://deep.example/1</link><description>" + b"<div>" * 100_000
-                   + b"</description></item></channel></rss>")
+    srv.route(
+        "/laughs.xml",
+        content_type="application/rss+xml",
+        body=(
+            f'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY l0 "lol">{laughs}]><rss version="2.0"><channel>'
+            "<title>T</title><item><title>Laughs &l9;</title><link>https://laughs.example/1</link>"
+            "<description>&l9;</description></item></channel></rss>"
+        ).encode(),
+    )
+    srv.route(
+        "/xxe.xml",
+        content_type="application/rss+xml",
+        body=(
+            b'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY x SYSTEM "file:///etc/passwd">]><rss version="2.0">'
+            b"<channel><title>T</title><item><title>Secrets &x;</title><link>https://xxe.example/1</link>"
+            b"<description>Police drones &x;</description></item></channel></rss>"
+        ),
+    )
+    srv.route(
+        "/nested.xml",
+        content_type="application/rss+xml",
+        body=b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><item><title>Deep</title>'
+        b"<link>https://deep.example/1</link><description>"
+        + b"<div>" * 100_000
+        + b"</description></item></channel></rss>",
+    )
 
 
 # (path, expected status of the hostile source, a fragment of its recorded error or "" for none)
@@ -134,13 +171,19 @@ CASES = {
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("case", list(CASES))
-def test_hostile_feed_next_to_a_good_one(case: str, server: FeedServer, tmp_path: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_hostile_feed_next_to_a_good_one(
+    case: str, server: FeedServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     _hostile_routes(server)
     path, status, fragment = CASES[case]
-    cfg = write_config(tmp_path, [{"name": "Hostile", "url": server.url(path), "interval": "30s"},
-                                  {"name": "Good", "url": server.url("/good.xml"), "interval": "30s"}],
-                       fetch='deadline = "2s"\ntimeout = "2s"\nmax_bytes = "64KiB"')
+    cfg = write_config(
+        tmp_path,
+        [
+            {"name": "Hostile", "url": server.url(path), "interval": "30s"},
+            {"name": "Good", "url": server.url("/good.xml"), "interval": "30s"},
+        ],
+        fetch='deadline = "2s"\ntimeout = "2s"\nmax_bytes = "64KiB"',
+    )
     svc = services(cfg)
     started = time.monotonic()
     report = poll(svc, "test")
@@ -168,16 +211,25 @@ def test_hostile_feed_next_to_a_good_one(case: str, server: FeedServer, tmp_path
         assert row.error_count == 0 and stored_urls(svc, "Hostile")
     if case == "cp1252":  # the cp1252 bytes are decoded, not dropped or mangled into U+FFFD
         with svc.store.session() as s:
-            title = s.scalar(select(StoryRow.title).where(StoryRow.original_url == "https://cp.example.com/1"))
+            title = s.scalar(
+                select(StoryRow.title).where(StoryRow.original_url == "https://cp.example.com/1")
+            )
         assert title and "\ufffd" not in title and "€500" in title and "café" in title
     if case in ("endless", "gzip-bomb", "trickle"):
         assert elapsed < 10
 
 
-def test_410_disables_the_source(server: FeedServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_410_disables_the_source(
+    server: FeedServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     _hostile_routes(server)
-    cfg = write_config(tmp_path, [{"name": "Gone", "url": server.url("/gone.xml"), "interval": "30s"},
-                                  {"name": "Good", "url": server.url("/good.xml"), "interval": "30s"}])
+    cfg = write_config(
+        tmp_path,
+        [
+            {"name": "Gone", "url": server.url("/gone.xml"), "interval": "30s"},
+            {"name": "Good", "url": server.url("/good.xml"), "interval": "30s"},
+        ],
+    )
     svc = services(cfg)
     report = poll(svc, "test")
     assert report_for(report, "Gone").status == "disabled"
@@ -195,8 +247,13 @@ def test_410_disables_the_source(server: FeedServer, tmp_path: Path, capsys: pyt
 @pytest.mark.parametrize("status", [429, 503])
 def test_retry_after_is_honoured(status: int, server: FeedServer, tmp_path: Path) -> None:
     server.route("/busy.xml", status=status, headers={"Retry-After": "3600"})
-    cfg = write_config(tmp_path, [{"name": "Busy", "url": server.url("/busy.xml"), "interval": "30s"},
-                                  {"name": "Good", "url": server.url("/good.xml"), "interval": "30s"}])
+    cfg = write_config(
+        tmp_path,
+        [
+            {"name": "Busy", "url": server.url("/busy.xml"), "interval": "30s"},
+            {"name": "Good", "url": server.url("/good.xml"), "interval": "30s"},
+        ],
+    )
     svc = services(cfg)
     poll(svc, "test")
     assert stored_urls(svc, "Good") == set(GOOD_URLS)
@@ -216,10 +273,15 @@ def test_retry_after_as_a_date_and_capped_by_max_backoff(server: FeedServer, tmp
 
     server.route("/date.xml", status=503, headers={"Retry-After": http_date(time.time() + 7200)})
     server.route("/huge.xml", status=429, headers={"Retry-After": "999999999"})
-    cfg = write_config(tmp_path, [{"name": "Date", "url": server.url("/date.xml"), "interval": "30s"},
-                                  {"name": "Huge", "url": server.url("/huge.xml"), "interval": "30s"},
-                                  {"name": "Good", "url": server.url("/good.xml"), "interval": "30s"}],
-                       extra='max_backoff = "3h"\n')
+    cfg = write_config(
+        tmp_path,
+        [
+            {"name": "Date", "url": server.url("/date.xml"), "interval": "30s"},
+            {"name": "Huge", "url": server.url("/huge.xml"), "interval": "30s"},
+            {"name": "Good", "url": server.url("/good.xml"), "interval": "30s"},
+        ],
+        extra='max_backoff = "3h"\n',
+    )
     svc = services(cfg)
     poll(svc, "test")
     assert stored_urls(svc, "Good") == set(GOOD_URLS)
@@ -230,12 +292,18 @@ def test_retry_after_as_a_date_and_capped_by_max_backoff(server: FeedServer, tmp
         assert expected - 15 <= delay <= expected + 5, (name, delay)
 
 
-def test_500s_back_off_exponentially_capped_and_show_failing(server: FeedServer, tmp_path: Path,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_500s_back_off_exponentially_capped_and_show_failing(
+    server: FeedServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     server.route("/broken.xml", status=500, body=b"oops")
-    cfg = write_config(tmp_path, [{"name": "Broken", "url": server.url("/broken.xml"), "interval": "30s"},
-                                  {"name": "Good", "url": server.url("/good.xml"), "interval": "30s"}],
-                       extra='max_backoff = "10m"\n')
+    cfg = write_config(
+        tmp_path,
+        [
+            {"name": "Broken", "url": server.url("/broken.xml"), "interval": "30s"},
+            {"name": "Good", "url": server.url("/good.xml"), "interval": "30s"},
+        ],
+        extra='max_backoff = "10m"\n',
+    )
     svc = services(cfg)
     delays = []
     for n in range(1, 8):
@@ -261,19 +329,30 @@ def _hostile_folder(folder: Path) -> None:
     for name in ("good.md", "bad_yaml.md", "no_title.md", "no_url.md", "yaml11.md"):
         shutil.copy(HOSTILE / name, folder / name)
     (folder / "binary.md").write_bytes(b"---\ntitle: x\n---\n\x00\x01\x02\xff" * 10)
-    (folder / "huge.md").write_bytes(b"---\ntitle: Huge\noriginalUrl: https://folder.example/huge\n---\n"
-                                     + b"word " * (2**20 // 5 + 10))
+    (folder / "huge.md").write_bytes(
+        b"---\ntitle: Huge\noriginalUrl: https://folder.example/huge\n---\n" + b"word " * (2**20 // 5 + 10)
+    )
 
 
-BAD_FILES = {"bad_yaml.md": "YAML", "no_title.md": "title", "no_url.md": "originalUrl",
-             "binary.md": "binary", "huge.md": "limit"}
+BAD_FILES = {
+    "bad_yaml.md": "YAML",
+    "no_title.md": "title",
+    "no_url.md": "originalUrl",
+    "binary.md": "binary",
+    "huge.md": "limit",
+}
 
 
 def test_hostile_folder(server: FeedServer, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     folder = tmp_path / "stories"
     _hostile_folder(folder)
-    cfg = write_config(tmp_path, [{"name": "Folder", "path": str(folder), "interval": "30s"},
-                                  {"name": "Good", "url": server.url("/good.xml"), "interval": "30s"}])
+    cfg = write_config(
+        tmp_path,
+        [
+            {"name": "Folder", "path": str(folder), "interval": "30s"},
+            {"name": "Good", "url": server.url("/good.xml"), "interval": "30s"},
+        ],
+    )
     svc = services(cfg)
     with caplog.at_level(logging.WARNING):
         report = poll(svc, "test")
@@ -316,8 +395,9 @@ def test_hostile_folder(server: FeedServer, tmp_path: Path, caplog: pytest.LogCa
     # Touched but unchanged: still not parsed or logged again; fixed: ingested.
     st = (folder / "bad_yaml.md").stat()
     os.utime(folder / "bad_yaml.md", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
-    (folder / "no_title.md").write_text("---\ntitle: Drones over the park\noriginalUrl: https://folder.example/fixed\n"
-                                       "---\nPolice drones.\n")
+    (folder / "no_title.md").write_text(
+        "---\ntitle: Drones over the park\noriginalUrl: https://folder.example/fixed\n---\nPolice drones.\n"
+    )
     caplog.clear()
     with caplog.at_level(logging.WARNING):
         report = poll(svc, "test")
@@ -340,10 +420,18 @@ PATHOLOGICAL = {
 @pytest.mark.parametrize("kind", list(PATHOLOGICAL))
 def test_pathological_text_is_handled_in_linear_time(kind: str, server: FeedServer, tmp_path: Path) -> None:
     text = PATHOLOGICAL[kind]
-    server.route("/patho.xml", body=rss([(text, "https://patho.example/1", text)], cdata=True),
-                 content_type="application/rss+xml")
-    cfg = write_config(tmp_path, [{"name": "Patho", "url": server.url("/patho.xml"), "interval": "30s"},
-                                  {"name": "Good", "url": server.url("/good.xml"), "interval": "30s"}])
+    server.route(
+        "/patho.xml",
+        body=rss([(text, "https://patho.example/1", text)], cdata=True),
+        content_type="application/rss+xml",
+    )
+    cfg = write_config(
+        tmp_path,
+        [
+            {"name": "Patho", "url": server.url("/patho.xml"), "interval": "30s"},
+            {"name": "Good", "url": server.url("/good.xml"), "interval": "30s"},
+        ],
+    )
     svc = services(cfg)
     report = poll(svc, "test")
     assert stored_urls(svc, "Good") == set(GOOD_URLS)

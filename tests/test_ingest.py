@@ -15,16 +15,34 @@ from spyglass.store.schema import Cluster, Delivery, LshBand, StoryRow
 from spyglass.urls import canonical_url
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
-EXCERPT = ("MAKING Cleveland a leader in face recognition software is in the sights of a new police boss. South "
-           "Wales Police and the Metropolitan Police have piloted the use of cameras to find suspects.")
+EXCERPT = (
+    "MAKING Cleveland a leader in face recognition software is in the sights of a new police boss. South "
+    "Wales Police and the Metropolitan Police have piloted the use of cameras to find suspects."
+)
 FR = [Match("face-recognition", ("face recognition",))]
 
 
-def story(url: str, title: str, summary: str = EXCERPT, *, guid: str = "", published: datetime = NOW,
-          domain: str = "") -> Story:
-    return Story(url=canonical_url(url), original_url=url, title=title, summary=summary, published=published,
-                 source="test", guid=guid, provider="Outlet", provider_domain=domain or url.split("/")[2].removeprefix("www."),
-                 related=[RelatedLink("Other", "https://other.example/x", "Other")])
+def story(
+    url: str,
+    title: str,
+    summary: str = EXCERPT,
+    *,
+    guid: str = "",
+    published: datetime = NOW,
+    domain: str = "",
+) -> Story:
+    return Story(
+        url=canonical_url(url),
+        original_url=url,
+        title=title,
+        summary=summary,
+        published=published,
+        source="test",
+        guid=guid,
+        provider="Outlet",
+        provider_domain=domain or url.split("/")[2].removeprefix("www."),
+        related=[RelatedLink("Other", "https://other.example/x", "Other")],
+    )
 
 
 @pytest.fixture
@@ -33,18 +51,30 @@ def store(db_url: str) -> Store:
 
 
 def plan() -> Plan:
-    return Plan(routes={"face-recognition": [Route("C1", "Face recognition"), Route("C2", "Face recognition")]})
+    return Plan(
+        routes={"face-recognition": [Route("C1", "Face recognition"), Route("C2", "Face recognition")]}
+    )
 
 
-def run(store: Store, batch: list[tuple[Story, list[Match]]], p: Plan | None = None, max_age: float = 72 * 3600):
+def run(
+    store: Store, batch: list[tuple[Story, list[Match]]], p: Plan | None = None, max_age: float = 72 * 3600
+):
     with store.session() as s:
         return ingest(s, None, batch, plan=p or plan(), now=NOW, max_age=max_age)
 
 
 def test_migrations_from_empty_create_every_table(store: Store) -> None:
     names = set(inspect(store.engine).get_table_names())
-    assert {"sources", "stories", "clusters", "lsh_bands", "subscriptions", "deliveries", "folder_files",
-            "stories_fts"} <= names
+    assert {
+        "sources",
+        "stories",
+        "clusters",
+        "lsh_bands",
+        "subscriptions",
+        "deliveries",
+        "folder_files",
+        "stories_fts",
+    } <= names
     assert current_revision(store.engine) == head_revision()
 
 
@@ -61,7 +91,10 @@ def test_new_story_is_stored_clustered_and_planned_once_per_channel(store: Store
     assert res.stored == 1 and res.planned == 2
     with store.session() as s:
         d = s.scalars(select(Delivery).order_by(Delivery.channel_id)).all()
-        assert [(x.channel_id, x.kind, x.status) for x in d] == [("C1", "alert", "pending"), ("C2", "alert", "pending")]
+        assert [(x.channel_id, x.kind, x.status) for x in d] == [
+            ("C1", "alert", "pending"),
+            ("C2", "alert", "pending"),
+        ]
         assert s.scalar(select(func.count()).select_from(LshBand)) > 0
 
 
@@ -86,9 +119,30 @@ def test_same_guid_is_the_same_story(store: Store) -> None:
 
 
 def test_republish_joins_cluster_and_becomes_thread_reply(store: Store) -> None:
-    run(store, [(story("https://www.echo.example/news/19439337.push-cleveland", "Push to have Cleveland at 'forefront'"), FR)])
-    res = run(store, [(story("https://www.echo.example/news/19439546.push-put-cleveland",
-                             "Push to put Cleveland Police at 'forefront'"), FR)])
+    run(
+        store,
+        [
+            (
+                story(
+                    "https://www.echo.example/news/19439337.push-cleveland",
+                    "Push to have Cleveland at 'forefront'",
+                ),
+                FR,
+            )
+        ],
+    )
+    res = run(
+        store,
+        [
+            (
+                story(
+                    "https://www.echo.example/news/19439546.push-put-cleveland",
+                    "Push to put Cleveland Police at 'forefront'",
+                ),
+                FR,
+            )
+        ],
+    )
     assert res.stored == 1 and res.clustered == 1
     with store.session() as s:
         assert s.scalar(select(func.count()).select_from(Cluster)) == 1
@@ -97,12 +151,34 @@ def test_republish_joins_cluster_and_becomes_thread_reply(store: Store) -> None:
 
 
 def test_near_miss_same_day_stays_separate(store: Store) -> None:
-    run(store, [(story("https://a.example/essex", "Essex Police to trial facial recognition vans",
-                       "Essex Police will deploy two live facial recognition vans outside Chelmsford station during a "
-                       "month-long trial after a pilot in Southend led to three arrests."), FR)])
-    res = run(store, [(story("https://b.example/kent", "Kent Police to trial facial recognition vans",
-                             "Kent Police said live facial recognition vans would be parked in Maidstone town centre "
-                             "on market days, scanning shoppers against a watchlist."), FR)])
+    run(
+        store,
+        [
+            (
+                story(
+                    "https://a.example/essex",
+                    "Essex Police to trial facial recognition vans",
+                    "Essex Police will deploy two live facial recognition vans outside Chelmsford station during a "
+                    "month-long trial after a pilot in Southend led to three arrests.",
+                ),
+                FR,
+            )
+        ],
+    )
+    res = run(
+        store,
+        [
+            (
+                story(
+                    "https://b.example/kent",
+                    "Kent Police to trial facial recognition vans",
+                    "Kent Police said live facial recognition vans would be parked in Maidstone town centre "
+                    "on market days, scanning shoppers against a watchlist.",
+                ),
+                FR,
+            )
+        ],
+    )
     assert res.clustered == 0 and res.planned == 2
 
 
@@ -119,8 +195,21 @@ def test_old_stories_are_stored_but_not_alerted(store: Store) -> None:
     old = story("https://a.example/old", "Old", published=NOW - timedelta(days=10))
     res = run(store, [(old, FR)])
     assert res.stored == 1 and res.planned == 0
-    res = run(store, [(story("https://a.example/old2", "Older", "different words entirely here",
-                             published=NOW - timedelta(days=400)), FR)], max_age=0)
+    res = run(
+        store,
+        [
+            (
+                story(
+                    "https://a.example/old2",
+                    "Older",
+                    "different words entirely here",
+                    published=NOW - timedelta(days=400),
+                ),
+                FR,
+            )
+        ],
+        max_age=0,
+    )
     assert res.planned == 2  # max_age 0: no limit
 
 
@@ -151,9 +240,20 @@ def test_story_rows_keep_clean_fields(store: Store) -> None:
 @pytest.mark.parametrize(
     ("phrases", "shown"),
     [
-        (["automatic number plate recognition", "number plate recognition", "numberplate recognition",
-          "plate recognition", "ANPR"], ["automatic number plate recognition", "ANPR"]),
-        (["spyware", "mercenary spyware", "zero-click", "zero click exploit"], ["mercenary spyware", "zero click exploit"]),
+        (
+            [
+                "automatic number plate recognition",
+                "number plate recognition",
+                "numberplate recognition",
+                "plate recognition",
+                "ANPR",
+            ],
+            ["automatic number plate recognition", "ANPR"],
+        ),
+        (
+            ["spyware", "mercenary spyware", "zero-click", "zero click exploit"],
+            ["mercenary spyware", "zero click exploit"],
+        ),
         (["face recognition", "facial recognition"], ["face recognition", "facial recognition"]),
         (["drone", "drone"], ["drone"]),
     ],

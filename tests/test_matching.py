@@ -93,10 +93,16 @@ def test_generic_words_never_fire_alone(matcher: Matcher, title: str, summary: s
 # ------------------------------------------------------------------ ambiguous words: both senses
 
 HARD_NEGATIVES = [
-    ("Carter wins in the boxing ring", "A points win after ten rounds in the ring at the arena, police said."),
+    (
+        "Carter wins in the boxing ring",
+        "A points win after ten rounds in the ring at the arena, police said.",
+    ),
     ("Ring of Kerry cycle raises €1m", "Thousands rode the Ring of Kerry route at the weekend."),
     ("Call us or ring police on 101", "Anyone with information should ring police on 101."),
-    ("Pegasus Airlines adds new routes", "The carrier's phones lines were busy as Pegasus Airlines sold out flights."),
+    (
+        "Pegasus Airlines adds new routes",
+        "The carrier's phones lines were busy as Pegasus Airlines sold out flights.",
+    ),
     ("Spot the Great Square of Pegasus", "The constellation Pegasus is high in the south in autumn."),
     ("Predator: Badlands review", "The latest Predator film is a bloody, funny thriller at the box office."),
     ("Stingray spotted at aquarium", "Visitors to the aquarium watched a stingray being fed."),
@@ -115,7 +121,10 @@ HARD_NEGATIVES = [
     ("Bird flu surveillance zone declared", "A surveillance zone was set up and vets are monitoring flocks."),
     ("Your weekend watchlist", "Ten new shows to add to your watchlist."),
     ("Tenerife is the winter-sun hotspot", "Holiday hotspot bookings are up."),
-    ("AI-powered facials that scan your face", "The beauty salon's camera analyses your skin before a facial."),
+    (
+        "AI-powered facials that scan your face",
+        "The beauty salon's camera analyses your skin before a facial.",
+    ),
     ("Farmers monitor livestock with GPS collars", "The collars track cattle and sheep on the hills."),
 ]
 
@@ -131,7 +140,11 @@ SURVEILLANCE_SENSES = [
     ("Police drones flew over protest", "", "drones"),
     ("Flock Safety cameras installed at town entrances", "", "alpr"),
     ("Council ends Flock contract", "The Flock licence plate cameras will be removed.", "alpr"),
-    ("ICE bought access to surveillance database", "The ICE surveillance contract covers plate data.", "border-surveillance"),
+    (
+        "ICE bought access to surveillance database",
+        "The ICE surveillance contract covers plate data.",
+        "border-surveillance",
+    ),
     ("CCTV cameras installed in town centre", "", "cctv"),
     ("Police use live facial recognition in Cardiff", "", "face-recognition"),
     ("Smart border towers go up in Arizona", "", "border-surveillance"),
@@ -383,7 +396,10 @@ def test_load_from_path_and_bare_list(tmp_path: Path) -> None:
         ("topics:\n  - {slug: a, label: A, phrases: x}\n", "'phrases' must be a list"),
         ("topics:\n  - {slug: a, label: A, phrases: ['  ']}\n", "empty or malformed phrase"),
         ("topics:\n  - {slug: a, label: A, phrases: ['a ~ b ~ c']}\n", "malformed phrase"),
-        ("topics:\n  - {slug: a, label: A, phrases: [x]}\n  - {slug: a, label: B, phrases: [y]}\n", "duplicate"),
+        (
+            "topics:\n  - {slug: a, label: A, phrases: [x]}\n  - {slug: a, label: B, phrases: [y]}\n",
+            "duplicate",
+        ),
         ("topics: 3\n", "expected a 'topics' list"),
         ("things: []\n", "unknown top-level key 'things'"),
         ("topics:\n  - just a string\n", "expected a mapping"),

@@ -16,16 +16,25 @@ from feeds import distinct_story, recent_pubdate, rss
 from feedserver import FeedServer
 
 
-def _spyglass(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "spyglass", *args], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
+def _spyglass(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "spyglass", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def _two_sources(tmp_path: Path, feeds: FeedServer) -> Path:
     cfg = tmp_path / "spyglass.toml"
-    cfg.write_text(f'[storage]\nurl = "sqlite:///{tmp_path / "sg.db"}"\n'
-                   f'[[sources]]\nname = "Slow"\nurl = "{feeds.url("/slow.xml")}"\n'
-                   f'[[sources]]\nname = "Fast"\nurl = "{feeds.url("/fast.xml")}"\n')
+    cfg.write_text(
+        f'[storage]\nurl = "sqlite:///{tmp_path / "sg.db"}"\n'
+        f'[[sources]]\nname = "Slow"\nurl = "{feeds.url("/slow.xml")}"\n'
+        f'[[sources]]\nname = "Fast"\nurl = "{feeds.url("/fast.xml")}"\n'
+    )
     return cfg
 
 
@@ -34,8 +43,12 @@ def test_ctrl_c_during_poll_once_gives_the_sources_back(tmp_path: Path) -> None:
         feeds.route("/slow.xml", body=rss([distinct_story(1, "slow")]), delay=20)
         feeds.route("/fast.xml", body=rss([distinct_story(1, "fast")]))
         cfg = _two_sources(tmp_path, feeds)
-        proc = subprocess.Popen([sys.executable, "-m", "spyglass", "--config", str(cfg), "poll", "--once"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "spyglass", "--config", str(cfg), "poll", "--once"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         deadline = time.time() + 30
         while feeds.count("/slow.xml") == 0 and time.time() < deadline:
             time.sleep(0.05)
@@ -61,8 +74,13 @@ def test_start_up_is_quiet_at_the_default_level_and_chatty_with_v(tmp_path: Path
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
 
     def first_seconds(*extra: str) -> str:
-        proc = subprocess.Popen([sys.executable, "-m", "spyglass", "--config", str(cfg), *extra, "run"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "spyglass", "--config", str(cfg), *extra, "run"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
         time.sleep(4)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
@@ -85,7 +103,11 @@ BAD_CONFIGS = [
     ('[storage]\nurl = "sqlite:///"\n', "storage.url", "in-memory database"),
     ('[storage]\nurl = "sqlite://"\n', "storage.url", "in-memory database"),
     ('[storage]\nurl = "postgresql+asyncpg://u@h/db"\n', "storage.url", "postgresql+psycopg://"),
-    ('[[sources]]\nname = "F"\nurl = "https://example.org/f"\ninterval = "15 parsecs"\n', "interval", "not a duration"),
+    (
+        '[[sources]]\nname = "F"\nurl = "https://example.org/f"\ninterval = "15 parsecs"\n',
+        "interval",
+        "not a duration",
+    ),
     ('max_age = "9999y"\n', "max_age", "longer than 50 years"),
     ('[[topics.custom]]\nslug = "mine"\nlabel = "Mine"\n', "topics.custom[0]", "missing 'phrases'"),
 ]
@@ -103,8 +125,10 @@ def test_config_mistakes_are_one_line_and_exit_2(tmp_path: Path, toml: str, name
 
 def test_durations_read_as_people_write_them(tmp_path: Path) -> None:
     cfg = tmp_path / "spyglass.toml"
-    cfg.write_text(f'max_age = "2 hours"\n[storage]\nurl = "sqlite:///{tmp_path / "sg.db"}"\n'
-                   '[[sources]]\nname = "F"\nurl = "https://example.org/f"\ninterval = "15 minutes"\n')
+    cfg.write_text(
+        f'max_age = "2 hours"\n[storage]\nurl = "sqlite:///{tmp_path / "sg.db"}"\n'
+        '[[sources]]\nname = "F"\nurl = "https://example.org/f"\ninterval = "15 minutes"\n'
+    )
     from spyglass.config import load_settings
 
     settings = load_settings(cfg, env={})
@@ -124,16 +148,38 @@ def test_a_quiet_poll_explains_itself_and_a_failed_source_fails_the_command(tmp_
     old = recent_pubdate(10 * 86400)  # past max_age (72h), within retention (365d)
     ancient = "Mon, 02 Jan 2006 10:00:00 GMT"  # past retention: not even stored
     with FeedServer() as feeds:
-        feeds.route("/old.xml", body=rss([distinct_story(i, "old") for i in range(3)], pubdate=old)
-                    .replace(b"</channel>", rss([distinct_story(9, "anc")], pubdate=ancient)
-                             .split(b"<title>T</title>", 1)[1].split(b"</channel>")[0] + b"</channel>"))
-        feeds.route("/new.xml", body=rss([distinct_story(1, "new"),
-                                          ("Council resurfaces the high street", "https://news.example/road",
-                                           "The works will take three weeks and close two lanes.")]))
+        feeds.route(
+            "/old.xml",
+            body=rss([distinct_story(i, "old") for i in range(3)], pubdate=old).replace(
+                b"</channel>",
+                rss([distinct_story(9, "anc")], pubdate=ancient)
+                .split(b"<title>T</title>", 1)[1]
+                .split(b"</channel>")[0]
+                + b"</channel>",
+            ),
+        )
+        feeds.route(
+            "/new.xml",
+            body=rss(
+                [
+                    distinct_story(1, "new"),
+                    (
+                        "Council resurfaces the high street",
+                        "https://news.example/road",
+                        "The works will take three weeks and close two lanes.",
+                    ),
+                ]
+            ),
+        )
         feeds.route("/gone.xml", status=500)
         cfg = tmp_path / "spyglass.toml"
-        cfg.write_text(f'[storage]\nurl = "sqlite:///{tmp_path / "sg.db"}"\n' + "".join(
-            f'[[sources]]\nname = "{n}"\nurl = "{feeds.url(f"/{n}.xml")}"\n' for n in ("old", "new", "gone")))
+        cfg.write_text(
+            f'[storage]\nurl = "sqlite:///{tmp_path / "sg.db"}"\n'
+            + "".join(
+                f'[[sources]]\nname = "{n}"\nurl = "{feeds.url(f"/{n}.xml")}"\n'
+                for n in ("old", "new", "gone")
+            )
+        )
         # With a bot token but no subscriptions, nothing is alerted: the summary says why.
         env = {"SLACK_BOT_TOKEN": "xoxb-not-used", "SLACK_API_URL": "http://127.0.0.1:9/api/"}
         done = _spyglass("--config", str(cfg), "poll", "--once", env=env)

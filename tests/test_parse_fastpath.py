@@ -23,15 +23,21 @@ def both(body: bytes, monkeypatch: pytest.MonkeyPatch, headers: dict[str, str] |
 
 
 @pytest.mark.skipif(feedmod._rs is None, reason="feedparser-rs is not installed on this platform")
-@pytest.mark.parametrize("name", sorted(p.name for p in FEEDS.iterdir() if p.suffix in (".xml", ".atom", ".rdf")))
+@pytest.mark.parametrize(
+    "name", sorted(p.name for p in FEEDS.iterdir() if p.suffix in (".xml", ".atom", ".rdf"))
+)
 def test_fast_and_robust_parsers_agree_on_every_fixture(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     body = (FEEDS / name).read_bytes()
     try:
         fast, slow = both(body, monkeypatch)
     except feedmod.FeedError:
         pytest.skip(f"{name} is not a feed (both parsers must refuse it: see test_parse_feed)")
-    key = [(s.url, s.title, s.summary, s.published, s.dated, s.guid, s.provider, s.image) for s in slow.stories]
-    assert [(s.url, s.title, s.summary, s.published, s.dated, s.guid, s.provider, s.image) for s in fast.stories] == key
+    key = [
+        (s.url, s.title, s.summary, s.published, s.dated, s.guid, s.provider, s.image) for s in slow.stories
+    ]
+    assert [
+        (s.url, s.title, s.summary, s.published, s.dated, s.guid, s.provider, s.image) for s in fast.stories
+    ] == key
     # The comparison means something only where the fast parser really read the feed.
     assert fast.fast is (name in FAST_FIXTURES), f"{name}: fast path {'not ' if not fast.fast else ''}taken"
     assert not slow.fast

@@ -276,5 +276,7 @@ def test_five_thousand_item_feed_capped_quickly() -> None:
     took = time.monotonic() - started
     assert len(feed.stories) == 2000  # the default cap
     assert feed.stories[-1].url == "https://big.example/1999"
-    assert feed.skipped == 3000 and "more than 2000 entries" in next(iter(feed.skips))  # counted, not lost silently
+    assert feed.skipped == 3000 and "more than 2000 entries" in next(
+        iter(feed.skips)
+    )  # counted, not lost silently
     assert took < 10, f"took {took:.1f} s"

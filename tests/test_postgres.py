@@ -58,14 +58,18 @@ def pubdate(days_ago: float = 0.01) -> str:
 def rss(items: list[tuple[str, str, str, str]]) -> bytes:
     body = "".join(
         f"<item><title>{t}</title><link>{u}</link><guid>{u}</guid><description>{d}</description>"
-        f"<pubDate>{p}</pubDate></item>" for t, u, d, p in items)
+        f"<pubDate>{p}</pubDate></item>"
+        for t, u, d, p in items
+    )
     return f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>{body}</channel></rss>'.encode()
 
 
 def write_config(tmp: Path, sources: list[tuple[str, str]], post_interval: float = 0.05) -> Path:
     cfg = tmp / "spyglass.toml"
-    cfg.write_text(f"[slack]\npost_interval = {post_interval}\n" + "".join(
-        f'[[sources]]\nname = "{n}"\nurl = "{u}"\ninterval = "30s"\n' for n, u in sources))
+    cfg.write_text(
+        f"[slack]\npost_interval = {post_interval}\n"
+        + "".join(f'[[sources]]\nname = "{n}"\nurl = "{u}"\ninterval = "30s"\n' for n, u in sources)
+    )
     return cfg
 
 
@@ -87,11 +91,26 @@ def test_migrations_run_on_postgres(pg_url: str, tmp_path: Path, capsys: pytest.
     for name, table in Base.metadata.tables.items():  # the models mirror the migrated schema
         assert {c.name for c in table.columns} <= {c["name"] for c in insp.get_columns(name)}, name
     with svc.store.engine.connect() as c:
-        assert c.execute(text("SELECT data_type FROM information_schema.columns "
-                              "WHERE table_schema = current_schema() AND table_name = 'stories' AND column_name = 'search'")).scalar() == "tsvector"
-        assert "gin" in c.execute(text("SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema() "
-                                       "AND indexname = 'ix_stories_search'")
-                                  ).scalar().lower()
+        assert (
+            c.execute(
+                text(
+                    "SELECT data_type FROM information_schema.columns "
+                    "WHERE table_schema = current_schema() AND table_name = 'stories' AND column_name = 'search'"
+                )
+            ).scalar()
+            == "tsvector"
+        )
+        assert (
+            "gin"
+            in c.execute(
+                text(
+                    "SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema() "
+                    "AND indexname = 'ix_stories_search'"
+                )
+            )
+            .scalar()
+            .lower()
+        )
     # Running them again (another process starting) is a no-op.
     os.environ["DATABASE_URL"] = pg_url
     try:
@@ -103,14 +122,30 @@ def test_migrations_run_on_postgres(pg_url: str, tmp_path: Path, capsys: pytest.
 
 
 SEARCH_ITEMS = [
-    ("Police deploy face recognition cameras at the station", "https://pg.example/face",
-     "Transport police will scan commuters with live face recognition cameras at the station.", pubdate()),
-    ("Council approves new number plate cameras", "https://pg.example/anpr",
-     "Automatic number plate recognition cameras will watch every road into town.", pubdate()),
-    ("Archive: facial recognition ban debated", "https://pg.example/old",
-     "Councillors debated a ban on facial recognition by the police.", pubdate(days_ago=10)),
-    ("Drone pilots win a race", "https://pg.example/drone-race",
-     "A hobby race for small drones was held in the park.", pubdate()),
+    (
+        "Police deploy face recognition cameras at the station",
+        "https://pg.example/face",
+        "Transport police will scan commuters with live face recognition cameras at the station.",
+        pubdate(),
+    ),
+    (
+        "Council approves new number plate cameras",
+        "https://pg.example/anpr",
+        "Automatic number plate recognition cameras will watch every road into town.",
+        pubdate(),
+    ),
+    (
+        "Archive: facial recognition ban debated",
+        "https://pg.example/old",
+        "Councillors debated a ban on facial recognition by the police.",
+        pubdate(days_ago=10),
+    ),
+    (
+        "Drone pilots win a race",
+        "https://pg.example/drone-race",
+        "A hobby race for small drones was held in the park.",
+        pubdate(),
+    ),
 ]
 
 
@@ -147,8 +182,9 @@ def test_search_uses_tsvector(pg_url: str, tmp_path: Path, capsys: pytest.Captur
 
 
 # ----------------------------------------------------------------------------- leader lease
-def test_only_one_worker_holds_the_leader_lease(pg_url: str, tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_only_one_worker_holds_the_leader_lease(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import spyglass.scheduler as scheduler
 
     monkeypatch.setattr(scheduler, "LEADER_LEASE", timedelta(seconds=1))
@@ -188,8 +224,15 @@ def test_only_one_worker_holds_the_leader_lease(pg_url: str, tmp_path: Path,
 class Fleet:
     """N `spyglass run --no-http` processes on one PostgreSQL database, 30 feeds, FakeSlack."""
 
-    def __init__(self, tmp: Path, pg_url: str, slack: FakeSlack, feeds: FeedServer, n_feeds: int = 30,
-                 first_feed_delay: float = 0.0) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        pg_url: str,
+        slack: FakeSlack,
+        feeds: FeedServer,
+        n_feeds: int = 30,
+        first_feed_delay: float = 0.0,
+    ) -> None:
         self.tmp, self.pg_url, self.slack = tmp, pg_url, slack
         self.expected: set[tuple[str, str]] = set()
         sources = []
@@ -198,32 +241,53 @@ class Fleet:
             for i in range(2):
                 url = f"https://fleet.example/{f}/{i}"
                 words = " ".join(f"f{f}i{i}w{k}" for k in range(40))
-                items.append((f"Facial recognition story {f}-{i} {words[:40]}", url,
-                              f"Police use live facial recognition cameras. {words}", pubdate()))
+                items.append(
+                    (
+                        f"Facial recognition story {f}-{i} {words[:40]}",
+                        url,
+                        f"Police use live facial recognition cameras. {words}",
+                        pubdate(),
+                    )
+                )
                 self.expected |= {(ch, url) for ch in CHANNELS}
-            feeds.route(f"/feed{f}.xml", body=rss(items), content_type="application/rss+xml",
-                        delay=first_feed_delay if f == 0 else 0.0)
+            feeds.route(
+                f"/feed{f}.xml",
+                body=rss(items),
+                content_type="application/rss+xml",
+                delay=first_feed_delay if f == 0 else 0.0,
+            )
             sources.append((f"Feed {f}", feeds.url(f"/feed{f}.xml")))
         self.cfg = write_config(tmp, sources)
         svc = pg_services(self.cfg, pg_url, slack)
         for ch in CHANNELS:
             assert handle(svc, Caller("T1", ch, "U1"), "subscribe face-recognition").in_channel
         svc.store.dispose()
-        self.env = {**os.environ, "SLACK_BOT_TOKEN": TOKEN, "SLACK_API_URL": slack.api_url,
-                    "DATABASE_URL": pg_url, "TEST_LEASE_SECONDS": str(LEASE_SECONDS)}
+        self.env = {
+            **os.environ,
+            "SLACK_BOT_TOKEN": TOKEN,
+            "SLACK_API_URL": slack.api_url,
+            "DATABASE_URL": pg_url,
+            "TEST_LEASE_SECONDS": str(LEASE_SECONDS),
+        }
         self.engine = create_engine(pg_url)
         self.procs: list[subprocess.Popen[bytes]] = []
 
     def start(self, n: int) -> None:
         for _ in range(n):
             log = (self.tmp / f"worker{len(self.procs)}.log").open("wb")
-            self.procs.append(subprocess.Popen(
-                [sys.executable, "-c", WRAPPER, "--config", str(self.cfg), "run", "--no-http"],
-                env=self.env, stdout=log, stderr=subprocess.STDOUT))
+            self.procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-c", WRAPPER, "--config", str(self.cfg), "run", "--no-http"],
+                    env=self.env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
 
     def logs(self) -> str:
-        return "\n".join((self.tmp / f"worker{i}.log").read_text(errors="replace")[-2000:]
-                         for i in range(len(self.procs)))
+        return "\n".join(
+            (self.tmp / f"worker{i}.log").read_text(errors="replace")[-2000:] for i in range(len(self.procs))
+        )
 
     def scalar(self, sql: str) -> int:
         with self.engine.connect() as c:
@@ -240,8 +304,10 @@ class Fleet:
     def wait_done(self, timeout: float = 60) -> None:
         end = time.time() + timeout
         while time.time() < end:
-            if set(self.posted()) >= self.expected and \
-                    self.scalar("SELECT count(*) FROM deliveries WHERE status = 'pending'") == 0:
+            if (
+                set(self.posted()) >= self.expected
+                and self.scalar("SELECT count(*) FROM deliveries WHERE status = 'pending'") == 0
+            ):
                 return
             time.sleep(0.2)
         raise AssertionError(f"{len(set(self.posted()))}/{len(self.expected)} posted\n{self.logs()}")
@@ -287,8 +353,14 @@ def test_killing_a_worker_mid_run_loses_nothing(fleet: Fleet) -> None:
     victim = None
     while time.time() < end and victim is None:
         with fleet.engine.connect() as c:
-            owners = [r[0] for r in c.execute(text(
-                "SELECT lease_owner FROM deliveries WHERE lease_owner IS NOT NULL AND status = 'pending' LIMIT 1"))]
+            owners = [
+                r[0]
+                for r in c.execute(
+                    text(
+                        "SELECT lease_owner FROM deliveries WHERE lease_owner IS NOT NULL AND status = 'pending' LIMIT 1"
+                    )
+                )
+            ]
         if owners and len(fleet.slack.posts()) >= 10:
             pid = int(owners[0].split(":")[1])
             victim = next(p for p in fleet.procs if p.pid == pid)
@@ -299,7 +371,9 @@ def test_killing_a_worker_mid_run_loses_nothing(fleet: Fleet) -> None:
     at_kill = len(fleet.slack.posts())
     fleet.wait_done(timeout=60)
     codes = fleet.stop_all()
-    assert sorted(c for p, c in zip(fleet.procs, codes, strict=True) if p is not victim) == [0, 0], fleet.logs()
+    assert sorted(c for p, c in zip(fleet.procs, codes, strict=True) if p is not victim) == [0, 0], (
+        fleet.logs()
+    )
     posted = fleet.posted()
     assert set(posted) == fleet.expected  # nothing lost
     dup = {k: n for k, n in posted.items() if n > 1}
@@ -318,9 +392,25 @@ def test_three_concurrent_poll_once(pg_url: str, tmp_path: Path) -> None:
     those claims instead of finding the sources already polled and free again."""
     with FakeSlack() as slack, FeedServer() as feeds:
         f = Fleet(tmp_path, pg_url, slack, feeds, first_feed_delay=3.0)
-        procs = [subprocess.Popen([sys.executable, "-m", "spyglass", "--config", str(f.cfg), "poll", "--once",
-                                   "--deadline", "60"], env=f.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-                 for _ in range(3)]
+        procs = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "spyglass",
+                    "--config",
+                    str(f.cfg),
+                    "poll",
+                    "--once",
+                    "--deadline",
+                    "60",
+                ],
+                env=f.env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
+            for _ in range(3)
+        ]
         outs = [p.communicate(timeout=90)[0].decode() for p in procs]
         assert [p.returncode for p in procs] == [0, 0, 0], outs
         for n in range(30):  # every feed fetched exactly once
@@ -328,8 +418,13 @@ def test_three_concurrent_poll_once(pg_url: str, tmp_path: Path) -> None:
         # Any delivery left pending by a poll whose sources were claimed elsewhere: drain it.
         if f.scalar("SELECT count(*) FROM deliveries WHERE status = 'pending'"):
             env = {**f.env}
-            subprocess.run([sys.executable, "-m", "spyglass", "--config", str(f.cfg), "poll", "--once"], env=env,
-                           check=True, capture_output=True, timeout=60)
+            subprocess.run(
+                [sys.executable, "-m", "spyglass", "--config", str(f.cfg), "poll", "--once"],
+                env=env,
+                check=True,
+                capture_output=True,
+                timeout=60,
+            )
         posted = f.posted()
         assert set(posted) == f.expected
         assert max(posted.values()) == 1
@@ -339,9 +434,15 @@ def test_three_concurrent_poll_once(pg_url: str, tmp_path: Path) -> None:
 def test_workers_starting_at_once_on_an_empty_database_migrate_once(pg_url: str, tmp_path: Path) -> None:
     cfg = write_config(tmp_path, [])
     env = {**os.environ, "DATABASE_URL": pg_url}
-    procs = [subprocess.Popen([sys.executable, "-m", "spyglass", "--config", str(cfg), cmd, *rest], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-             for cmd, rest in [("db", ["upgrade"]), ("poll", ["--once"]), ("sources", []), ("db", ["upgrade"])]]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "spyglass", "--config", str(cfg), cmd, *rest],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for cmd, rest in [("db", ["upgrade"]), ("poll", ["--once"]), ("sources", []), ("db", ["upgrade"])]
+    ]
     outs = [p.communicate(timeout=60)[0].decode() for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0, 0], outs
     engine = create_engine(pg_url)
@@ -377,7 +478,9 @@ def test_simultaneous_subscribes_to_one_topic_all_get_a_real_answer(pg_url: str,
     assert sum("already follows" in r for r in replies) == 9, replies
 
 
-def test_a_command_blocked_by_a_row_lock_answers_busy_and_changes_nothing(pg_url: str, tmp_path: Path) -> None:
+def test_a_command_blocked_by_a_row_lock_answers_busy_and_changes_nothing(
+    pg_url: str, tmp_path: Path
+) -> None:
     """A write that waits on another transaction's row lock gives up after COMMAND_WAIT instead of
     outliving Slack's 3 s deadline and landing after the user was told it failed."""
     svc = pg_services(write_config(tmp_path, []), pg_url)
@@ -399,22 +502,38 @@ def test_prune_and_tombstones_on_postgres(pg_url: str, tmp_path: Path) -> None:
 
     old = datetime.now(timezone.utc) - timedelta(days=400)
     with FeedServer() as feeds:
-        feeds.route("/f.xml", body=rss([("Facial recognition old story", "https://pg-old.example/1",
-                                         "Police use live facial recognition cameras at the station.",
-                                         format_datetime(old, usegmt=True))]))
+        feeds.route(
+            "/f.xml",
+            body=rss(
+                [
+                    (
+                        "Facial recognition old story",
+                        "https://pg-old.example/1",
+                        "Police use live facial recognition cameras at the station.",
+                        format_datetime(old, usegmt=True),
+                    )
+                ]
+            ),
+        )
         cfg = tmp_path / "spyglass.toml"
         cfg.write_text(f'[[sources]]\nname = "PgOld"\nurl = "{feeds.url("/f.xml")}"\nmax_age = "0"\n')
         svc = pg_services(cfg, pg_url)
         with svc.store.session() as s:  # a clean slate for this source's story
             s.execute(text("DELETE FROM tombstones"))
-            s.execute(text("DELETE FROM deliveries WHERE story_id IN (SELECT id FROM stories WHERE url LIKE 'https://pg-old.example/%')"))
+            s.execute(
+                text(
+                    "DELETE FROM deliveries WHERE story_id IN (SELECT id FROM stories WHERE url LIKE 'https://pg-old.example/%')"
+                )
+            )
             s.execute(text("DELETE FROM stories WHERE url LIKE 'https://pg-old.example/%'"))
         assert poll(svc, "t").stored == 1
         from spyglass.delivery.outbox import Outbox
         from spyglass.runtime import make_poster
 
         Outbox(svc.store, make_poster(svc.settings)).drain(deadline=5)  # the console alert, settled
-        report = retention.prune(svc.store, retention=365 * 86400, tombstone_retention=0, now=datetime.now(timezone.utc))
+        report = retention.prune(
+            svc.store, retention=365 * 86400, tombstone_retention=0, now=datetime.now(timezone.utc)
+        )
         assert report.stories >= 1 and report.tombstones_added >= 2
         with svc.store.session() as s:
             s.execute(text("UPDATE sources SET etag = NULL, last_modified = NULL WHERE name = 'PgOld'"))

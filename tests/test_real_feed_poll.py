@@ -19,9 +19,11 @@ def recent(seconds_ago: float) -> str:
 
 
 def write_config(tmp: Path, sources: list[tuple[str, str]]) -> Path:
-    lines = [f'[storage]\nurl = "sqlite:///{tmp / "spyglass.db"}"\n',
-             '[[topics.custom]]\nslug = "everything"\nlabel = "Everything"\n'
-             'phrases = ["the", "a", "of", "to", "in", "and", "for", "on", "police", "cameras", "drones"]\n']
+    lines = [
+        f'[storage]\nurl = "sqlite:///{tmp / "spyglass.db"}"\n',
+        '[[topics.custom]]\nslug = "everything"\nlabel = "Everything"\n'
+        'phrases = ["the", "a", "of", "to", "in", "and", "for", "on", "police", "cameras", "drones"]\n',
+    ]
     for name, url in sources:
         lines.append(f'[[sources]]\nname = "{name}"\nurl = "{url}"\n')
     cfg = tmp / "spyglass.toml"
@@ -31,16 +33,27 @@ def write_config(tmp: Path, sources: list[tuple[str, str]]) -> Path:
 
 def poll(cfg: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy") and k != "DATABASE_URL"}
-    return subprocess.run([sys.executable, "-m", "spyglass", "--config", str(cfg), *extra, "poll", "--once"],
-                          capture_output=True, text=True, timeout=120, env=env, cwd=cfg.parent)
+    return subprocess.run(
+        [sys.executable, "-m", "spyglass", "--config", str(cfg), *extra, "poll", "--once"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=cfg.parent,
+    )
 
 
 def test_years_old_and_undated_stories_are_not_alerted_as_new(tmp_path: Path) -> None:
     with FeedServer() as srv:
         for name in ("dates.xml", "offset.atom", "self_closing.xml", "google_news.xml"):
             srv.route(f"/{name}", (TRAPS / name).read_bytes(), content_type="application/xml")
-        cfg = write_config(tmp_path, [(n, srv.url(f"/{n}")) for n in
-                                      ("dates.xml", "offset.atom", "self_closing.xml", "google_news.xml")])
+        cfg = write_config(
+            tmp_path,
+            [
+                (n, srv.url(f"/{n}"))
+                for n in ("dates.xml", "offset.atom", "self_closing.xml", "google_news.xml")
+            ],
+        )
         first = poll(cfg)
     assert first.returncode == 0, first.stderr
     # 6 + 1 + 4 + 2 entries, none alerted: every date is years old or unreadable. The years-old ones
@@ -54,12 +67,14 @@ def test_years_old_and_undated_stories_are_not_alerted_as_new(tmp_path: Path) ->
 
 def test_a_google_alert_and_the_outlets_own_feed_are_one_story(tmp_path: Path) -> None:
     story = "https://www.northern.example.co.uk/news/lfr-vans/"
-    outlet = (f'<?xml version="1.0"?><rss version="2.0"><channel><title>The Northern Echo</title>'
-              f"<link>https://www.northern.example.co.uk/</link><item><title>Police expand live facial "
-              f"recognition vans</title><link>{story}?utm_source=rss&amp;utm_medium=feed</link>"
-              f"<description>Officers will use facial recognition cameras in three towns and cities.</description>"
-              f"<pubDate>{time.strftime('%a, %d %b %Y %H:%M:%S GMT', time.gmtime(time.time() - 600))}</pubDate>"
-              f"</item></channel></rss>")
+    outlet = (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>The Northern Echo</title>'
+        f"<link>https://www.northern.example.co.uk/</link><item><title>Police expand live facial "
+        f"recognition vans</title><link>{story}?utm_source=rss&amp;utm_medium=feed</link>"
+        f"<description>Officers will use facial recognition cameras in three towns and cities.</description>"
+        f"<pubDate>{time.strftime('%a, %d %b %Y %H:%M:%S GMT', time.gmtime(time.time() - 600))}</pubDate>"
+        f"</item></channel></rss>"
+    )
     alert = (TRAPS / "google_alerts.atom").read_text().replace("2024-03-05T09:40:00Z", recent(300))
     with FeedServer() as srv:
         srv.route("/outlet.xml", outlet, content_type="application/rss+xml")
@@ -80,8 +95,13 @@ def test_sources_shows_what_the_last_poll_read_and_skipped(tmp_path: Path) -> No
         assert polled.returncode == 0, polled.stderr
         assert "3 entries read (3 skipped" in polled.stderr
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    shown = subprocess.run([sys.executable, "-m", "spyglass", "--config", str(cfg), "sources"],
-                           capture_output=True, text=True, timeout=60, env=env)
+    shown = subprocess.run(
+        [sys.executable, "-m", "spyglass", "--config", str(cfg), "sources"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     assert shown.returncode == 0, shown.stderr
     # Its one good entry is from 2024, past the default retention: skipped too, and said so.
     assert "last read: 3 seen, 0 new, 3 skipped (most: " in shown.stdout, shown.stdout

@@ -16,14 +16,30 @@ from spyglass.urls import canonical_url
 
 NOW = datetime.now(timezone.utc)
 STORIES = [
-    ("Push to have Cleveland at forefront of face recognition technology",
-     "A new police boss wants Cleveland to lead on face recognition software.", ["face-recognition"], 2),
-    ("Council approves ANPR-equipped cameras on ring road",
-     "Automatic number plate recognition cameras will be installed on every approach to the town.", ["alpr"], 1),
-    ("Counterterrorism unit buys spyware licences",
-     "The unit licensed mercenary spyware for use against serious crime suspects.", ["spyware"], 40),
-    ("Countryside drones watch for fly-tipping",
-     "Council drones will patrol lanes where rubbish is dumped, the authority said.", ["drones"], 3),
+    (
+        "Push to have Cleveland at forefront of face recognition technology",
+        "A new police boss wants Cleveland to lead on face recognition software.",
+        ["face-recognition"],
+        2,
+    ),
+    (
+        "Council approves ANPR-equipped cameras on ring road",
+        "Automatic number plate recognition cameras will be installed on every approach to the town.",
+        ["alpr"],
+        1,
+    ),
+    (
+        "Counterterrorism unit buys spyware licences",
+        "The unit licensed mercenary spyware for use against serious crime suspects.",
+        ["spyware"],
+        40,
+    ),
+    (
+        "Countryside drones watch for fly-tipping",
+        "Council drones will patrol lanes where rubbish is dumped, the authority said.",
+        ["drones"],
+        3,
+    ),
 ]
 
 
@@ -31,8 +47,15 @@ def add(store: Store, rows: list[tuple[str, str, list[str], int]]) -> None:
     batch = []
     for i, (title, summary, slugs, days) in enumerate(rows):
         url = f"https://news.example/{abs(hash(title)) % 10**8}-{i}"
-        st = Story(url=canonical_url(url), original_url=url, title=title, summary=summary,
-                   published=NOW - timedelta(days=days), source="t", provider="Paper")
+        st = Story(
+            url=canonical_url(url),
+            original_url=url,
+            title=title,
+            summary=summary,
+            published=NOW - timedelta(days=days),
+            source="t",
+            provider="Paper",
+        )
         batch.append((st, [Match(s, (s,)) for s in slugs]))
     with store.session() as s:
         ingest(s, None, batch, plan=Plan(), now=NOW, max_age=0)
@@ -59,10 +82,14 @@ def test_all_words_first_then_any_word(search: SqliteSearch) -> None:
 
 
 def test_phrase_and_prefix(search: SqliteSearch) -> None:
-    assert titles(search, '"number plate recognition"') == ["Council approves ANPR-equipped cameras on ring road"]
-    assert set(titles(search, "coun*")) == {"Council approves ANPR-equipped cameras on ring road",
-                                             "Counterterrorism unit buys spyware licences",
-                                             "Countryside drones watch for fly-tipping"}
+    assert titles(search, '"number plate recognition"') == [
+        "Council approves ANPR-equipped cameras on ring road"
+    ]
+    assert set(titles(search, "coun*")) == {
+        "Council approves ANPR-equipped cameras on ring road",
+        "Counterterrorism unit buys spyware licences",
+        "Countryside drones watch for fly-tipping",
+    }
 
 
 def test_filters(search: SqliteSearch) -> None:
@@ -71,7 +98,9 @@ def test_filters(search: SqliteSearch) -> None:
     assert titles(search, "spyware since:8w") == ["Counterterrorism unit buys spyware licences"]
 
 
-@pytest.mark.parametrize("raw", ["C++", "ANPR-equipped", 'unbalanced "quote', "NEAR(a b)", "a AND OR NOT", "*", "-x"])
+@pytest.mark.parametrize(
+    "raw", ["C++", "ANPR-equipped", 'unbalanced "quote', "NEAR(a b)", "a AND OR NOT", "*", "-x"]
+)
 def test_raw_input_is_never_a_syntax_error(search: SqliteSearch, raw: str) -> None:
     search.search(parse_query(raw, now=NOW))  # must not raise
 
@@ -106,18 +135,33 @@ def test_upgrading_an_existing_database_reindexes_its_stories(db_url: str) -> No
     with engine.begin() as c:
         for i, (title, summary, _slugs, days) in enumerate(STORIES, 1):
             when = NOW - timedelta(days=days)
-            c.execute(text("INSERT INTO clusters (id, representative_id, created_at, size) VALUES (:i, :i, :w, 1)"),
-                      {"i": i, "w": when})
-            c.execute(text("INSERT INTO stories (id, url, original_url, title, summary, published_at, fetched_at, "
-                           "provider, provider_domain, image, cluster_id, signature, matches, related) VALUES (:i, :u, "
-                           ":u, :t, :s, :w, :w, 'Paper', '', '', :i, x'00', '{}', '[]')"),
-                      {"i": i, "u": f"https://news.example/{i}", "t": title, "s": summary, "w": when})
+            c.execute(
+                text("INSERT INTO clusters (id, representative_id, created_at, size) VALUES (:i, :i, :w, 1)"),
+                {"i": i, "w": when},
+            )
+            c.execute(
+                text(
+                    "INSERT INTO stories (id, url, original_url, title, summary, published_at, fetched_at, "
+                    "provider, provider_domain, image, cluster_id, signature, matches, related) VALUES (:i, :u, "
+                    ":u, :t, :s, :w, :w, 'Paper', '', '', :i, x'00', '{}', '[]')"
+                ),
+                {"i": i, "u": f"https://news.example/{i}", "t": title, "s": summary, "w": when},
+            )
     upgrade(engine)  # 0003 rebuilds the full-text index with 4-character prefixes
     assert len(titles(SqliteSearch(Store(engine)), "coun*")) == 3
 
 
-@pytest.mark.parametrize(("since", "seconds"), [("15m", 900), ("2h", 7200), ("7d", 7 * 86400), ("3mo", 90 * 86400),
-                                                ("1y", 365 * 86400), ("2 hours", 7200)])
+@pytest.mark.parametrize(
+    ("since", "seconds"),
+    [
+        ("15m", 900),
+        ("2h", 7200),
+        ("7d", 7 * 86400),
+        ("3mo", 90 * 86400),
+        ("1y", 365 * 86400),
+        ("2 hours", 7200),
+    ],
+)
 def test_since_means_the_same_units_as_the_config(since: str, seconds: int) -> None:
     from datetime import datetime, timedelta, timezone
 

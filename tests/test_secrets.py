@@ -28,10 +28,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def run(args: list[str], env: dict[str, str], timeout: float = 60, *,
-        verbose: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "spyglass", *(["-v"] if verbose else []), *args],
-                          env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout)
+def run(
+    args: list[str], env: dict[str, str], timeout: float = 60, *, verbose: bool = True
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "spyglass", *(["-v"] if verbose else []), *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def assert_clean(text: str, *secrets: str) -> None:
@@ -51,8 +57,13 @@ def config(tmp: Path, body: str = "") -> Path:
 def test_serve_with_a_bad_token(mode: str, tmp_path: Path) -> None:
     cfg = config(tmp_path)
     with FakeSlack() as slack:
-        env = {"SLACK_BOT_TOKEN": BAD_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": slack.api_url,
-               "SPYGLASS_CONFIG": str(cfg), "PORT": str(free_port())}
+        env = {
+            "SLACK_BOT_TOKEN": BAD_TOKEN,
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_URL": slack.api_url,
+            "SPYGLASS_CONFIG": str(cfg),
+            "PORT": str(free_port()),
+        }
         if mode == "socket":
             env["SLACK_APP_TOKEN"] = APP_TOKEN
         quiet = run(["serve"], env, verbose=False)
@@ -71,9 +82,13 @@ def test_serve_with_a_bad_token(mode: str, tmp_path: Path) -> None:
 
 def test_serve_with_slack_unreachable(tmp_path: Path) -> None:
     cfg = config(tmp_path)
-    env = {"SLACK_BOT_TOKEN": BAD_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-           "SLACK_API_URL": f"http://127.0.0.1:{free_port()}/api/", "SPYGLASS_CONFIG": str(cfg),
-           "PORT": str(free_port())}
+    env = {
+        "SLACK_BOT_TOKEN": BAD_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": f"http://127.0.0.1:{free_port()}/api/",
+        "SPYGLASS_CONFIG": str(cfg),
+        "PORT": str(free_port()),
+    }
     res = run(["serve"], env)
     out = res.stdout + res.stderr
     assert res.returncode == 2 and "cannot reach the Slack API" in res.stderr, out
@@ -85,14 +100,21 @@ def test_worker_with_a_bad_token_does_not_log_it(tmp_path: Path) -> None:
     """The delivery path: Slack refuses the token on a post; the log says so without the token."""
     with FakeSlack() as slack, FeedServer() as feeds:
         now = "Mon, 01 Jan 2024 00:00:00 GMT"
-        feeds.route("/f.xml", body=(
-            '<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><item>'
-            "<title>Police roll out live facial recognition vans</title><link>https://n.example/1</link>"
-            f"<description>Live facial recognition cameras.</description><pubDate>{now}</pubDate>"
-            "</item></channel></rss>").encode())
+        feeds.route(
+            "/f.xml",
+            body=(
+                '<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><item>'
+                "<title>Police roll out live facial recognition vans</title><link>https://n.example/1</link>"
+                f"<description>Live facial recognition cameras.</description><pubDate>{now}</pubDate>"
+                "</item></channel></rss>"
+            ).encode(),
+        )
         cfg = config(tmp_path)
-        cfg.write_text('max_age = "0"\n' + cfg.read_text() +
-                       f'[[sources]]\nname = "Feed"\nurl = "{feeds.url("/f.xml")}"\n')
+        cfg.write_text(
+            'max_age = "0"\n'
+            + cfg.read_text()
+            + f'[[sources]]\nname = "Feed"\nurl = "{feeds.url("/f.xml")}"\n'
+        )
         env = {"SLACK_BOT_TOKEN": BAD_TOKEN, "SLACK_API_URL": slack.api_url, "SPYGLASS_CONFIG": str(cfg)}
         # Subscribe a channel straight in the database (the slash command needs a valid token).
         from sqlalchemy import create_engine, text
@@ -102,9 +124,13 @@ def test_worker_with_a_bad_token_does_not_log_it(tmp_path: Path) -> None:
         open_store(f"sqlite:///{tmp_path / 'sg.db'}").dispose()
         engine = create_engine(f"sqlite:///{tmp_path / 'sg.db'}")
         with engine.begin() as c:
-            c.execute(text("INSERT INTO subscriptions (team_id, channel_id, kind, key, phrase, excludes, created_by, "
-                           "created_at) VALUES ('T', 'CX', 'topic', 'face-recognition', '', '[]', 'U', "
-                           "'2024-01-01 00:00:00')"))
+            c.execute(
+                text(
+                    "INSERT INTO subscriptions (team_id, channel_id, kind, key, phrase, excludes, created_by, "
+                    "created_at) VALUES ('T', 'CX', 'topic', 'face-recognition', '', '[]', 'U', "
+                    "'2024-01-01 00:00:00')"
+                )
+            )
         engine.dispose()
         res = run(["poll", "--once", "--deadline", "5"], env)
         assert slack.calls("chat.postMessage")
@@ -114,12 +140,15 @@ def test_worker_with_a_bad_token_does_not_log_it(tmp_path: Path) -> None:
     assert_clean(out, BAD_TOKEN)
 
 
-@pytest.mark.parametrize("url", [
-    f"postgresql+psycopg://spy:{DB_PASSWORD}@127.0.0.1:{{port}}/spyglass",  # nothing listening
-    f"postgresql://spy:{DB_PASSWORD}@127.0.0.1:{{port}}/spyglass",  # the host-style URL, rewritten
-    f"postgresql+nosuchdriver://spy:{DB_PASSWORD}@127.0.0.1:{{port}}/spyglass",  # not a usable driver
-    f"postgresql+psycopg://spy:{DB_PASSWORD}@256.1.1.1:5432/spyglass",  # not a host
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"postgresql+psycopg://spy:{DB_PASSWORD}@127.0.0.1:{{port}}/spyglass",  # nothing listening
+        f"postgresql://spy:{DB_PASSWORD}@127.0.0.1:{{port}}/spyglass",  # the host-style URL, rewritten
+        f"postgresql+nosuchdriver://spy:{DB_PASSWORD}@127.0.0.1:{{port}}/spyglass",  # not a usable driver
+        f"postgresql+psycopg://spy:{DB_PASSWORD}@256.1.1.1:5432/spyglass",  # not a host
+    ],
+)
 def test_database_password_never_shown(url: str, tmp_path: Path) -> None:
     cfg = config(tmp_path)
     res = run(["--config", str(cfg), "poll", "--once"], {"DATABASE_URL": url.format(port=free_port())})
@@ -140,8 +169,9 @@ def test_database_password_never_shown_when_postgres_refuses(tmp_path: Path) -> 
 
     url = make_url(base).set(password=DB_PASSWORD, database="no_such_database_here")
     cfg = config(tmp_path)
-    res = run(["--config", str(cfg), "poll", "--once"],
-              {"DATABASE_URL": url.render_as_string(hide_password=False)})
+    res = run(
+        ["--config", str(cfg), "poll", "--once"], {"DATABASE_URL": url.render_as_string(hide_password=False)}
+    )
     out = res.stdout + res.stderr
     assert res.returncode == 2 and "no_such_database_here" in out, out
     assert_clean(out, DB_PASSWORD)
@@ -151,17 +181,25 @@ def test_feed_credentials_never_shown(tmp_path: Path) -> None:
     with FeedServer() as feeds:
         feeds.route("/private.xml", status=500, body=b"boom")
         feeds.route("/moved.xml", redirect="/ok.xml")
-        feeds.route("/ok.xml", body=b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><item>'
-                                    b"<title>Drones</title><link>https://n.example/d</link></item></channel></rss>")
+        feeds.route(
+            "/ok.xml",
+            body=b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><item>'
+            b"<title>Drones</title><link>https://n.example/d</link></item></channel></rss>",
+        )
         dead = free_port()
         host = f"127.0.0.1:{feeds.port}"
-        cfg = config(tmp_path, "".join(
-            f'[[sources]]\nname = "{name}"\nurl = "{url}"\n' for name, url in [
-                ("Private", f"http://reader:{FEED_PASSWORD}@{host}/private.xml"),
-                ("Missing", f"http://reader:{FEED_PASSWORD}@{host}/missing.xml"),
-                ("Dead", f"http://reader:{FEED_PASSWORD}@127.0.0.1:{dead}/feed.xml"),
-                ("Moved", f"http://reader:{FEED_PASSWORD}@{host}/moved.xml"),
-            ]))
+        cfg = config(
+            tmp_path,
+            "".join(
+                f'[[sources]]\nname = "{name}"\nurl = "{url}"\n'
+                for name, url in [
+                    ("Private", f"http://reader:{FEED_PASSWORD}@{host}/private.xml"),
+                    ("Missing", f"http://reader:{FEED_PASSWORD}@{host}/missing.xml"),
+                    ("Dead", f"http://reader:{FEED_PASSWORD}@127.0.0.1:{dead}/feed.xml"),
+                    ("Moved", f"http://reader:{FEED_PASSWORD}@{host}/moved.xml"),
+                ]
+            ),
+        )
         env = {"SPYGLASS_CONFIG": str(cfg)}
         poll = run(["poll", "--once"], env)
         assert poll.returncode == 1, poll.stderr  # three sources failed, which poll --once reports
@@ -221,17 +259,33 @@ def test_worker_logs_never_show_any_secret(tmp_path: Path) -> None:
         feeds.route("/moved.xml", redirect="/gone.xml")
         feeds.route("/gone.xml", status=410)
         host = f"127.0.0.1:{feeds.port}"
-        cfg = config(tmp_path, "".join(
-            f'[[sources]]\nname = "{name}"\nurl = "{url}"\ninterval = "30s"\n' for name, url in [
-                ("Private", f"http://reader:{FEED_PASSWORD}@{host}/private.xml"),
-                ("Moved", f"http://reader:{FEED_PASSWORD}@{host}/moved.xml"),
-            ]))
-        env = {**os.environ, "SLACK_BOT_TOKEN": BAD_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-               "SLACK_API_URL": slack.api_url, "SPYGLASS_CONFIG": str(cfg)}
-        proc = subprocess.Popen([sys.executable, "-m", "spyglass", "-v", "run", "--no-http"], env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        cfg = config(
+            tmp_path,
+            "".join(
+                f'[[sources]]\nname = "{name}"\nurl = "{url}"\ninterval = "30s"\n'
+                for name, url in [
+                    ("Private", f"http://reader:{FEED_PASSWORD}@{host}/private.xml"),
+                    ("Moved", f"http://reader:{FEED_PASSWORD}@{host}/moved.xml"),
+                ]
+            ),
+        )
+        env = {
+            **os.environ,
+            "SLACK_BOT_TOKEN": BAD_TOKEN,
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_URL": slack.api_url,
+            "SPYGLASS_CONFIG": str(cfg),
+        }
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "spyglass", "-v", "run", "--no-http"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
         try:
-            assert slack.wait_for(lambda: feeds.count("/private.xml") and feeds.count("/gone.xml"), timeout=20)
+            assert slack.wait_for(
+                lambda: feeds.count("/private.xml") and feeds.count("/gone.xml"), timeout=20
+            )
             time.sleep(0.5)
         finally:
             proc.send_signal(signal.SIGTERM)

@@ -24,15 +24,27 @@ from slackreq import SECRET, command, slash, wait_listening
 from spyglass.cli import main
 
 ITEMS = [
-    ("Police roll out live facial recognition vans in Croydon", "https://news.example/frt-vans",
-     "The Metropolitan Police will park live facial recognition cameras on the high street twice a week."),
-    ("Council approves 40 new ANPR cameras", "https://news.example/anpr",
-     "Automatic number plate recognition cameras will watch every road into the town centre."),
-    ("Local boxer returns to the ring", "https://news.example/boxing",
-     "The former champion steps back into the ring next month."),
+    (
+        "Police roll out live facial recognition vans in Croydon",
+        "https://news.example/frt-vans",
+        "The Metropolitan Police will park live facial recognition cameras on the high street twice a week.",
+    ),
+    (
+        "Council approves 40 new ANPR cameras",
+        "https://news.example/anpr",
+        "Automatic number plate recognition cameras will watch every road into the town centre.",
+    ),
+    (
+        "Local boxer returns to the ring",
+        "https://news.example/boxing",
+        "The former champion steps back into the ring next month.",
+    ),
 ]
-WIRE_DUP = ("Met to use facial recognition vans on Croydon high street", "https://other.example/met-vans",
-            "The Metropolitan Police will park live facial recognition cameras on the high street twice a week.")
+WIRE_DUP = (
+    "Met to use facial recognition vans on Croydon high street",
+    "https://other.example/met-vans",
+    "The Metropolitan Police will park live facial recognition cameras on the high street twice a week.",
+)
 
 
 def free_port() -> int:
@@ -47,15 +59,25 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
         feeds.route("/feed.xml", body=rss(ITEMS), headers={"Content-Type": "application/rss+xml"})
         db = f"sqlite:///{tmp_path / 'sg.db'}"
         cfg = tmp_path / "spyglass.toml"
-        cfg.write_text(f'[storage]\nurl = "{db}"\n[slack]\npost_interval = 0.05\n'
-                       f'[[sources]]\nname = "Feed"\nurl = "{feeds.url("/feed.xml")}"\n')
-        env = {"SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": slack.api_url,
-               "SPYGLASS_CONFIG": str(cfg)}
+        cfg.write_text(
+            f'[storage]\nurl = "{db}"\n[slack]\npost_interval = 0.05\n'
+            f'[[sources]]\nname = "Feed"\nurl = "{feeds.url("/feed.xml")}"\n'
+        )
+        env = {
+            "SLACK_BOT_TOKEN": TOKEN,
+            "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_API_URL": slack.api_url,
+            "SPYGLASS_CONFIG": str(cfg),
+        }
         for k, v in env.items():
             monkeypatch.setenv(k, v)
         port = free_port()
-        proc = subprocess.Popen([sys.executable, "-m", "spyglass", "serve", "--port", str(port)],
-                                env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "spyglass", "serve", "--port", str(port)],
+            env={**os.environ, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
         try:
             wait_listening(port, proc)
             yield {"slack": slack, "feeds": feeds, "port": port, "cfg": cfg, "db": tmp_path / "sg.db"}
@@ -118,7 +140,10 @@ def test_wrong_signature_and_stale_requests_are_rejected(world: dict) -> None:
 
 def test_keyword_subscription_with_exclusion(world: dict) -> None:
     slack: FakeSlack = world["slack"]
-    assert "subscribed" in command(world["port"], slack, 'subscribe "number plate" -"boxing"', channel="CKW")["text"]
+    assert (
+        "subscribed"
+        in command(world["port"], slack, 'subscribe "number plate" -"boxing"', channel="CKW")["text"]
+    )
     assert main(["poll", "--once"]) == 0
     posts = slack.posts("CKW", top_level=True)
     assert len(posts) == 1 and "news.example/anpr" in posts[0]["text"]
@@ -133,15 +158,20 @@ def test_run_serves_slack_and_delivers_on_schedule(tmp_path: Path, monkeypatch: 
     with FakeSlack() as slack, FeedServer() as feeds:
         feeds.route("/feed.xml", body=rss(ITEMS), headers={"Content-Type": "application/rss+xml"})
         cfg = tmp_path / "spyglass.toml"
-        cfg.write_text(f'[storage]\nurl = "sqlite:///{tmp_path / "sg.db"}"\n[slack]\npost_interval = 0.05\n'
-                       f'[[sources]]\nname = "Feed"\nurl = "{feeds.url("/feed.xml")}"\n')
+        cfg.write_text(
+            f'[storage]\nurl = "sqlite:///{tmp_path / "sg.db"}"\n[slack]\npost_interval = 0.05\n'
+            f'[[sources]]\nname = "Feed"\nurl = "{feeds.url("/feed.xml")}"\n'
+        )
         env = {"SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": slack.api_url}
         svc = build_services(load_settings(cfg, env=env))
         handle(svc, Caller("T1", "CFACE", "U1"), "subscribe face-recognition")
         port = free_port()
-        proc = subprocess.Popen([sys.executable, "-m", "spyglass", "--config", str(cfg), "run"],
-                                env={**os.environ, **env, "PORT": str(port)},
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "spyglass", "--config", str(cfg), "run"],
+            env={**os.environ, **env, "PORT": str(port)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         try:
             assert slack.wait_for(lambda: slack.posts("CFACE", top_level=True), timeout=30)
             assert slack.wait_for(lambda: _answers(port), timeout=10)
@@ -169,17 +199,38 @@ def test_link_button_clicks_are_acknowledged(world: dict) -> None:
 
     from slackreq import sign
 
-    payload = {"type": "block_actions", "team": {"id": "T1"}, "user": {"id": "U1"}, "api_app_id": "A1",
-               "token": "x", "container": {"type": "message"}, "trigger_id": "1.2", "channel": {"id": "C1"},
-               "actions": [{"action_id": "read_story", "block_id": "b", "type": "button",
-                            "action_ts": str(time.time()), "url": "https://news.example/frt-vans"}],
-               "response_url": world["slack"].response_url("btn")}
+    payload = {
+        "type": "block_actions",
+        "team": {"id": "T1"},
+        "user": {"id": "U1"},
+        "api_app_id": "A1",
+        "token": "x",
+        "container": {"type": "message"},
+        "trigger_id": "1.2",
+        "channel": {"id": "C1"},
+        "actions": [
+            {
+                "action_id": "read_story",
+                "block_id": "b",
+                "type": "button",
+                "action_ts": str(time.time()),
+                "url": "https://news.example/frt-vans",
+            }
+        ],
+        "response_url": world["slack"].response_url("btn"),
+    }
     body = urllib.parse.urlencode({"payload": json.dumps(payload)})
     ts = str(int(time.time()))
     req = urllib.request.Request(
-        f"http://127.0.0.1:{world['port']}/slack/events", data=body.encode(), method="POST",
-        headers={"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": ts,
-                 "X-Slack-Signature": sign(body, ts)})
+        f"http://127.0.0.1:{world['port']}/slack/events",
+        data=body.encode(),
+        method="POST",
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": sign(body, ts),
+        },
+    )
     with urllib.request.urlopen(req, timeout=10) as resp:
         assert resp.status == 200
 
@@ -187,10 +238,19 @@ def test_link_button_clicks_are_acknowledged(world: dict) -> None:
 def test_slacks_retry_of_a_handled_command_does_not_act_twice(world: dict) -> None:
     slack: FakeSlack = world["slack"]
     port = world["port"]
-    assert "subscribed this channel" in command(port, slack, "subscribe drones", channel="CRETRY", trigger_id="7.7")["text"]
+    assert (
+        "subscribed this channel"
+        in command(port, slack, "subscribe drones", channel="CRETRY", trigger_id="7.7")["text"]
+    )
     # Slack thought the answer slow and sent the same command again: no second announcement.
-    status, body = slash(port, "subscribe drones", channel="CRETRY", trigger_id="7.7", retry=1,
-                         response_url=slack.response_url("retry"))
+    status, body = slash(
+        port,
+        "subscribe drones",
+        channel="CRETRY",
+        trigger_id="7.7",
+        retry=1,
+        response_url=slack.response_url("retry"),
+    )
     assert status == 200 and body == ""
     assert slack.reply("retry", timeout=1.0) is None
     # A retry of a command this process never saw (the first attempt was lost) is handled.
@@ -223,8 +283,11 @@ def test_a_write_command_under_a_held_lock_is_acknowledged_and_changes_nothing(w
         locker.close()
     # The user was told nothing changed, and nothing did: no late subscription, no announcement.
     assert "follows nothing" in command(port, slack, "list", channel="CLOCK")["text"]
-    assert not [c for c in slack.calls("response_url") if c["args"].get("response_type") == "in_channel"
-                and "CLOCK" in json.dumps(c["args"])]
+    assert not [
+        c
+        for c in slack.calls("response_url")
+        if c["args"].get("response_type") == "in_channel" and "CLOCK" in json.dumps(c["args"])
+    ]
     assert "subscribed" in command(port, slack, "subscribe drones", channel="CLOCK")["text"]
 
 
@@ -248,12 +311,28 @@ def _event(port: int, event: dict, event_id: str) -> int:
 
     from slackreq import sign
 
-    body = json.dumps({"token": "x", "team_id": "T1", "api_app_id": "A1", "type": "event_callback",
-                       "event": event, "event_id": event_id, "event_time": int(time.time())})
+    body = json.dumps(
+        {
+            "token": "x",
+            "team_id": "T1",
+            "api_app_id": "A1",
+            "type": "event_callback",
+            "event": event,
+            "event_id": event_id,
+            "event_time": int(time.time()),
+        }
+    )
     ts = str(int(time.time()))
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/slack/events", data=body.encode(), method="POST",
-                                 headers={"Content-Type": "application/json", "X-Slack-Request-Timestamp": ts,
-                                          "X-Slack-Signature": sign(body, ts)})
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/slack/events",
+        data=body.encode(),
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": sign(body, ts),
+        },
+    )
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
             return int(resp.status)
@@ -266,8 +345,15 @@ def test_health_check_and_common_events_are_answered(world: dict) -> None:
 
     with urllib.request.urlopen(f"http://127.0.0.1:{world['port']}/healthz", timeout=10) as resp:
         assert resp.status == 200 and resp.read() == b"ok\n"
-    assert _event(world["port"], {"type": "app_home_opened", "user": "U1", "channel": "D1", "tab": "home"}, "Ev1") == 200
-    assert _event(world["port"], {"type": "member_joined_channel", "user": "U1", "channel": "C1"}, "Ev2") == 200
+    assert (
+        _event(
+            world["port"], {"type": "app_home_opened", "user": "U1", "channel": "D1", "tab": "home"}, "Ev1"
+        )
+        == 200
+    )
+    assert (
+        _event(world["port"], {"type": "member_joined_channel", "user": "U1", "channel": "C1"}, "Ev2") == 200
+    )
 
 
 def test_health_check_says_503_when_the_database_is_unreachable() -> None:
@@ -277,20 +363,36 @@ def test_health_check_says_503_when_the_database_is_unreachable() -> None:
     from spyglass.store.db import open_store
     from spyglass.store.search import search_backend
 
-    store = open_store(f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/none?connect_timeout=2", migrate=False)
-    svc = Services(settings=Settings(config_path=Path("none.toml")), store=store, topics=[], search=search_backend(store))
+    store = open_store(
+        f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/none?connect_timeout=2", migrate=False
+    )
+    svc = Services(
+        settings=Settings(config_path=Path("none.toml")), store=store, topics=[], search=search_backend(store)
+    )
     seen: list[str] = []
-    body = with_health(lambda *_: [b"slack"], svc)({"PATH_INFO": "/healthz"}, lambda status, _h: seen.append(status))
+    body = with_health(lambda *_: [b"slack"], svc)(
+        {"PATH_INFO": "/healthz"}, lambda status, _h: seen.append(status)
+    )
     assert seen == ["503 Service Unavailable"] and b"database unavailable" in b"".join(body)
 
 
-@pytest.mark.parametrize(("typed", "label"), [
-    ("facial recognition", "Face recognition"), ("face recognition", "Face recognition"), ("FRT", "Face recognition"),
-    ("ANPR", "Number-plate readers"), ("licence plate readers", "Number-plate readers"),
-    ("license plate readers", "Number-plate readers"), ("plate readers", "Number-plate readers"),
-    ("stingray", "Cell-site simulators"), ("IMSI catchers", "Cell-site simulators"),
-    ("bodycams", "Body-worn cameras"), ("Pegasus", "Spyware"), ("predictive policing", "Predictive policing"),
-])
+@pytest.mark.parametrize(
+    ("typed", "label"),
+    [
+        ("facial recognition", "Face recognition"),
+        ("face recognition", "Face recognition"),
+        ("FRT", "Face recognition"),
+        ("ANPR", "Number-plate readers"),
+        ("licence plate readers", "Number-plate readers"),
+        ("license plate readers", "Number-plate readers"),
+        ("plate readers", "Number-plate readers"),
+        ("stingray", "Cell-site simulators"),
+        ("IMSI catchers", "Cell-site simulators"),
+        ("bodycams", "Body-worn cameras"),
+        ("Pegasus", "Spyware"),
+        ("predictive policing", "Predictive policing"),
+    ],
+)
 def test_topic_names_people_type(world: dict, typed: str, label: str) -> None:
     channel = "CN" + str(abs(hash(typed)) % 10**8)
     reply = command(world["port"], world["slack"], f"subscribe {typed}", channel=channel)
@@ -314,7 +416,9 @@ def test_listing_the_newest_stories_without_words(world: dict) -> None:
     by_topic = json.dumps(command(port, slack, "search topic:face-recognition"))
     assert "news.example/frt-vans" in by_topic and "news.example/anpr" not in by_topic
     assert "1 story matches" in by_topic
-    assert "news.example/anpr" in json.dumps(command(port, slack, "search topic:anpr"))  # a name, not only a slug
+    assert "news.example/anpr" in json.dumps(
+        command(port, slack, "search topic:anpr")
+    )  # a name, not only a slug
     recent = json.dumps(command(port, slack, "search since:7d"))
     assert "news.example/frt-vans" in recent and "news.example/anpr" in recent
     assert "news.example/anpr" in json.dumps(command(port, slack, "latest number plate readers"))
@@ -356,11 +460,16 @@ def test_topics_reply_shows_no_matcher_syntax(world: dict) -> None:
     assert "face-recognition" in text and "~" not in text and " =" not in text
 
 
-def test_a_same_outlet_republish_is_an_update_and_related_coverage_does_not_repeat_the_thread(world: dict) -> None:
+def test_a_same_outlet_republish_is_an_update_and_related_coverage_does_not_repeat_the_thread(
+    world: dict,
+) -> None:
     slack, port = world["slack"], world["port"]
     assert "subscribed" in command(port, slack, "subscribe face-recognition", channel="CUPD")["text"]
-    republish = ("Police roll out live facial recognition vans in Croydon (updated)", "https://news.example/frt-vans-2",
-                 ITEMS[0][2])
+    republish = (
+        "Police roll out live facial recognition vans in Croydon (updated)",
+        "https://news.example/frt-vans-2",
+        ITEMS[0][2],
+    )
     world["feeds"].route("/feed.xml", body=rss([*ITEMS, WIRE_DUP, republish]))
     assert main(["poll", "--once"]) == 0
     [alert] = slack.posts("CUPD", top_level=True)

@@ -25,19 +25,40 @@ def _env(tmp_path: Path, slack: FakeSlack, app_token: str = APP_TOKEN) -> dict[s
     cfg = tmp_path / "spyglass.toml"
     cfg.write_text(f'[storage]\nurl = "sqlite:///{tmp_path / "sg.db"}"\n')
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
-    return {**env, "SLACK_BOT_TOKEN": TOKEN, "SLACK_APP_TOKEN": app_token, "SLACK_API_URL": slack.api_url,
-            "SPYGLASS_CONFIG": str(cfg)}
+    return {
+        **env,
+        "SLACK_BOT_TOKEN": TOKEN,
+        "SLACK_APP_TOKEN": app_token,
+        "SLACK_API_URL": slack.api_url,
+        "SPYGLASS_CONFIG": str(cfg),
+    }
 
 
 def _serve(env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "spyglass", "serve"], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "spyglass", "serve"],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def _command(text: str, slack: FakeSlack, rid: str) -> dict[str, str]:
-    return {"token": "x", "team_id": "T1", "team_domain": "t", "channel_id": "CSOCK", "channel_name": "news",
-            "user_id": "U1", "user_name": "ada", "command": "/spyglass", "text": text, "api_app_id": "A1",
-            "response_url": slack.response_url(rid), "trigger_id": f"trig-{rid}"}
+    return {
+        "token": "x",
+        "team_id": "T1",
+        "team_domain": "t",
+        "channel_id": "CSOCK",
+        "channel_name": "news",
+        "user_id": "U1",
+        "user_name": "ada",
+        "command": "/spyglass",
+        "text": text,
+        "api_app_id": "A1",
+        "response_url": slack.response_url(rid),
+        "trigger_id": f"trig-{rid}",
+    }
 
 
 @pytest.fixture
@@ -55,7 +76,8 @@ def served(tmp_path: Path) -> Iterator[tuple[FakeSlack, FakeSocket, subprocess.P
 
 
 def test_a_command_over_socket_mode_is_acknowledged_and_answered(
-        served: tuple[FakeSlack, FakeSocket, subprocess.Popen[str]]) -> None:
+    served: tuple[FakeSlack, FakeSocket, subprocess.Popen[str]],
+) -> None:
     slack, ws, _ = served
     envelope = ws.send_command(_command("subscribe drones", slack, "s1"))
     assert ws.wait_ack(envelope)
@@ -64,7 +86,8 @@ def test_a_command_over_socket_mode_is_acknowledged_and_answered(
 
 
 def test_a_silent_drop_is_noticed_and_replaced_quickly(
-        served: tuple[FakeSlack, FakeSocket, subprocess.Popen[str]]) -> None:
+    served: tuple[FakeSlack, FakeSocket, subprocess.Popen[str]],
+) -> None:
     slack, ws, _ = served
     opened = len(slack.calls("apps.connections.open"))
     ws.freeze()  # no close, no reset: the bytes just stop

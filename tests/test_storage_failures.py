@@ -74,7 +74,9 @@ def _config(tmp_path: Path, disk: SmallDisk, feeds: FeedServer) -> Path:
 
 def _rows(db: Path) -> dict[str, tuple[object, ...]]:
     with sqlite3.connect(db) as c:
-        return {r[0]: r[1:] for r in c.execute("SELECT name, lease_owner, error_count, last_error FROM sources")}
+        return {
+            r[0]: r[1:] for r in c.execute("SELECT name, lease_owner, error_count, last_error FROM sources")
+        }
 
 
 def _stories(db: Path) -> int:
@@ -82,8 +84,9 @@ def _stories(db: Path) -> int:
         return int(c.execute("SELECT count(*) FROM stories").fetchone()[0])
 
 
-def test_a_disk_that_fills_mid_poll_loses_no_bookkeeping(tmp_path: Path, disk: SmallDisk,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_disk_that_fills_mid_poll_loses_no_bookkeeping(
+    tmp_path: Path, disk: SmallDisk, capsys: pytest.CaptureFixture[str]
+) -> None:
     with FeedServer() as feeds:
         feeds.route("/a.xml", body=rss([distinct_story(i, "a") for i in range(3)]))
         feeds.route("/b.xml", body=rss([distinct_story(i, "b") for i in range(3)]))
@@ -128,8 +131,12 @@ def test_a_disk_that_fills_mid_poll_loses_no_bookkeeping(tmp_path: Path, disk: S
 
 
 def _cli(cfg: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "spyglass", "--config", str(cfg), *args],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "spyglass", "--config", str(cfg), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_full_and_read_only_disks_are_one_line_errors(tmp_path: Path, disk: SmallDisk) -> None:
@@ -154,7 +161,10 @@ def test_full_and_read_only_disks_are_one_line_errors(tmp_path: Path, disk: Smal
                 done = _cli(cfg, *args)
                 assert "Traceback" not in done.stderr, (args, done.stderr[-3000:])
                 if done.returncode != 0:
-                    assert "read-only" in done.stderr or "cannot be opened" in done.stderr, (args, done.stderr)
+                    assert "read-only" in done.stderr or "cannot be opened" in done.stderr, (
+                        args,
+                        done.stderr,
+                    )
         finally:
             disk.read_only(False)
         assert _cli(cfg, "poll", "--once").returncode == 0

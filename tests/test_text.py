@@ -41,7 +41,10 @@ def test_truncate_on_a_word_boundary() -> None:
 def test_html_to_text_keeps_words_apart_and_markup_out() -> None:
     from spyglass.text import clean_text
 
-    assert clean_text("<p>Hello <b>wor</b>ld</p><p>Two<br>three</p><script>x=1</script>") == "Hello world Two three"
+    assert (
+        clean_text("<p>Hello <b>wor</b>ld</p><p>Two<br>three</p><script>x=1</script>")
+        == "Hello world Two three"
+    )
     assert clean_text("submitted by<a href='/u/x'>someone</a>to<a href='/r/y'>privacy</a>") == (
         "submitted by someone to privacy"
     )

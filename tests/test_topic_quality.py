@@ -75,7 +75,9 @@ def assert_quality(matcher: Matcher, items: list[dict[str, Any]], name: str) -> 
         extra, missing = found - expected - tolerated, expected - found
         tp, fp, fn = tp + len(found & expected), fp + len(extra), fn + len(missing)
         if extra or missing:
-            misses.append(f"{item.get('id', '')} {item['title']!r}: missing {sorted(missing)}, extra {sorted(extra)}")
+            misses.append(
+                f"{item.get('id', '')} {item['title']!r}: missing {sorted(missing)}, extra {sorted(extra)}"
+            )
     precision = tp / (tp + fp) if tp + fp else 1.0
     recall = tp / (tp + fn) if tp + fn else 1.0
     report = f"{name}: P={precision:.3f} R={recall:.3f}\n" + "\n".join(misses)
@@ -113,7 +115,9 @@ def test_duplicates_match_like_their_original(matcher: Matcher, name: str) -> No
     file, set_no, _ = SETS[name]
     items = load(file, set_no)
     by_id = {item["id"]: item for item in items}
-    diverging = [i["id"] for i in items if i["dup_of"] and got(matcher, i) != got(matcher, by_id[i["dup_of"]])]
+    diverging = [
+        i["id"] for i in items if i["dup_of"] and got(matcher, i) != got(matcher, by_id[i["dup_of"]])
+    ]
     assert not diverging, diverging
 
 
@@ -123,7 +127,9 @@ def test_heldout_set_shape() -> None:
     assert len(items) >= 150
     positives = dict.fromkeys(slugs, 0)
     for item in items:
-        assert item["kind"] in {"positive", "negative", "hard_negative", "multi", "adversarial"}, item["title"]
+        assert item["kind"] in {"positive", "negative", "hard_negative", "multi", "adversarial"}, item[
+            "title"
+        ]
         assert set(item["expected_topics"]) <= slugs, item["title"]
         if item["kind"] in {"negative", "hard_negative"}:
             assert not item["expected_topics"], item["title"]

@@ -53,15 +53,23 @@ def cmd_poll(args: argparse.Namespace) -> int:
     with _stop_on_ctrl_c() as stop:
         report = poll(svc, owner, stop=stop)
         try:
-            drained = (DrainReport() if stop.is_set() else
-                       Outbox(svc.store, make_poster(svc.settings), owner=owner, stop=stop).drain(deadline=args.deadline))
+            drained = (
+                DrainReport()
+                if stop.is_set()
+                else Outbox(svc.store, make_poster(svc.settings), owner=owner, stop=stop).drain(
+                    deadline=args.deadline
+                )
+            )
         except StoreError as e:  # alerts stay queued; the next poll or `run` delivers them
             print(f"spyglass: alerts not delivered: {e}", file=sys.stderr)
             drained = DrainReport()
     if stop.is_set():
-        print(f"spyglass: interrupted: {len(report.sources)} source(s) read, {report.stored} new stor"
-              f"{'y' if report.stored == 1 else 'ies'} kept, {drained.sent} alert(s) delivered; the rest is left "
-              "for the next poll", file=sys.stderr)
+        print(
+            f"spyglass: interrupted: {len(report.sources)} source(s) read, {report.stored} new stor"
+            f"{'y' if report.stored == 1 else 'ies'} kept, {drained.sent} alert(s) delivered; the rest is left "
+            "for the next poll",
+            file=sys.stderr,
+        )
         return 130
     for r in report.sources:
         if r.status in ("error", "disabled") or r.error:
@@ -82,8 +90,11 @@ def cmd_poll(args: argparse.Namespace) -> int:
         print(f"spyglass: not alerted: {why}", file=sys.stderr)
     demos = [c.name for c in svc.settings.sources if c.demo]
     if demos and svc.slack_enabled:
-        print(f"spyglass: {', '.join(demos)}: demo source(s), never alerted to Slack; replace them with your own "
-              "feeds in the config", file=sys.stderr)
+        print(
+            f"spyglass: {', '.join(demos)}: demo source(s), never alerted to Slack; replace them with your own "
+            "feeds in the config",
+            file=sys.stderr,
+        )
     unsaved = len(svc.unsaved.failures) + len(svc.unsaved.leases)
     if unsaved:
         print(
@@ -101,9 +112,13 @@ def _why_not_alerted(svc: Services, report: PollReport) -> str:
     off_topic, too_old, unrouted, unfollowed, past_retention = report.not_alerted()
     parts = []
     if past_retention:
-        parts.append(f"{past_retention} older than [storage] retention ({_span(svc.settings.retention)}), not stored")
+        parts.append(
+            f"{past_retention} older than [storage] retention ({_span(svc.settings.retention)}), not stored"
+        )
     if too_old:
-        parts.append(f"{too_old} older than max_age ({_span(svc.settings.max_age)}) or undated on a first poll")
+        parts.append(
+            f"{too_old} older than max_age ({_span(svc.settings.max_age)}) or undated on a first poll"
+        )
     if unrouted:
         names = ", ".join(slug.removeprefix("kw:") for slug, _ in unfollowed.most_common(5))
         parts.append(f"{unrouted} on topics no channel follows ({names})")
@@ -181,8 +196,10 @@ def cmd_search(args: argparse.Namespace) -> int:
     except QueryError as e:
         raise UserError(str(e)) from None
     if q.empty and not q.filters_only:
-        raise UserError("give some words to search for, e.g. spyglass search facial recognition, or a filter "
-                        "alone for the latest: spyglass search topic:drones")
+        raise UserError(
+            "give some words to search for, e.g. spyglass search facial recognition, or a filter "
+            "alone for the latest: spyglass search topic:drones"
+        )
     hits = run_search(svc.search, svc.store, q, limit=args.limit)
     print(render_search(raw, hits))
     return 0
@@ -192,13 +209,18 @@ def cmd_topics(args: argparse.Namespace) -> int:
     from spyglass.matching import load_topics, readable_phrase
 
     settings = _settings(args)
-    topics = load_topics(settings.topics_file, list(settings.custom_topics) or None,
-                         overrides_from=f"{settings.config_path}: topics.custom")
+    topics = load_topics(
+        settings.topics_file,
+        list(settings.custom_topics) or None,
+        overrides_from=f"{settings.config_path}: topics.custom",
+    )
     for t in topics:
         print(f"{t.slug:<26} {t.label}")
         if t.description:
             print(f"{'':<26} {t.description}")
-        print(f"{'':<26} matches: {', '.join(readable_phrase(p) for p in t.phrases[:12])}{' …' if len(t.phrases) > 12 else ''}")
+        print(
+            f"{'':<26} matches: {', '.join(readable_phrase(p) for p in t.phrases[:12])}{' …' if len(t.phrases) > 12 else ''}"
+        )
         if t.context_phrases:
             print(f"{'':<26} with context: {', '.join(readable_phrase(p) for p in t.context_phrases[:8])}")
     return 0
@@ -267,8 +289,14 @@ def cmd_channels(args: argparse.Namespace) -> int:
     svc = _services(args)
     with svc.store.read() as s:
         subs = list(s.scalars(select(Subscription).order_by(Subscription.channel_id, Subscription.id)))
-        queue = {(ch, st): n for ch, st, n in s.execute(
-            select(Delivery.channel_id, Delivery.status, func.count()).group_by(Delivery.channel_id, Delivery.status))}
+        queue = {
+            (ch, st): n
+            for ch, st, n in s.execute(
+                select(Delivery.channel_id, Delivery.status, func.count()).group_by(
+                    Delivery.channel_id, Delivery.status
+                )
+            )
+        }
     if not subs:
         print("no channel follows anything yet (in Slack: /spyglass subscribe TOPIC)")
         return 0
@@ -278,10 +306,15 @@ def cmd_channels(args: argparse.Namespace) -> int:
         by_channel.setdefault(sub.channel_id, []).append(sub)
     for channel, rows in by_channel.items():
         paused = next((r.paused_reason for r in rows if r.paused_reason), None)
-        print(f"{channel}  [{'PAUSED' if paused else 'ok'}]  "
-              + ", ".join(f'"{r.phrase}"' if r.kind == "keyword" else labels.get(r.key, r.key) for r in rows))
-        counts = ", ".join(f"{queue[(channel, st)]} {st}" for st in ("sent", "pending", "held", "failed")
-                           if queue.get((channel, st)))
+        print(
+            f"{channel}  [{'PAUSED' if paused else 'ok'}]  "
+            + ", ".join(f'"{r.phrase}"' if r.kind == "keyword" else labels.get(r.key, r.key) for r in rows)
+        )
+        counts = ", ".join(
+            f"{queue[(channel, st)]} {st}"
+            for st in ("sent", "pending", "held", "failed")
+            if queue.get((channel, st))
+        )
         if counts:
             print(f"    alerts: {counts}")
         if paused:
@@ -323,16 +356,31 @@ def _db_history(args: argparse.Namespace, settings: Settings) -> int:
     if settings.retention <= 0:
         print("[storage] retention is 0: everything is kept, nothing to prune")
         return 0
-    report = retention.prune(store, retention=settings.retention, tombstone_retention=settings.tombstone_retention,
-                             now=datetime.now(timezone.utc), dry_run=args.dry_run,
-                             keep_sources=retention.archival_source_ids(store, settings))
+    report = retention.prune(
+        store,
+        retention=settings.retention,
+        tombstone_retention=settings.tombstone_retention,
+        now=datetime.now(timezone.utc),
+        dry_run=args.dry_run,
+        keep_sources=retention.archival_source_ids(store, settings),
+    )
     verb = "would remove" if args.dry_run else "removed"
-    print(f"{verb} {report.stories} stor{'y' if report.stories == 1 else 'ies'} published before the last "
-          f"{_span(settings.retention)}" + ("" if args.dry_run else
-          f", {report.clusters} empty cluster(s); {report.tombstones_added} tombstone(s) added")
-          + f", {report.tombstones_expired} expired tombstone(s)"
-          + (f"; kept {report.kept_for_delivery} old stor{'y' if report.kept_for_delivery == 1 else 'ies'} "
-             "whose alerts are still pending or held" if report.kept_for_delivery else ""))
+    print(
+        f"{verb} {report.stories} stor{'y' if report.stories == 1 else 'ies'} published before the last "
+        f"{_span(settings.retention)}"
+        + (
+            ""
+            if args.dry_run
+            else f", {report.clusters} empty cluster(s); {report.tombstones_added} tombstone(s) added"
+        )
+        + f", {report.tombstones_expired} expired tombstone(s)"
+        + (
+            f"; kept {report.kept_for_delivery} old stor{'y' if report.kept_for_delivery == 1 else 'ies'} "
+            "whose alerts are still pending or held"
+            if report.kept_for_delivery
+            else ""
+        )
+    )
     if args.vacuum and not args.dry_run:
         retention.vacuum(store)
         print("database file rewritten")
@@ -405,7 +453,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sp.set_defaults(func=cmd_sources)
 
-    sp = sub.add_parser("channels", parents=[common], help="channels with subscriptions, and any that are paused")
+    sp = sub.add_parser(
+        "channels", parents=[common], help="channels with subscriptions, and any that are paused"
+    )
     sp.set_defaults(func=cmd_channels)
 
     sp = sub.add_parser("db", parents=[common], help="database maintenance")

@@ -65,7 +65,9 @@ class FetchConfig:
     deadline: float = 30.0
     max_bytes: int = 15 * 2**20
     max_redirects: int = 5
-    concurrency: int = 64  # conditional GETs are tiny and mostly wait on the network; per_host keeps us polite
+    concurrency: int = (
+        64  # conditional GETs are tiny and mostly wait on the network; per_host keeps us polite
+    )
     per_host: int = 4
     user_agent: str = ""
 
@@ -113,7 +115,11 @@ def parse_duration(value: Any, where: str, key: str) -> float:
             raise ConfigError(where, key, str(e)) from None
     if value == 0 and not isinstance(value, bool):
         return 0.0
-    raise ConfigError(where, key, f"{value!r} is not a duration; write it as a string with a unit, e.g. {durations.EXAMPLES}")
+    raise ConfigError(
+        where,
+        key,
+        f"{value!r} is not a duration; write it as a string with a unit, e.g. {durations.EXAMPLES}",
+    )
 
 
 def parse_size(value: Any, where: str, key: str) -> int:
@@ -123,7 +129,7 @@ def parse_size(value: Any, where: str, key: str) -> int:
         m = _SIZE.match(value)
         if m and float(m.group(1)) > 0:
             return int(float(m.group(1)) * _SIZE_UNIT[(m.group(2) or "b").lower()])
-    raise ConfigError(where, key, f"{value!r} is not a size; write e.g. \"15MiB\" or a number of bytes")
+    raise ConfigError(where, key, f'{value!r} is not a size; write e.g. "15MiB" or a number of bytes')
 
 
 def _expect(table: dict[str, Any], allowed: set[str], where: str, prefix: str) -> None:
@@ -157,7 +163,9 @@ def load_settings(path: Path, env: dict[str, str] | None = None) -> Settings:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(where, "", "config file not found (pass --config PATH or set SPYGLASS_CONFIG)") from None
+        raise ConfigError(
+            where, "", "config file not found (pass --config PATH or set SPYGLASS_CONFIG)"
+        ) from None
     except OSError as e:
         raise ConfigError(where, "", f"cannot read config file: {e.strerror}") from None
     try:
@@ -192,11 +200,19 @@ def _check_database_url(url: Any, where: str, key: str) -> None:
     if backend == "sqlite":
         path = url.split("://", 1)[1].lstrip("/").split("?", 1)[0]
         if not path or path == ":memory:":
-            raise ConfigError(where, key, f"{url!r} is an in-memory database, which forgets every story "
-                              "(and would alert them all again) when Spyglass stops; give a file, e.g. sqlite:///spyglass.db")
+            raise ConfigError(
+                where,
+                key,
+                f"{url!r} is an in-memory database, which forgets every story "
+                "(and would alert them all again) when Spyglass stops; give a file, e.g. sqlite:///spyglass.db",
+            )
     elif scheme not in ("postgres", "postgresql", "postgresql+psycopg"):
-        raise ConfigError(where, key, f"{scheme!r}: Spyglass talks to PostgreSQL with psycopg 3; "
-                          "write postgresql+psycopg://… (or postgres://…)")
+        raise ConfigError(
+            where,
+            key,
+            f"{scheme!r}: Spyglass talks to PostgreSQL with psycopg 3; "
+            "write postgresql+psycopg://… (or postgres://…)",
+        )
 
 
 def _sqlite_beside(url: str, base: Path) -> str:
@@ -206,7 +222,7 @@ def _sqlite_beside(url: str, base: Path) -> str:
     prefix = "sqlite:///"
     if not url.startswith(prefix):
         return url
-    path, sep, query = url[len(prefix):].partition("?")
+    path, sep, query = url[len(prefix) :].partition("?")
     if not path or path.startswith("/") or path == ":memory:":
         return url
     return prefix + str((base / path).resolve()) + sep + query
@@ -215,17 +231,27 @@ def _sqlite_beside(url: str, base: Path) -> str:
 def settings_from_dict(data: dict[str, Any], path: Path, env: dict[str, str]) -> Settings:
     where = str(path)
     base = path.parent
-    _expect(data, {"storage", "sources", "max_age", "topics", "fetch", "slack", "network", "max_backoff"}, where, "")
+    _expect(
+        data,
+        {"storage", "sources", "max_age", "topics", "fetch", "slack", "network", "max_backoff"},
+        where,
+        "",
+    )
 
     storage = data.get("storage", {})
     if not isinstance(storage, dict):
         raise ConfigError(where, "storage", "must be a table ([storage])")
     _expect(storage, {"url", "retention", "tombstone_retention"}, where, "storage.")
     retention = parse_duration(storage.get("retention", "365d"), where, "storage.retention")
-    tombstone_retention = parse_duration(storage.get("tombstone_retention", "0"), where, "storage.tombstone_retention")
+    tombstone_retention = parse_duration(
+        storage.get("tombstone_retention", "0"), where, "storage.tombstone_retention"
+    )
     db_url = env.get("DATABASE_URL") or storage.get("url") or DEFAULT_DATABASE_URL
-    _check_database_url(db_url, "environment" if env.get("DATABASE_URL") else where,
-                        "DATABASE_URL" if env.get("DATABASE_URL") else "storage.url")
+    _check_database_url(
+        db_url,
+        "environment" if env.get("DATABASE_URL") else where,
+        "DATABASE_URL" if env.get("DATABASE_URL") else "storage.url",
+    )
     if not env.get("DATABASE_URL"):
         db_url = _sqlite_beside(db_url, base)
     if db_url.startswith(("postgres://", "postgresql://")):
@@ -252,7 +278,9 @@ def settings_from_dict(data: dict[str, Any], path: Path, env: dict[str, str]) ->
         names.add(name)
         url, folder = src.get("url"), src.get("path")
         if bool(url) == bool(folder):
-            raise ConfigError(where, key, "give exactly one of url (a feed) or path (a folder of stories, or a feed file)")
+            raise ConfigError(
+                where, key, "give exactly one of url (a feed) or path (a folder of stories, or a feed file)"
+            )
         folder_path = None
         if url:
             url = _str(url, where, key + ".url")
@@ -267,8 +295,11 @@ def settings_from_dict(data: dict[str, Any], path: Path, env: dict[str, str]) ->
         demo = src.get("demo", False)
         if not isinstance(demo, bool):
             raise ConfigError(where, key + ".demo", "must be true or false")
-        sources.append(SourceConfig(name=name, url=url or "", path=folder_path, interval=interval, max_age=src_age,
-                                    demo=demo))
+        sources.append(
+            SourceConfig(
+                name=name, url=url or "", path=folder_path, interval=interval, max_age=src_age, demo=demo
+            )
+        )
 
     topics = data.get("topics", {})
     if not isinstance(topics, dict):
@@ -285,8 +316,21 @@ def settings_from_dict(data: dict[str, Any], path: Path, env: dict[str, str]) ->
     fetch = data.get("fetch", {})
     if not isinstance(fetch, dict):
         raise ConfigError(where, "fetch", "must be a table ([fetch])")
-    _expect(fetch, {"timeout", "connect_timeout", "deadline", "max_bytes", "max_redirects", "concurrency",
-                    "per_host", "user_agent"}, where, "fetch.")
+    _expect(
+        fetch,
+        {
+            "timeout",
+            "connect_timeout",
+            "deadline",
+            "max_bytes",
+            "max_redirects",
+            "concurrency",
+            "per_host",
+            "user_agent",
+        },
+        where,
+        "fetch.",
+    )
     fc = FetchConfig(
         timeout=parse_duration(fetch.get("timeout", "10s"), where, "fetch.timeout"),
         connect_timeout=parse_duration(fetch.get("connect_timeout", "5s"), where, "fetch.connect_timeout"),
@@ -319,14 +363,21 @@ def settings_from_dict(data: dict[str, Any], path: Path, env: dict[str, str]) ->
     if not isinstance(network, dict):
         raise ConfigError(where, "network", "must be a table ([network])")
     _expect(network, {"allow_hosts", "allow_networks"}, where, "network.")
-    allow_hosts = _str_list(network.get("allow_hosts", []), where, "network.allow_hosts", 'e.g. ["feeds.internal"]')
-    allow_networks = _str_list(network.get("allow_networks", []), where, "network.allow_networks", 'e.g. ["10.0.0.0/8"]')
+    allow_hosts = _str_list(
+        network.get("allow_hosts", []), where, "network.allow_hosts", 'e.g. ["feeds.internal"]'
+    )
+    allow_networks = _str_list(
+        network.get("allow_networks", []), where, "network.allow_networks", 'e.g. ["10.0.0.0/8"]'
+    )
     for net in allow_networks:
         try:
             ipaddress.ip_network(net, strict=False)
         except ValueError:
-            raise ConfigError(where, "network.allow_networks",
-                              f"{net!r} is not a network; write an address or a CIDR block, e.g. \"10.0.0.0/8\"") from None
+            raise ConfigError(
+                where,
+                "network.allow_networks",
+                f'{net!r} is not a network; write an address or a CIDR block, e.g. "10.0.0.0/8"',
+            ) from None
 
     port_raw = env.get("PORT") or "3000"
     if not port_raw.isdigit() or not 0 < int(port_raw) < 65536:

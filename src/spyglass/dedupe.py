@@ -23,13 +23,47 @@ BANDS = 16
 ROWS = NUM_PERM // BANDS
 SCHEME = 1  # bump when shingling or hashing changes: stored signatures of another scheme never compare
 _SHIFT = np.uint64(32)
-_rng = np.random.Generator(np.random.PCG64(20211307))  # fixed: signatures are stored, permutations never change
+_rng = np.random.Generator(
+    np.random.PCG64(20211307)
+)  # fixed: signatures are stored, permutations never change
 # Multiply-shift hashing (Dietzfelbinger): ((a*x + b) mod 2^64) >> 32 is strongly universal for 32-bit x.
 _A = _rng.integers(0, 2**64, size=NUM_PERM, dtype=np.uint64) | np.uint64(1)
 _B = _rng.integers(0, 2**64, size=NUM_PERM, dtype=np.uint64)
 _WORD = re.compile(r"\w+")
 _SIG_BYTES = NUM_PERM * 4
-_STOP = frozenset(["a", "an", "the", "of", "to", "in", "on", "at", "for", "and", "or", "by", "with", "from", "as", "is", "are", "was", "were", "be", "has", "have", "had", "it", "its", "that", "this", "says", "said"])
+_STOP = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "for",
+        "and",
+        "or",
+        "by",
+        "with",
+        "from",
+        "as",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "has",
+        "have",
+        "had",
+        "it",
+        "its",
+        "that",
+        "this",
+        "says",
+        "said",
+    ]
+)
 
 # Confirmation thresholds on estimated Jaccard of word 1- and 2-grams of title + summary.
 SAME_SITE_THRESHOLD = 0.5  # an outlet re-publishing its own story under a new URL and headline tweak

@@ -139,8 +139,9 @@ class TopicsError(ValueError):
 # Loading
 
 
-def load_topics(path: Path | None = None, overrides: list[dict[str, Any]] | None = None,
-                overrides_from: str = "overrides") -> list[Topic]:
+def load_topics(
+    path: Path | None = None, overrides: list[dict[str, Any]] | None = None, overrides_from: str = "overrides"
+) -> list[Topic]:
     """Load topics from YAML (default: the packaged topics.yaml), then apply overrides.
 
     The file is a mapping with a ``topics`` list (a bare list is accepted too). ``overrides`` is a list
@@ -194,7 +195,11 @@ def _parse_topic(item: Any, where: str) -> Topic:
         raise TopicsError(f"{where}: expected a mapping, got {type(item).__name__}")
     slug = item.get("slug")
     if isinstance(slug, str) and slug:
-        where = f"{where.rsplit(': topic #', 1)[0]}: topic {slug!r}" if ": topic #" in where else f"{where} ({slug!r})"
+        where = (
+            f"{where.rsplit(': topic #', 1)[0]}: topic {slug!r}"
+            if ": topic #" in where
+            else f"{where} ({slug!r})"
+        )
     for key in item:
         if key not in _KEYS:
             raise TopicsError(f"{where}: unknown key {str(key)!r}")
@@ -385,8 +390,9 @@ class _TopicPlan:
 class Matcher:
     """Matches stories against topics; build once, reuse (thread-safe for concurrent ``match`` calls)."""
 
-    def __init__(self, topics: Sequence[Topic], anchors: Iterable[str] = ANCHORS,
-                 backstop: Backstop | None = None) -> None:
+    def __init__(
+        self, topics: Sequence[Topic], anchors: Iterable[str] = ANCHORS, backstop: Backstop | None = None
+    ) -> None:
         self.topics = list(topics)
         self._backstop = backstop
         self._plans = [_TopicPlan(t) for t in self.topics]

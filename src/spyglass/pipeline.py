@@ -100,8 +100,13 @@ class PollReport:
         unfollowed: Counter[str] = Counter()
         for res in results:
             unfollowed.update(res.unfollowed)
-        return (sum(r.off_topic for r in results), sum(r.too_old for r in results),
-                sum(r.unrouted for r in results), unfollowed, sum(r.past_retention for r in results))
+        return (
+            sum(r.off_topic for r in results),
+            sum(r.too_old for r in results),
+            sum(r.unrouted for r in results),
+            unfollowed,
+            sum(r.past_retention for r in results),
+        )
 
 
 def sync_sources(svc: Services) -> None:
@@ -197,7 +202,10 @@ def poll(
         give_back(svc, claimed, owner)
         return report
     work: list[tuple[SourceConfig, Callable[[], SourceReport]]] = [
-        *((cfg, partial(_handle_feed, svc, cfg, fetched)) for cfg, fetched in zip(feeds, results, strict=True)),
+        *(
+            (cfg, partial(_handle_feed, svc, cfg, fetched))
+            for cfg, fetched in zip(feeds, results, strict=True)
+        ),
         *((cfg, partial(_handle_folder, svc, cfg)) for cfg in folders),
         *((cfg, partial(_handle_feed_file, svc, cfg)) for cfg in files),
     ]

@@ -36,26 +36,36 @@ class SocketModeError(Exception):
 
 def make_poster(settings: Settings) -> Poster:
     if settings.slack.bot_token:
-        return SlackPoster(slack_client(settings.slack.bot_token, settings.slack.api_url),
-                           pacing=settings.slack.post_interval)
+        return SlackPoster(
+            slack_client(settings.slack.bot_token, settings.slack.api_url),
+            pacing=settings.slack.post_interval,
+        )
     return ConsolePoster()
 
 
 def _check_credentials(settings: Settings, *, http: bool) -> WebClient:
     sc = settings.slack
     if not sc.bot_token:
-        raise CredentialsError("SLACK_BOT_TOKEN is not set (the bot token, xoxb-…, from your Slack app's OAuth page)")
+        raise CredentialsError(
+            "SLACK_BOT_TOKEN is not set (the bot token, xoxb-…, from your Slack app's OAuth page)"
+        )
     if not sc.bot_token.startswith("xoxb-"):
         raise CredentialsError("SLACK_BOT_TOKEN does not look like a bot token (it should start with xoxb-)")
     if http and not sc.signing_secret:
-        raise CredentialsError("SLACK_SIGNING_SECRET is not set (Basic Information → App Credentials → Signing Secret)")
+        raise CredentialsError(
+            "SLACK_SIGNING_SECRET is not set (Basic Information → App Credentials → Signing Secret)"
+        )
     if sc.app_token and not sc.app_token.startswith("xapp-"):
-        raise CredentialsError("SLACK_APP_TOKEN does not look like an app-level token (it should start with xapp-)")
+        raise CredentialsError(
+            "SLACK_APP_TOKEN does not look like an app-level token (it should start with xapp-)"
+        )
     client = slack_client(sc.bot_token, sc.api_url)
     try:
         client.auth_test()
     except SlackApiError as e:
-        raise CredentialsError(f"Slack rejected SLACK_BOT_TOKEN: {e.response.get('error', 'unknown error')}") from None
+        raise CredentialsError(
+            f"Slack rejected SLACK_BOT_TOKEN: {e.response.get('error', 'unknown error')}"
+        ) from None
     except Exception as e:
         raise CredentialsError(f"cannot reach the Slack API at {sc.api_url}: {type(e).__name__}") from None
     return client
@@ -131,7 +141,9 @@ def _connect_socket(handler: Any, api_url: str) -> None:
             "app-level token with the connections:write scope: Basic Information → App-Level Tokens)"
         ) from None
     except Exception as e:
-        raise SocketModeError(f"cannot reach Slack at {api_url} to open a Socket Mode connection: {_why(e)}") from None
+        raise SocketModeError(
+            f"cannot reach Slack at {api_url} to open a Socket Mode connection: {_why(e)}"
+        ) from None
     finally:
         handler.client.on_error_listeners.remove(errors.append)
         sdk_log.setLevel(level)
@@ -182,7 +194,9 @@ def run(settings: Settings, *, serve_http: bool, port: int | None) -> int:
     from spyglass.service import build_services
 
     stop = threading.Event()
-    _install_stop_handlers(stop)  # before the (possibly slow) start-up, so an early SIGTERM still exits cleanly
+    _install_stop_handlers(
+        stop
+    )  # before the (possibly slow) start-up, so an early SIGTERM still exits cleanly
     svc = build_services(settings)
     server = None
     if settings.slack.bot_token and (serve_http or settings.slack.app_token):

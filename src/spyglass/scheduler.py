@@ -58,14 +58,22 @@ class Worker:
         now = datetime.now(timezone.utc)
         for i, cfg in enumerate(self.svc.settings.sources):
             # Stagger first polls a little so a restart does not hit every server in the same second.
-            self.scheduler.add_job(self._guarded(self.poll_source), "interval", args=[cfg.name], seconds=cfg.interval,
-                                   next_run_time=now + timedelta(seconds=min(i * 0.2, 30)), id=f"source:{cfg.name}")
+            self.scheduler.add_job(
+                self._guarded(self.poll_source),
+                "interval",
+                args=[cfg.name],
+                seconds=cfg.interval,
+                next_run_time=now + timedelta(seconds=min(i * 0.2, 30)),
+                id=f"source:{cfg.name}",
+            )
         # Due-check: sources in backoff or claimed elsewhere are retried when due, not only on the interval.
         self.scheduler.add_job(self._guarded(self.poll_due), "interval", seconds=60, id="poll-due")
-        self.scheduler.add_job(self._guarded(self.drain), "interval", seconds=DRAIN_EVERY, next_run_time=now,
-                               id="drain")
-        self.scheduler.add_job(self._guarded(self.leader_jobs), "interval", seconds=30, next_run_time=now,
-                               id="leader")
+        self.scheduler.add_job(
+            self._guarded(self.drain), "interval", seconds=DRAIN_EVERY, next_run_time=now, id="drain"
+        )
+        self.scheduler.add_job(
+            self._guarded(self.leader_jobs), "interval", seconds=30, next_run_time=now, id="leader"
+        )
         self.scheduler.start()
         log.info("worker %s started: %d source(s)", self.owner, len(self.svc.settings.sources))
 
@@ -132,19 +140,31 @@ class Worker:
                 s.add(Meta(key=PRUNE_KEY, value=self.owner, lease_until=now + PRUNE_EVERY))
             else:
                 row.value, row.lease_until = self.owner, now + PRUNE_EVERY
-        report = retention.prune(self.svc.store, retention=settings.retention,
-                                 tombstone_retention=settings.tombstone_retention, now=now,
-                                 keep_sources=retention.archival_source_ids(self.svc.store, settings))
-        log.info("pruned %d stories older than retention (%d empty clusters, %d tombstones added)",
-                 report.stories, report.clusters, report.tombstones_added)
+        report = retention.prune(
+            self.svc.store,
+            retention=settings.retention,
+            tombstone_retention=settings.tombstone_retention,
+            now=now,
+            keep_sources=retention.archival_source_ids(self.svc.store, settings),
+        )
+        log.info(
+            "pruned %d stories older than retention (%d empty clusters, %d tombstones added)",
+            report.stories,
+            report.clusters,
+            report.tombstones_added,
+        )
 
     def is_leader(self) -> bool:
         now = datetime.now(timezone.utc)
         with self.svc.store.session() as s:
-            res = s.execute(update(Meta).where(Meta.key == LEADER_KEY,
-                                               or_(Meta.value == self.owner, Meta.lease_until.is_(None),
-                                                   Meta.lease_until < now))
-                            .values(value=self.owner, lease_until=now + LEADER_LEASE))
+            res = s.execute(
+                update(Meta)
+                .where(
+                    Meta.key == LEADER_KEY,
+                    or_(Meta.value == self.owner, Meta.lease_until.is_(None), Meta.lease_until < now),
+                )
+                .values(value=self.owner, lease_until=now + LEADER_LEASE)
+            )
             if getattr(res, "rowcount", 0):
                 return True
         try:

@@ -74,8 +74,13 @@ class Services:
 
 
 def build_services(settings: Settings, *, migrate: bool = True) -> Services:
-    topics = load_topics(settings.topics_file, list(settings.custom_topics) or None,
-                         overrides_from=f"{settings.config_path}: topics.custom")
+    topics = load_topics(
+        settings.topics_file,
+        list(settings.custom_topics) or None,
+        overrides_from=f"{settings.config_path}: topics.custom",
+    )
     store = open_store(settings.database_url, migrate=migrate)
     backstop = Backstop(topics, threshold=BACKSTOP_THRESHOLD) if settings.topic_classifier else None
-    return Services(settings=settings, store=store, topics=topics, search=search_backend(store), backstop=backstop)
+    return Services(
+        settings=settings, store=store, topics=topics, search=search_backend(store), backstop=backstop
+    )

@@ -129,13 +129,13 @@ def _apply(s: Session, svc: Services, cfg: SourceConfig, f: Failure) -> None:
     src.last_error, src.last_error_at, src.last_attempt_at = f.error[:500], f.at, f.at
     delay = min(cfg.interval * 2 ** min(src.error_count, 20), svc.settings.max_backoff)
     if f.retry_after:
-        delay = max(delay if src.error_count > 1 else cfg.interval, min(f.retry_after, svc.settings.max_backoff))
+        delay = max(
+            delay if src.error_count > 1 else cfg.interval, min(f.retry_after, svc.settings.max_backoff)
+        )
     src.next_attempt_at = f.at + timedelta(seconds=delay)
     release_lease(src)
     if f.disable:
-        src.disabled_reason = (
-            f"{f.error} on {f.at:%Y-%m-%d %H:%M} UTC: the feed says it is gone for good; fix its URL in the config"
-        )
+        src.disabled_reason = f"{f.error} on {f.at:%Y-%m-%d %H:%M} UTC: the feed says it is gone for good; fix its URL in the config"
 
 
 def write_unsaved(svc: Services, owner: str) -> None:
@@ -159,4 +159,8 @@ def write_unsaved(svc: Services, owner: str) -> None:
         svc.unsaved.put_back(failures, leases)
         log.error("still cannot write to the database: %s", e)
         return
-    log.info("wrote %d source error(s) and %d lease release(s) kept from an earlier poll", len(failures), len(leases))
+    log.info(
+        "wrote %d source error(s) and %d lease release(s) kept from an earlier poll",
+        len(failures),
+        len(leases),
+    )

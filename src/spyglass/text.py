@@ -69,7 +69,9 @@ def repair_bare_ampersands(text: str, amp: str = "&amp;") -> str:
     (`&amp;` in markup, `&` in plain text)."""
     if "&" not in text:
         return text
-    return _FAKE_ENTITY.sub(lambda m: m.group(0) if m.group(1) + ";" in _HTML5_ENTITIES else amp + m.group(1), text)
+    return _FAKE_ENTITY.sub(
+        lambda m: m.group(0) if m.group(1) + ";" in _HTML5_ENTITIES else amp + m.group(1), text
+    )
 
 
 def truncate(text: str, limit: int, ellipsis: str = "…") -> str:

@@ -197,7 +197,9 @@ def build_alert(view: AlertView, *, now: datetime | None = None) -> dict[str, An
 
 def build_reply(view: AlertView) -> dict[str, Any]:
     """A later outlet's coverage of an already-alerted story, for the alert's thread."""
-    provider = escape_clip(oneline(view.provider), 200) or ("the same outlet" if view.update else "another outlet")
+    provider = escape_clip(oneline(view.provider), 200) or (
+        "the same outlet" if view.update else "another outlet"
+    )
     title = oneline(view.title) or UNTITLED
     lead = f"Updated by {provider}" if view.update else f"Also covered by {provider}"
     text = f"{lead}: {link(view.url, title, TITLE_LABEL_LIMIT)}"
@@ -247,8 +249,11 @@ def build_search_results(
         url = safe_url(hit.url)
         meta = [
             p
-            for p in (escape_clip(oneline(hit.provider), 200), date_token(hit.published, "{date_short}"),
-                      other_outlets(hit.others))
+            for p in (
+                escape_clip(oneline(hit.provider), 200),
+                date_token(hit.published, "{date_short}"),
+                other_outlets(hit.others),
+            )
             if p
         ]
         snippet = bold_markers(

@@ -96,7 +96,9 @@ def render_search(query: str, hits: Sequence[SearchHit]) -> str:
     shown = list(hits)[:MAX_HITS]
     lines = [f'{len(shown)} result{"s" if len(shown) != 1 else ""} for "{q}":']
     for i, hit in enumerate(shown, 1):
-        meta = " · ".join(p for p in (clean(hit.provider), format_time(hit.published)[:10], other_outlets(hit.others)) if p)
+        meta = " · ".join(
+            p for p in (clean(hit.provider), format_time(hit.published)[:10], other_outlets(hit.others)) if p
+        )
         lines.append(f"{i:>2}. {clean(hit.title) or '(untitled story)'}")
         lines.append(f"    {meta}")
         lines.append(f"    {_url(hit.url)}")

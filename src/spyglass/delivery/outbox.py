@@ -234,7 +234,9 @@ class Outbox:
             view = self._view(s, d, story)
             channel, kind, attempts, unconfirmed = d.channel_id, d.kind, d.attempts, d.unconfirmed_at
         key = delivery_key(did, view.url)
-        if unconfirmed is not None and self._posted_after_all(did, channel, key, thread_ts, unconfirmed, report):
+        if unconfirmed is not None and self._posted_after_all(
+            did, channel, key, thread_ts, unconfirmed, report
+        ):
             return False
         message = build_reply(view) if kind == "reply" else build_alert(view)
         problems = validate_blocks(message.get("blocks", []))
@@ -248,13 +250,17 @@ class Outbox:
         notes: list[tuple[str, str, str]] = []  # (user, channel, error): channels this post paused
         self._record(did, channel, attempts, outcome, report, fatal, started, notes)
         for user, ch, error in notes:  # after the commit: a slow note never holds the row
-            self.poster.notify(user, f"Spyglass can no longer post in <#{ch}>: Slack says `{error}`. "
-                               "Its alerts are paused and kept. Invite the app back (`/invite @Spyglass`), then "
-                               "run `/spyglass resume` in that channel.")
+            self.poster.notify(
+                user,
+                f"Spyglass can no longer post in <#{ch}>: Slack says `{error}`. "
+                "Its alerts are paused and kept. Invite the app back (`/invite @Spyglass`), then "
+                "run `/spyglass resume` in that channel.",
+            )
         return True
 
-    def _posted_after_all(self, did: int, channel: str, key: str, thread_ts: str | None, since: datetime,
-                          report: DrainReport) -> bool:
+    def _posted_after_all(
+        self, did: int, channel: str, key: str, thread_ts: str | None, since: datetime, report: DrainReport
+    ) -> bool:
         """The last attempt got no answer: look in the channel before posting again. True when the
         row is settled (found and marked sent, or the check must wait for a rate limit)."""
         found = self.poster.find(channel, key, thread_ts, since.timestamp())
@@ -263,7 +269,12 @@ class Outbox:
             if d is None or d.lease_owner != self.owner:
                 return True
             if found.ts:
-                log.info("delivery %s: the unanswered post did reach %s (ts %s); not posting again", did, channel, found.ts)
+                log.info(
+                    "delivery %s: the unanswered post did reach %s (ts %s); not posting again",
+                    did,
+                    channel,
+                    found.ts,
+                )
                 d.status, d.ts, d.sent_at, d.last_error = "sent", found.ts, now_utc(), None
                 d.unconfirmed_at = d.lease_owner = d.lease_until = None
                 with self._report_lock:
@@ -276,8 +287,12 @@ class Outbox:
                     report.deferred += 1
                 return True
             if found.error:  # e.g. missing_scope without channels:history: at most one duplicate
-                log.warning("delivery %s: cannot check whether the unanswered post reached %s (%s); posting again",
-                            did, channel, found.error)
+                log.warning(
+                    "delivery %s: cannot check whether the unanswered post reached %s (%s); posting again",
+                    did,
+                    channel,
+                    found.error,
+                )
             d.unconfirmed_at = None
         return False
 
@@ -289,20 +304,33 @@ class Outbox:
         update = False
         if d.kind == "alert":  # other outlets already in the cluster are related coverage too
             threaded = select(Delivery.story_id).where(  # ...unless they get their own thread reply here
-                Delivery.cluster_id == d.cluster_id, Delivery.channel_id == d.channel_id, Delivery.kind == "reply")
+                Delivery.cluster_id == d.cluster_id,
+                Delivery.channel_id == d.channel_id,
+                Delivery.kind == "reply",
+            )
             others = s.execute(
                 select(StoryRow.title, StoryRow.original_url, StoryRow.provider)
-                .where(StoryRow.cluster_id == d.cluster_id, StoryRow.id != story.id, StoryRow.id.not_in(threaded))
+                .where(
+                    StoryRow.cluster_id == d.cluster_id, StoryRow.id != story.id, StoryRow.id.not_in(threaded)
+                )
                 .order_by(StoryRow.id)
                 .limit(MAX_RELATED)
             ).all()
             in_thread = set(s.scalars(select(StoryRow.original_url).where(StoryRow.id.in_(threaded))))
             known = {r.url for r in related}
             related = [RelatedLink(t, u, p) for t, u, p in others if u not in known] + [
-                r for r in related if r.url not in in_thread]
+                r for r in related if r.url not in in_thread
+            ]
         else:  # a reply from the alert's own outlet is its republish: "Updated by", not "Also covered by"
-            first = s.scalar(select(StoryRow.provider_domain).join(Delivery, Delivery.story_id == StoryRow.id).where(
-                Delivery.cluster_id == d.cluster_id, Delivery.channel_id == d.channel_id, Delivery.kind == "alert"))
+            first = s.scalar(
+                select(StoryRow.provider_domain)
+                .join(Delivery, Delivery.story_id == StoryRow.id)
+                .where(
+                    Delivery.cluster_id == d.cluster_id,
+                    Delivery.channel_id == d.channel_id,
+                    Delivery.kind == "alert",
+                )
+            )
             update = bool(first) and first == story.provider_domain
         return AlertView(
             title=story.title,
@@ -341,8 +369,10 @@ class Outbox:
                 until = now + AUTH_PAUSE
                 s.execute(
                     update(Delivery)
-                    .where(Delivery.status == "pending",
-                           or_(Delivery.not_before.is_(None), Delivery.not_before < until))
+                    .where(
+                        Delivery.status == "pending",
+                        or_(Delivery.not_before.is_(None), Delivery.not_before < until),
+                    )
                     .values(not_before=until)
                 )
                 d.last_error = outcome.error
@@ -352,8 +382,11 @@ class Outbox:
                     report.deferred += 1
                     report.errors.append(f"{channel}: {outcome.error}")
                 if first:
-                    log.error("Slack refused the bot token (%s); delivery stopped, retrying in %ds",
-                              outcome.error, AUTH_PAUSE.total_seconds())
+                    log.error(
+                        "Slack refused the bot token (%s); delivery stopped, retrying in %ds",
+                        outcome.error,
+                        AUTH_PAUSE.total_seconds(),
+                    )
                 return
             d.attempts = attempts + 1
             if outcome.ok:
@@ -365,8 +398,13 @@ class Outbox:
             if outcome.channel_gone:
                 d.status = "held"
                 # Whoever subscribed hears of it once, when the channel is first paused.
-                subscribers = set(s.scalars(select(Subscription.created_by).where(
-                    Subscription.channel_id == channel, Subscription.paused_reason.is_(None))))
+                subscribers = set(
+                    s.scalars(
+                        select(Subscription.created_by).where(
+                            Subscription.channel_id == channel, Subscription.paused_reason.is_(None)
+                        )
+                    )
+                )
                 s.execute(
                     update(Subscription)
                     .where(Subscription.channel_id == channel, Subscription.paused_reason.is_(None))
@@ -392,7 +430,9 @@ class Outbox:
                     report.failed += 1
             else:
                 cap = 900.0 if outcome.transient else 3600.0
-                backoff = outcome.retry_after if outcome.retry_after else min(cap, 5.0 * 2 ** min(d.attempts, 20))
+                backoff = (
+                    outcome.retry_after if outcome.retry_after else min(cap, 5.0 * 2 ** min(d.attempts, 20))
+                )
                 d.not_before = now + timedelta(seconds=backoff)
                 with self._report_lock:
                     report.deferred += 1

@@ -35,8 +35,9 @@ CHANNEL_ERRORS = frozenset(
     }
 )
 # Slack's own way of saying "not now".
-TRANSIENT_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "service_unavailable",
-                              "request_timeout"})
+TRANSIENT_ERRORS = frozenset(
+    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+)
 # Errors that mean the whole app cannot post; retrying each message would only spam logs.
 AUTH_ERRORS = frozenset(
     {"not_authed", "invalid_auth", "token_revoked", "account_inactive", "token_expired", "missing_scope"}
@@ -119,14 +120,20 @@ class SlackPoster:
                 retry_after=float(retry) if retry and str(retry).isdigit() else None,
                 channel_gone=error in CHANNEL_ERRORS,
                 fatal=error in AUTH_ERRORS,
-                transient=e.response.status_code == 429 or e.response.status_code >= 500
-                or error in TRANSIENT_ERRORS or _not_from_slack(e),
+                transient=e.response.status_code == 429
+                or e.response.status_code >= 500
+                or error in TRANSIENT_ERRORS
+                or _not_from_slack(e),
             )
         except URLError as e:  # never reached Slack (refused, DNS, connect timeout), after the SDK's retries
             return PostOutcome(ok=False, error=f"cannot reach Slack: {e.reason}"[:300], transient=True)
         except Exception as e:  # sent, then no answer (timeout, reset, closed): Slack may have posted it
-            return PostOutcome(ok=False, error=f"no answer from Slack: {type(e).__name__}: {e}"[:300],
-                               transient=True, unconfirmed=True)
+            return PostOutcome(
+                ok=False,
+                error=f"no answer from Slack: {type(e).__name__}: {e}"[:300],
+                transient=True,
+                unconfirmed=True,
+            )
         return PostOutcome(ok=True, ts=str(resp.get("ts") or ""))
 
     def notify(self, user: str, text: str) -> bool:
@@ -146,20 +153,38 @@ class SlackPoster:
         oldest, latest = f"{since - LOOKBACK:.6f}", f"{since + LOOKAHEAD:.6f}"
         try:
             if thread_ts:
-                resp = self.client.conversations_replies(channel=channel, ts=thread_ts, oldest=oldest, latest=latest,
-                                                         limit=15, include_all_metadata=True, inclusive=True)
+                resp = self.client.conversations_replies(
+                    channel=channel,
+                    ts=thread_ts,
+                    oldest=oldest,
+                    latest=latest,
+                    limit=15,
+                    include_all_metadata=True,
+                    inclusive=True,
+                )
             else:
-                resp = self.client.conversations_history(channel=channel, oldest=oldest, latest=latest,
-                                                         limit=15, include_all_metadata=True, inclusive=True)
+                resp = self.client.conversations_history(
+                    channel=channel,
+                    oldest=oldest,
+                    latest=latest,
+                    limit=15,
+                    include_all_metadata=True,
+                    inclusive=True,
+                )
         except SlackApiError as e:
             retry = e.response.headers.get("Retry-After") or e.response.headers.get("retry-after")
-            return Lookup(error=str(e.response.get("error") or f"HTTP {e.response.status_code}"),
-                          retry_after=float(retry) if retry and str(retry).isdigit() else None)
+            return Lookup(
+                error=str(e.response.get("error") or f"HTTP {e.response.status_code}"),
+                retry_after=float(retry) if retry and str(retry).isdigit() else None,
+            )
         except Exception as e:
             return Lookup(error=f"{type(e).__name__}: {e}"[:300])
         for m in resp.get("messages") or []:
             meta = m.get("metadata") or {}
-            if meta.get("event_type") == METADATA_TYPE and (meta.get("event_payload") or {}).get("delivery") == key:
+            if (
+                meta.get("event_type") == METADATA_TYPE
+                and (meta.get("event_payload") or {}).get("delivery") == key
+            ):
                 return Lookup(ts=str(m.get("ts") or ""))
         return Lookup()
 

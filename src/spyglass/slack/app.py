@@ -99,9 +99,13 @@ def build_app(svc: Services, client: WebClient) -> App:
     def skip_retries(req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]) -> BoltResponse:  # noqa: A002 - Bolt's name
         first = seen.first_time(_request_key(req))
         if not first and req.headers.get("x-slack-retry-num"):
-            log.info("Slack retried a request already handled (retry %s): not acting twice",
-                     req.headers.get("x-slack-retry-num", ["?"])[0])
-            return BoltResponse(status=200, body="")  # `resp` may be None here: Bolt's own middleware passes none on
+            log.info(
+                "Slack retried a request already handled (retry %s): not acting twice",
+                req.headers.get("x-slack-retry-num", ["?"])[0],
+            )
+            return BoltResponse(
+                status=200, body=""
+            )  # `resp` may be None here: Bolt's own middleware passes none on
         return next()
 
     @app.command("/spyglass")
@@ -120,7 +124,10 @@ def build_app(svc: Services, client: WebClient) -> App:
             message = handle(svc, caller, text, channel_check=partial(channel_problem, client)).message
         except Exception:
             log.exception("command failed: %r", text[:200])
-            message = {"text": "Sorry, something went wrong on our side. Please try again.", "response_type": "ephemeral"}
+            message = {
+                "text": "Sorry, something went wrong on our side. Please try again.",
+                "response_type": "ephemeral",
+            }
         try:
             respond(**message)
         except Exception as e:  # the change (if any) is made; the user just does not see the answer

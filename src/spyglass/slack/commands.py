@@ -59,7 +59,11 @@ class Caller:
 
     @property
     def mention(self) -> str:
-        return f"<@{self.user_id}>" if re.fullmatch(r"[UW][A-Z0-9]{2,20}", self.user_id) else escape(self.user_name or "someone")
+        return (
+            f"<@{self.user_id}>"
+            if re.fullmatch(r"[UW][A-Z0-9]{2,20}", self.user_id)
+            else escape(self.user_name or "someone")
+        )
 
 
 def notice(text: str) -> Reply:
@@ -90,8 +94,10 @@ def handle(svc: Services, caller: Caller, text: str, *, channel_check: ChannelCh
     try:
         return _dispatch(svc, caller, text, channel_check)
     except StoreBusy:
-        return notice("Spyglass's database is busy with another job right now, so nothing was changed. "
-                      "Please try again in a few seconds.")
+        return notice(
+            "Spyglass's database is busy with another job right now, so nothing was changed. "
+            "Please try again in a few seconds."
+        )
 
 
 def _dispatch(svc: Services, caller: Caller, text: str, channel_check: ChannelCheck | None) -> Reply:
@@ -119,14 +125,23 @@ def _dispatch(svc: Services, caller: Caller, text: str, channel_check: ChannelCh
 
 def resume(svc: Services, caller: Caller) -> Reply:
     with svc.store.read() as s:
-        paused = s.scalar(select(Subscription.id).where(Subscription.channel_id == caller.channel_id,
-                                                        Subscription.paused_reason.is_not(None)).limit(1))
-        held = s.scalar(select(Delivery.id).where(Delivery.channel_id == caller.channel_id,
-                                                  Delivery.status == "held").limit(1))
+        paused = s.scalar(
+            select(Subscription.id)
+            .where(Subscription.channel_id == caller.channel_id, Subscription.paused_reason.is_not(None))
+            .limit(1)
+        )
+        held = s.scalar(
+            select(Delivery.id)
+            .where(Delivery.channel_id == caller.channel_id, Delivery.status == "held")
+            .limit(1)
+        )
     if paused is None and held is None:
         return notice("Alerts in this channel are not paused, so there is nothing to resume.")
     n = resume_channel(svc.store, caller.channel_id, quick=True)
-    return announce(f"{caller.mention} resumed alerts in this channel" + (f" ({n} held alert(s) queued again)." if n else "."))
+    return announce(
+        f"{caller.mention} resumed alerts in this channel"
+        + (f" ({n} held alert(s) queued again)." if n else ".")
+    )
 
 
 def resolve_names(words: Sequence[str], topics: Sequence[Topic]) -> tuple[list[Topic], list[str]]:
@@ -170,16 +185,22 @@ def _unknown_message(unknown: list[str], topics: Sequence[Topic]) -> str:
         close = suggest_topics(name, topics, n=3)
         hint = f" Did you mean {', '.join(f'`{t.slug}`' for t in close)}?" if close else ""
         parts.append(f"`{escape(name[:60])}` is not a topic.{hint}")
-    parts.append('See `/spyglass topics` for the list, or follow a keyword with `/spyglass subscribe "exact phrase"`.')
+    parts.append(
+        'See `/spyglass topics` for the list, or follow a keyword with `/spyglass subscribe "exact phrase"`.'
+    )
     return "\n".join(parts)
 
 
 def subscribe(svc: Services, caller: Caller, rest: str, channel_check: ChannelCheck | None = None) -> Reply:
     words, phrases, excludes = _parse_args(rest)
     if not words and not phrases:
-        return notice('Subscribe to what? e.g. `/spyglass subscribe face-recognition drones` or `/spyglass subscribe "Clearview AI"`.')
+        return notice(
+            'Subscribe to what? e.g. `/spyglass subscribe face-recognition drones` or `/spyglass subscribe "Clearview AI"`.'
+        )
     if excludes and not phrases:
-        return notice('Exclusions go with a keyword: `/spyglass subscribe "facial recognition" -"Apple Face ID"`.')
+        return notice(
+            'Exclusions go with a keyword: `/spyglass subscribe "facial recognition" -"Apple Face ID"`.'
+        )
     topics, unknown = resolve_names(words, svc.topics)
     if unknown:
         return notice(_unknown_message(unknown, svc.topics))  # change nothing when any name is wrong
@@ -196,20 +217,36 @@ def subscribe(svc: Services, caller: Caller, rest: str, channel_check: ChannelCh
     except IntegrityError:  # the same subscription written at this moment by another request
         added = []
     except _TooMany:
-        return notice(f"This channel would have more than {MAX_SUBSCRIPTIONS} subscriptions; remove some first.")
+        return notice(
+            f"This channel would have more than {MAX_SUBSCRIPTIONS} subscriptions; remove some first."
+        )
     if not added:
-        return notice("This channel already follows " + ", ".join(
-            [f"*{escape(t.label)}*" for t in topics] + [_keyword_label(p, excludes) for p in phrases]) + ".")
-    return announce(f"{caller.mention} subscribed this channel to {', '.join(added)}. "
-                    "New stories will be posted here once each; `/spyglass list` shows everything this channel follows.")
+        return notice(
+            "This channel already follows "
+            + ", ".join(
+                [f"*{escape(t.label)}*" for t in topics] + [_keyword_label(p, excludes) for p in phrases]
+            )
+            + "."
+        )
+    return announce(
+        f"{caller.mention} subscribed this channel to {', '.join(added)}. "
+        "New stories will be posted here once each; `/spyglass list` shows everything this channel follows."
+    )
 
 
 class _TooMany(Exception):
     """The change would take the channel over MAX_SUBSCRIPTIONS; nothing was written."""
 
 
-def _add_subscriptions(svc: Services, caller: Caller, topics: Sequence[Topic], phrases: Sequence[str],
-                       excludes: Sequence[str], now: datetime, added: list[str]) -> None:
+def _add_subscriptions(
+    svc: Services,
+    caller: Caller,
+    topics: Sequence[Topic],
+    phrases: Sequence[str],
+    excludes: Sequence[str],
+    now: datetime,
+    added: list[str],
+) -> None:
     """Write the new subscriptions in one transaction, appending the labels of those added to ``added``."""
     with svc.store.session(quick=True) as s:
         subs = list(s.scalars(select(Subscription).where(Subscription.channel_id == caller.channel_id)))
@@ -219,8 +256,16 @@ def _add_subscriptions(svc: Services, caller: Caller, topics: Sequence[Topic], p
             raise _TooMany
         for t in topics:
             if t.slug not in existing:
-                s.add(Subscription(team_id=caller.team_id, channel_id=caller.channel_id, kind="topic", key=t.slug,
-                                   created_by=caller.user_id, created_at=now))
+                s.add(
+                    Subscription(
+                        team_id=caller.team_id,
+                        channel_id=caller.channel_id,
+                        kind="topic",
+                        key=t.slug,
+                        created_by=caller.user_id,
+                        created_at=now,
+                    )
+                )
                 existing.add(t.slug)
                 added.append(f"*{escape(t.label)}*")
         for p in phrases:
@@ -232,8 +277,18 @@ def _add_subscriptions(svc: Services, caller: Caller, topics: Sequence[Topic], p
                 added.append(_keyword_label(p, excludes) + " (updated)")
                 continue
             if kt.slug not in existing:
-                s.add(Subscription(team_id=caller.team_id, channel_id=caller.channel_id, kind="keyword", key=kt.slug,
-                                   phrase=p, excludes=json.dumps(excludes), created_by=caller.user_id, created_at=now))
+                s.add(
+                    Subscription(
+                        team_id=caller.team_id,
+                        channel_id=caller.channel_id,
+                        kind="keyword",
+                        key=kt.slug,
+                        phrase=p,
+                        excludes=json.dumps(excludes),
+                        created_by=caller.user_id,
+                        created_at=now,
+                    )
+                )
                 existing.add(kt.slug)
                 added.append(_keyword_label(p, excludes))
 
@@ -266,7 +321,11 @@ def unsubscribe(svc: Services, caller: Caller, rest: str) -> Reply:
             if unknown:
                 return notice(_unknown_message(unknown, svc.topics))
             slugs = {t.slug for t in topics}
-            targets = [sub for sub in subs if sub.key in slugs or (sub.kind == "keyword" and norm_name(sub.phrase) in wanted)]
+            targets = [
+                sub
+                for sub in subs
+                if sub.key in slugs or (sub.kind == "keyword" and norm_name(sub.phrase) in wanted)
+            ]
             if not words and not phrases:
                 return notice("Unsubscribe from what? Name topics or keywords, or `all`.")
             if not targets:
@@ -285,9 +344,17 @@ def _sub_label(svc: Services, sub: Subscription) -> str:
 
 def list_subscriptions(svc: Services, caller: Caller) -> Reply:
     with svc.store.read() as s:
-        subs = list(s.scalars(select(Subscription).where(Subscription.channel_id == caller.channel_id).order_by(Subscription.id)))
+        subs = list(
+            s.scalars(
+                select(Subscription)
+                .where(Subscription.channel_id == caller.channel_id)
+                .order_by(Subscription.id)
+            )
+        )
     if not subs:
-        return notice("This channel follows nothing yet. Try `/spyglass subscribe face-recognition` or `/spyglass topics`.")
+        return notice(
+            "This channel follows nothing yet. Try `/spyglass subscribe face-recognition` or `/spyglass topics`."
+        )
     lines = ["This channel follows:"]
     for sub in subs:
         line = f"• {_sub_label(svc, sub)}"
@@ -296,8 +363,10 @@ def list_subscriptions(svc: Services, caller: Caller) -> Reply:
         lines.append(line)
     paused = next((sub.paused_reason for sub in subs if sub.paused_reason), None)
     if paused:
-        lines.append(f":warning: Alerts here are *paused*: Slack said `{escape(paused)}`. "
-                     "Invite the app back to the channel, then run `/spyglass resume`.")
+        lines.append(
+            f":warning: Alerts here are *paused*: Slack said `{escape(paused)}`. "
+            "Invite the app back to the channel, then run `/spyglass resume`."
+        )
     return notice("\n".join(lines))
 
 
@@ -315,8 +384,10 @@ def search(svc: Services, rest: str) -> Reply:
     except QueryError as e:
         return notice(escape(str(e)))
     if q.empty and not q.filters_only:
-        return notice("Search for what? e.g. `/spyglass search facial recognition vans since:30d`, `topic:drones protest`, "
-                      "or just `topic:drones` for the latest.")
+        return notice(
+            "Search for what? e.g. `/spyglass search facial recognition vans since:30d`, `topic:drones protest`, "
+            "or just `topic:drones` for the latest."
+        )
     if q.topic:
         topic = resolve_topic(q.topic, svc.topics)
         if topic is None:
@@ -333,7 +404,11 @@ def latest(svc: Services, rest: str) -> Reply:
     if names:
         topics, unknown = resolve_names(names, svc.topics)
         if unknown or len(topics) != 1:
-            return notice(_unknown_message(unknown, svc.topics) if unknown else "Name one topic, e.g. `/spyglass latest drones`.")
+            return notice(
+                _unknown_message(unknown, svc.topics)
+                if unknown
+                else "Name one topic, e.g. `/spyglass latest drones`."
+            )
         q.topic = topics[0].slug
         label = f"latest {topics[0].label}"
     else:

@@ -64,10 +64,13 @@ def scan_folder(folder: Path, *, source: str, seen: Mapping[str, Seen], now: dat
     return results
 
 
-def _read_one(path: Path, rel: str, mtime_ns: int, size: int, source: str, prior: Seen | None,
-              now: datetime) -> FileResult:
+def _read_one(
+    path: Path, rel: str, mtime_ns: int, size: int, source: str, prior: Seen | None, now: datetime
+) -> FileResult:
     if size > MAX_FILE_BYTES:
-        return FileResult(rel, mtime_ns, size, "", error=f"file is {size:,} bytes, over the {MAX_FILE_BYTES:,}-byte limit")
+        return FileResult(
+            rel, mtime_ns, size, "", error=f"file is {size:,} bytes, over the {MAX_FILE_BYTES:,}-byte limit"
+        )
     try:
         data = path.read_bytes()
     except OSError as e:

@@ -74,9 +74,15 @@ class StoreUnwritable(StoreError):
 # What SQLite and PostgreSQL say when the storage, not the statement, is the problem, and what to do.
 _STORAGE_FAILURES = (
     ("database or disk is full", "the disk is full; free some space (what is already stored is kept)"),
-    ("attempt to write a readonly database", "the database is read-only; check the permissions of the file and its folder, and that the file system is mounted read-write"),
+    (
+        "attempt to write a readonly database",
+        "the database is read-only; check the permissions of the file and its folder, and that the file system is mounted read-write",
+    ),
     ("disk i/o error", "a disk I/O error; check the disk and the file system"),
-    ("unable to open database file", "the database file cannot be opened; check that its folder exists and is writable"),
+    (
+        "unable to open database file",
+        "the database file cannot be opened; check that its folder exists and is writable",
+    ),
 )
 _PG_STORAGE_FAILURES = {
     "53100": "PostgreSQL's disk is full; free some space on the server",
@@ -114,7 +120,9 @@ def _no_room(url: str | None) -> bool:
 
 def _is_busy(e: DBAPIError) -> bool:
     orig = e.orig
-    return "database is locked" in str(orig) or getattr(orig, "sqlstate", None) == "55P03"  # lock_not_available
+    return (
+        "database is locked" in str(orig) or getattr(orig, "sqlstate", None) == "55P03"
+    )  # lock_not_available
 
 
 def make_engine(url: str, *, migrate: bool = True) -> Engine:
@@ -164,7 +172,8 @@ class Store:
         self._factory = sessionmaker(engine, expire_on_commit=False)
         self._read_factory = sessionmaker(self.reader, expire_on_commit=False)
         self._quick_factory = sessionmaker(
-            engine.execution_options(spyglass_wait_ms=int(COMMAND_WAIT * 1000)), expire_on_commit=False)
+            engine.execution_options(spyglass_wait_ms=int(COMMAND_WAIT * 1000)), expire_on_commit=False
+        )
 
     @property
     def dialect(self) -> str:

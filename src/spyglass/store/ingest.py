@@ -132,7 +132,9 @@ def _known_keys(
             )
         )
     # A pruned story is known too: its tombstone keeps an old feed entry from coming back as new.
-    hashed = {tombstone_key("url", u): ("url", u) for u in urls} | {tombstone_key("guid", g): ("guid", g) for g in guids}
+    hashed = {tombstone_key("url", u): ("url", u) for u in urls} | {
+        tombstone_key("guid", g): ("guid", g) for g in guids
+    }
     keys = list(hashed)
     for i in range(0, len(keys), _KNOWN_CHUNK):
         for key in conn.scalars(select(Tombstone.key).where(Tombstone.key.in_(keys[i : i + _KNOWN_CHUNK]))):

@@ -60,8 +60,15 @@ def archival_source_ids(store: Store, settings: Settings) -> list[int]:
         return list(s.scalars(select(Source.id).where(Source.name.in_(names))))
 
 
-def prune(store: Store, *, retention: float, tombstone_retention: float, now: datetime,
-          dry_run: bool = False, keep_sources: Sequence[int] = ()) -> PruneReport:
+def prune(
+    store: Store,
+    *,
+    retention: float,
+    tombstone_retention: float,
+    now: datetime,
+    dry_run: bool = False,
+    keep_sources: Sequence[int] = (),
+) -> PruneReport:
     """Remove stories older than ``retention`` seconds (0: keep everything), except those of
     ``keep_sources`` (archival sources, see archival_source_ids); see the module docstring."""
     report = PruneReport()
@@ -71,26 +78,35 @@ def prune(store: Store, *, retention: float, tombstone_retention: float, now: da
     expires = now + timedelta(seconds=tombstone_retention or 2 * retention)
     with store.read() as s:
         owed = exists().where(Delivery.story_id == StoryRow.id, Delivery.status.in_(("pending", "held")))
-        report.kept_for_delivery = s.scalar(select(func.count()).select_from(StoryRow).where(
-            StoryRow.published_at < cutoff, owed)) or 0
+        report.kept_for_delivery = (
+            s.scalar(select(func.count()).select_from(StoryRow).where(StoryRow.published_at < cutoff, owed))
+            or 0
+        )
         prunable = s.scalar(select(func.count()).select_from(_prunable(cutoff, keep_sources).subquery())) or 0
         if dry_run:
             report.stories = prunable
-            report.tombstones_expired = s.scalar(
-                select(func.count()).select_from(Tombstone).where(Tombstone.expires_at < now)) or 0
+            report.tombstones_expired = (
+                s.scalar(select(func.count()).select_from(Tombstone).where(Tombstone.expires_at < now)) or 0
+            )
             return report
     while True:
         with store.session() as s:
-            rows = s.execute(_prunable(cutoff, keep_sources).limit(BATCH)).all()  # no ORDER BY: it would sort them all
+            rows = s.execute(
+                _prunable(cutoff, keep_sources).limit(BATCH)
+            ).all()  # no ORDER BY: it would sort them all
             if not rows:
                 break
-            keys = {tombstone_key("url", r.url) for r in rows} | {tombstone_key("guid", r.guid) for r in rows if r.guid}
+            keys = {tombstone_key("url", r.url) for r in rows} | {
+                tombstone_key("guid", r.guid) for r in rows if r.guid
+            }
             known = set(s.scalars(select(Tombstone.key).where(Tombstone.key.in_(keys))))
             s.add_all(Tombstone(key=k, expires_at=expires) for k in keys - known)
             if known:
                 s.execute(update(Tombstone).where(Tombstone.key.in_(known)).values(expires_at=expires))
             ids = [r.id for r in rows]
-            s.execute(delete(Delivery).where(Delivery.story_id.in_(ids)))  # finished ones only (see _prunable)
+            s.execute(
+                delete(Delivery).where(Delivery.story_id.in_(ids))
+            )  # finished ones only (see _prunable)
             s.execute(delete(StoryRow).where(StoryRow.id.in_(ids)))  # bands cascade; FTS by trigger
             report.stories += len(ids)
             report.tombstones_added += len(keys - known)
@@ -123,7 +139,9 @@ def vacuum(store: Store) -> None:
     """Rewrite the SQLite file (and turn on incremental vacuum for it): for databases made before
     Spyglass set auto_vacuum, or after a large first prune. PostgreSQL: VACUUM ANALYZE."""
     if store.dialect == "sqlite":
-        _sqlite_outside_transaction(store, "PRAGMA auto_vacuum = INCREMENTAL", "VACUUM", "PRAGMA wal_checkpoint(TRUNCATE)")
+        _sqlite_outside_transaction(
+            store, "PRAGMA auto_vacuum = INCREMENTAL", "VACUUM", "PRAGMA wal_checkpoint(TRUNCATE)"
+        )
         return
     with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("VACUUM ANALYZE")
@@ -144,7 +162,11 @@ def stats(store: Store) -> dict[str, object]:
             out[f"deliveries {status}"] = n
         if store.dialect == "sqlite":
             db = store.engine.url.database
-            size = sum(p.stat().st_size for p in (Path(f"{db}{x}") for x in ("", "-wal")) if p.exists()) if db else 0
+            size = (
+                sum(p.stat().st_size for p in (Path(f"{db}{x}") for x in ("", "-wal")) if p.exists())
+                if db
+                else 0
+            )
         else:
             size = int(s.scalar(text("SELECT pg_database_size(current_database())")) or 0)
     out["size on disk (bytes)"] = size

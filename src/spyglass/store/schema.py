@@ -119,7 +119,9 @@ class LshBand(Base):
     __tablename__ = "lsh_bands"
 
     band: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    story_id: Mapped[int] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"), primary_key=True, index=True)
+    story_id: Mapped[int] = mapped_column(
+        ForeignKey("stories.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
 
 
 class Subscription(Base):

@@ -76,8 +76,10 @@ def parse_query(raw: str, *, now: datetime | None = None) -> Query:
                 try:
                     q.since = now - timedelta(seconds=parse_duration(v))
                 except DurationError:
-                    raise QueryError(f"since:{v} is not understood; use e.g. since:24h, since:7d, since:4w, "
-                                     "since:3mo (at most 50y)") from None
+                    raise QueryError(
+                        f"since:{v} is not understood; use e.g. since:24h, since:7d, since:4w, "
+                        "since:3mo (at most 50y)"
+                    ) from None
             else:  # "word:word" that is not a filter: search it as words
                 q.terms.extend(w.lower() for w in _WORD.findall(m.group(0)))
             continue
@@ -101,13 +103,21 @@ def parse_query(raw: str, *, now: datetime | None = None) -> Query:
 
 # Words people use interchangeably in this field; stemming alone does not join them.
 _SYNONYMS: dict[str, tuple[str, ...]] = {
-    "facial": ("face",), "face": ("facial",), "faces": ("facial",),
-    "licence": ("license",), "license": ("licence",),
-    "anpr": ("alpr",), "alpr": ("anpr",),
+    "facial": ("face",),
+    "face": ("facial",),
+    "faces": ("facial",),
+    "licence": ("license",),
+    "license": ("licence",),
+    "anpr": ("alpr",),
+    "alpr": ("anpr",),
     "cctv": ("camera",),
-    "uav": ("drone",), "uavs": ("drone",), "drone": ("uav",),
-    "bodycam": ("body",), "bodycams": ("body",),
-    "stingray": ("imsi",), "imsi": ("stingray",),
+    "uav": ("drone",),
+    "uavs": ("drone",),
+    "drone": ("uav",),
+    "bodycam": ("body",),
+    "bodycams": ("body",),
+    "stingray": ("imsi",),
+    "imsi": ("stingray",),
 }
 
 
@@ -116,9 +126,18 @@ def variants(word: str) -> list[str]:
     if word.endswith("*"):
         return [word]
     out = [word]
-    for a, b in (("isation", "ization"), ("ization", "isation"), ("ise", "ize"), ("ize", "ise"),
-                 ("ised", "ized"), ("ized", "ised"), ("ising", "izing"), ("izing", "ising"),
-                 ("ises", "izes"), ("izes", "ises")):
+    for a, b in (
+        ("isation", "ization"),
+        ("ization", "isation"),
+        ("ise", "ize"),
+        ("ize", "ise"),
+        ("ised", "ized"),
+        ("ized", "ised"),
+        ("ising", "izing"),
+        ("izing", "ising"),
+        ("ises", "izes"),
+        ("izes", "ises"),
+    ):
         if word.endswith(a) and len(word) > len(a) + 2:
             out.append(word[: -len(a)] + b)
             break
@@ -138,9 +157,16 @@ def search(backend: SearchBackend, store: Store, q: Query, limit: int = 10) -> l
         return []
     ids = [h.story_id for h in hits]
     with store.read() as s:
-        cluster_of = dict(s.execute(select(StoryRow.id, StoryRow.cluster_id).where(StoryRow.id.in_(ids))).all())
-        sizes = dict(s.execute(select(StoryRow.cluster_id, func.count()).where(
-            StoryRow.cluster_id.in_(set(cluster_of.values()))).group_by(StoryRow.cluster_id)).all())
+        cluster_of = dict(
+            s.execute(select(StoryRow.id, StoryRow.cluster_id).where(StoryRow.id.in_(ids))).all()
+        )
+        sizes = dict(
+            s.execute(
+                select(StoryRow.cluster_id, func.count())
+                .where(StoryRow.cluster_id.in_(set(cluster_of.values())))
+                .group_by(StoryRow.cluster_id)
+            ).all()
+        )
     out: list[SearchHit] = []
     seen: set[int] = set()
     for h in hits:
@@ -225,8 +251,15 @@ class PostgresSearch:
         return f" {joiner} ".join(parts)
 
     def _run(self, tsq: str, q: Query, limit: int) -> list[SearchHit]:
-        filters, params = [], {"tsq": tsq, "window": RANK_WINDOW, "limit": limit,
-                               "opts": f"StartSel={HIT_START}, StopSel={HIT_END}, MaxWords=30, MinWords=12"}
+        filters, params = (
+            [],
+            {
+                "tsq": tsq,
+                "window": RANK_WINDOW,
+                "limit": limit,
+                "opts": f"StartSel={HIT_START}, StopSel={HIT_END}, MaxWords=30, MinWords=12",
+            },
+        )
         if q.topic:
             filters.append("matches LIKE :topic")
             params["topic"] = f'%"{q.topic}"%'
@@ -263,21 +296,35 @@ class PostgresSearch:
         return hits
 
 
-def _hit(sid: int, title: str, url: str, provider: str, published: object, snip: str | None,
-         score: float) -> SearchHit:
+def _hit(
+    sid: int, title: str, url: str, provider: str, published: object, snip: str | None, score: float
+) -> SearchHit:
     if isinstance(published, str):
         published = datetime.fromisoformat(published)
     assert isinstance(published, datetime)
     if published.tzinfo is None:
         published = published.replace(tzinfo=timezone.utc)
-    return SearchHit(story_id=sid, title=title, url=url, provider=provider or "", published=published,
-                     snippet=snip or "", score=score)
+    return SearchHit(
+        story_id=sid,
+        title=title,
+        url=url,
+        provider=provider or "",
+        published=published,
+        snippet=snip or "",
+        score=score,
+    )
 
 
 def latest(store: Store, q: Query, limit: int = 10) -> list[SearchHit]:
     """The newest stories passing the query's filters (`topic:drones`, `since:7d`): no words to rank by."""
-    stmt = select(StoryRow.id, StoryRow.title, StoryRow.original_url, StoryRow.provider, StoryRow.published_at,
-                  StoryRow.summary)
+    stmt = select(
+        StoryRow.id,
+        StoryRow.title,
+        StoryRow.original_url,
+        StoryRow.provider,
+        StoryRow.published_at,
+        StoryRow.summary,
+    )
     if q.topic:
         stmt = stmt.where(StoryRow.matches.like(f'%"{q.topic}"%'))
     if q.since:

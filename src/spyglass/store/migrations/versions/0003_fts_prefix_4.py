@@ -31,8 +31,12 @@ _TRIGGERS = [
 
 
 def _recreate(prefix: str) -> None:
-    for stmt in ("DROP TRIGGER IF EXISTS stories_fts_au", "DROP TRIGGER IF EXISTS stories_fts_ad",
-                 "DROP TRIGGER IF EXISTS stories_fts_ai", "DROP TABLE IF EXISTS stories_fts"):
+    for stmt in (
+        "DROP TRIGGER IF EXISTS stories_fts_au",
+        "DROP TRIGGER IF EXISTS stories_fts_ad",
+        "DROP TRIGGER IF EXISTS stories_fts_ai",
+        "DROP TABLE IF EXISTS stories_fts",
+    ):
         op.execute(stmt)
     op.execute(f"""CREATE VIRTUAL TABLE stories_fts USING fts5(
         title, summary, content='stories', content_rowid='id',
