@@ -33,8 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from spyglass.classify import _TOKEN, MIN_FEATURES, _excl_pattern, tokens  # noqa: E402  (the product's own features)
-from spyglass.matching import Matcher, load_topics  # noqa: E402
 from spyglass.text import MAX_TITLE, clean_text, fold  # noqa: E402
+from spyglass.topics import Matcher, load_topics  # noqa: E402
 
 FIX = ROOT / "tests" / "fixtures"
 TOLERATED = {
@@ -193,7 +193,7 @@ def excluded(gate: dict[str, list[re.Pattern[str]]], slug: str, title: str, summ
 
 _HIST_SCRIPT = """
 import json, sys
-from spyglass.matching import Matcher, load_topics
+from spyglass.topics import Matcher, load_topics
 topics = load_topics()
 m = Matcher(topics)
 items = json.load(sys.stdin)

@@ -342,8 +342,8 @@ def _keyword_phrases(n: int, rng: random.Random) -> list[str]:
 
 
 def bench_matching(quick: bool) -> None:
-    from spyglass.matching import Matcher, keyword_topic, load_topics
     from spyglass.text import fold
+    from spyglass.topics import Matcher, keyword_topic, load_topics
 
     n = 3000 if quick else 20_000
     log(f"[3] matching: {n:,} stories, shipped topics + 1,000 keyword topics")

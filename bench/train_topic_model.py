@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from classifier_eval import ROOT, Model, all_sets  # noqa: E402
 from spyglass.classify import MIN_FEATURES, Backstop  # noqa: E402
-from spyglass.matching import load_topics  # noqa: E402
+from spyglass.topics import load_topics  # noqa: E402
 
 OUT = ROOT / "src" / "spyglass" / "data" / "topic_model.json"
 L2 = 1e-6

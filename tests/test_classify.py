@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from spyglass.classify import _DEFAULT_MODEL, Backstop
-from spyglass.matching import Matcher, load_topics
 from spyglass.text import MAX_TITLE, clean_text
+from spyglass.topics import Matcher, load_topics
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TOLERATED = {
@@ -101,8 +101,8 @@ def test_no_false_additions_on_labelled_sets(backstop: Backstop, matcher: Matche
 def test_the_service_matcher_uses_the_backstop_unless_turned_off(tmp_path: Path, enabled: bool) -> None:
     """[topics] classifier = false leaves matching to the phrase lists alone."""
     from spyglass.config import load_settings
-    from spyglass.matching import BACKSTOP_REASON
     from spyglass.service import build_services
+    from spyglass.topics import BACKSTOP_REASON
 
     cfg = tmp_path / "spyglass.toml"
     cfg.write_text(

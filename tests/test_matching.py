@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from spyglass.matching import (
+from spyglass.models import Topic
+from spyglass.topics import (
     Matcher,
     TopicsError,
     keyword_topic,
     load_topics,
 )
-from spyglass.models import Topic
-from spyglass.topicnames import resolve_topic, suggest_topics
+from spyglass.topics.names import resolve_topic, suggest_topics
 
 FIXTURE = Path(__file__).parent / "fixtures" / "labeled_stories.yaml"
 

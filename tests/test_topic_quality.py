@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 import yaml
 
-from spyglass.matching import Matcher, load_topics
 from spyglass.text import MAX_TITLE, clean_text
+from spyglass.topics import Matcher, load_topics
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # A story may also go to a broader topic that contains it, without counting against precision.

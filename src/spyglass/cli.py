@@ -13,7 +13,8 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from spyglass import __version__
-from spyglass.config import ConfigError, Settings, config_path_from, load_settings
+from spyglass.config import Settings, config_path_from, load_settings
+from spyglass.errors import UserError
 
 if TYPE_CHECKING:
     from spyglass.pipeline import PollReport
@@ -22,10 +23,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("spyglass")
 EXIT_USAGE = 2
 EXIT_SOURCE_FAILED = 1  # poll --once: some source could not be read (each is named on stderr)
-
-
-class UserError(Exception):
-    """Anything the user can fix; str() is the message."""
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -206,7 +203,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_topics(args: argparse.Namespace) -> int:
-    from spyglass.matching import load_topics, readable_phrase
+    from spyglass.topics import load_topics, readable_phrase
 
     settings = _settings(args)
     topics = load_topics(
@@ -507,10 +504,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _user_message(e: Exception) -> str | None:
-    from spyglass.matching import TopicsError
-    from spyglass.store.db import StoreError, storage_failure
+    from spyglass.store.db import storage_failure
 
-    if isinstance(e, ConfigError | TopicsError | StoreError | UserError):
+    if isinstance(e, UserError):  # ConfigError, TopicsError, StoreError, …: see errors.py
         return str(e)
     reason = storage_failure(e) if type(e).__module__.startswith("sqlalchemy") else None
     return f"the database failed: {reason}" if reason else None

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from spyglass import durations
+from spyglass.errors import ConfigError
 
 DEFAULT_CONFIG = Path("config/spyglass.toml")
 DEFAULT_DATABASE_URL = "sqlite:///spyglass.db"
@@ -25,14 +26,6 @@ FEED_FILE_SUFFIXES = (".xml", ".rss", ".atom", ".rdf")
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|kib|mb|mib|gb|gib)?\s*$", re.I)
 _SIZE_UNIT = {"b": 1, "kb": 1000, "kib": 1024, "mb": 10**6, "mib": 2**20, "gb": 10**9, "gib": 2**30}
-
-
-class ConfigError(Exception):
-    """A user mistake in configuration; str() is the one line shown to the user."""
-
-    def __init__(self, where: str, key: str, problem: str) -> None:
-        self.where, self.key, self.problem = where, key, problem
-        super().__init__(f"{where}: {key}: {problem}" if key else f"{where}: {problem}")
 
 
 @dataclass(frozen=True)

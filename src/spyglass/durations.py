@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from spyglass.errors import DurationError
+
 _UNITS = {
     **dict.fromkeys(("s", "sec", "secs", "second", "seconds"), 1),
     **dict.fromkeys(("m", "min", "mins", "minute", "minutes"), 60),
@@ -17,10 +19,6 @@ _UNITS = {
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*$", re.I)
 MAX_SECONDS = 50 * 365 * 86400.0  # beyond this a date computed from it stops making sense
 EXAMPLES = '"30s", "15m", "2 hours", "7d", "4w", "3mo"'
-
-
-class DurationError(ValueError):
-    """str() says what was wrong, for the caller to put in front of its own context."""
 
 
 def parse_duration(text: str) -> float:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from slack_sdk import WebClient
@@ -17,6 +17,10 @@ from slack_sdk.errors import SlackApiError
 
 from spyglass.config import Settings
 from spyglass.delivery.posters import ConsolePoster, Poster, SlackPoster, slack_client
+from spyglass.errors import CredentialsError, SocketModeError, UserError
+
+if TYPE_CHECKING:
+    from spyglass.service import Services
 
 log = logging.getLogger(__name__)
 
@@ -24,14 +28,6 @@ log = logging.getLogger(__name__)
 # The SDK counts a connection stale after 4 unanswered pings and checks once per ping: every 2 s
 # means a silently dropped connection is replaced within about 10 s (the SDK's 10 s took ~58 s).
 SOCKET_PING = 2.0
-
-
-class CredentialsError(Exception):
-    """Missing or rejected Slack credentials; str() is the one line shown."""
-
-
-class SocketModeError(Exception):
-    """Socket Mode could not connect; str() is the one line shown."""
 
 
 def make_poster(settings: Settings) -> Poster:
@@ -80,7 +76,7 @@ def _install_stop_handlers(stop: threading.Event) -> None:
     signal.signal(signal.SIGINT, handler)
 
 
-def _start_slack(settings: Settings, svc: Any, port: int, stop: threading.Event) -> Any:
+def _start_slack(settings: Settings, svc: Services, port: int, stop: threading.Event) -> Any:
     """Start the Slack side in background threads; return an object with close()."""
     from spyglass.slack.app import build_app
 
@@ -89,9 +85,7 @@ def _start_slack(settings: Settings, svc: Any, port: int, stop: threading.Event)
     if use_socket:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-        if not settings.slack.signing_secret:
-            svc.settings = _with_dummy_secret(settings)
-        app = build_app(svc, client)
+        app = build_app(svc, client, socket_mode=True)
         handler = SocketModeHandler(app, settings.slack.app_token, ping_interval=SOCKET_PING)
         _connect_socket(handler, settings.slack.api_url)
         log.info("connected to Slack in Socket Mode")
@@ -106,7 +100,7 @@ def _start_slack(settings: Settings, svc: Any, port: int, stop: threading.Event)
     return server
 
 
-def with_health(slack: Any, svc: Any) -> Any:
+def with_health(slack: Any, svc: Services) -> Any:
     """`GET /healthz` for load balancers and Procfile hosts: 200 when the database answers, else 503.
     Every other request goes to Bolt."""
     from sqlalchemy import text
@@ -158,16 +152,8 @@ def _why(e: BaseException) -> str:
     return str(reason)
 
 
-def _with_dummy_secret(settings: Settings) -> Settings:
-    """Socket Mode has no HTTP requests to verify; Bolt still wants a secret string."""
-    from dataclasses import replace
-
-    return replace(settings, slack=replace(settings.slack, signing_secret="socket-mode"))
-
-
-def _start_slack_or_explain(settings: Settings, svc: Any, port: int, stop: threading.Event) -> Any:
+def _start_slack_or_explain(settings: Settings, svc: Services, port: int, stop: threading.Event) -> Any:
     """_start_slack, with credential and port problems turned into one-line user errors."""
-    from spyglass.cli import UserError
 
     try:
         return _start_slack(settings, svc, port, stop)

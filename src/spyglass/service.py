@@ -10,13 +10,13 @@ from sqlalchemy import select
 
 from spyglass.classify import Backstop
 from spyglass.config import Settings
-from spyglass.matching import Matcher, keyword_topic, load_topics
 from spyglass.models import Topic
 from spyglass.sourcestate import Unsaved
 from spyglass.store.db import Store, open_store
 from spyglass.store.ingest import Plan, Route
 from spyglass.store.schema import Subscription
 from spyglass.store.search import SearchBackend, search_backend
+from spyglass.topics import Matcher, keyword_topic, load_topics
 
 # Chosen by leave-one-set-out evaluation (bench/classifier_eval.py): at 0.4 the classifier added 31 correct
 # topics and no wrong one across 8 held-out sets; 0.2 added 38 and 1 wrong, and lets a pile of generic

@@ -21,8 +21,8 @@ from spyglass.delivery.mrkdwn import (
     plain,
     safe_url,
 )
-from spyglass.matching import readable_phrase
 from spyglass.models import AlertView, RelatedLink, SearchHit
+from spyglass.topics import readable_phrase
 
 # Block Kit limits (https://api.slack.com/reference/block-kit/blocks).
 MAX_BLOCKS = 50

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from spyglass.delivery.mrkdwn import other_outlets, safe_url
-from spyglass.matching import readable_phrase
 from spyglass.models import HIT_END, HIT_START, AlertView, SearchHit
 from spyglass.text import truncate
+from spyglass.topics import readable_phrase
 
 WIDTH = 78
 SUMMARY_LIMIT = 1200

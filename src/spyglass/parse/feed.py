@@ -28,6 +28,7 @@ from urllib.parse import urljoin, urlsplit
 
 import feedparser
 
+from spyglass.errors import FeedError
 from spyglass.models import Story
 from spyglass.parse.dates import parse_date
 from spyglass.text import MAX_SUMMARY, MAX_TITLE, clean_text, repair_bare_ampersands, truncate
@@ -60,10 +61,6 @@ _LEFTOVER_TAG = re.compile(
     re.I,
 )
 _IMAGE_EXT = re.compile(r"\.(?:jpe?g|png|gif|webp|avif)(?:$|[?#])", re.I)
-
-
-class FeedError(Exception):
-    """The body is not a feed at all (or is empty). ``str(exc)`` is one human line."""
 
 
 @dataclass

@@ -13,20 +13,13 @@ import yaml
 from frontmatter.default_handlers import BaseHandler, YAMLHandler
 from markdown_it import MarkdownIt
 
+from spyglass.errors import DraftError, StoryFileError
 from spyglass.models import RelatedLink, Story
 from spyglass.parse.dates import parse_date
 from spyglass.text import MAX_SUMMARY, MAX_TITLE, clean_text, truncate
 from spyglass.urls import canonical_url, domain_of, link_url
 
 MAX_RELATED = 20
-
-
-class StoryFileError(ValueError):
-    """The file is not a usable story; str() names the problem in one line."""
-
-
-class DraftError(StoryFileError):
-    """The file is a draft (`draft: true`, Jekyll's `published: false`): skipped on purpose."""
 
 
 class _StrictLoader(yaml.SafeLoader):

@@ -81,14 +81,16 @@ def _not_the_token_notice(record: logging.LogRecord) -> bool:
     return not str(record.msg).startswith("As you gave `client` as well")
 
 
-def build_app(svc: Services, client: WebClient) -> App:
-    """Needs SLACK_SIGNING_SECRET; Bolt verifies every request's signature and rejects stale ones."""
+def build_app(svc: Services, client: WebClient, *, socket_mode: bool = False) -> App:
+    """Over HTTP Bolt verifies every request's signature with SLACK_SIGNING_SECRET and rejects stale
+    ones; Socket Mode has no HTTP requests to verify, so it needs no secret."""
     bolt_log = logging.getLogger("spyglass.slack.bolt")
     if _not_the_token_notice not in bolt_log.filters:
         bolt_log.addFilter(_not_the_token_notice)
     app = App(
         client=client,
-        signing_secret=svc.settings.slack.signing_secret,
+        signing_secret=svc.settings.slack.signing_secret or "",
+        request_verification_enabled=not socket_mode,
         listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="slack"),
         logger=bolt_log,
     )

@@ -19,14 +19,14 @@ from sqlalchemy.exc import IntegrityError
 from spyglass.delivery.blocks import build_notice, build_search_results
 from spyglass.delivery.mrkdwn import escape, strip_controls
 from spyglass.delivery.outbox import resume_channel
-from spyglass.matching import example_phrases, keyword_topic
 from spyglass.models import Topic
 from spyglass.service import Services
 from spyglass.store.db import StoreBusy
 from spyglass.store.schema import Delivery, Subscription
 from spyglass.store.search import Query, QueryError, parse_query
 from spyglass.store.search import search as run_search
-from spyglass.topicnames import norm_name, resolve_topic, suggest_topics
+from spyglass.topics import example_phrases, keyword_topic
+from spyglass.topics.names import norm_name, resolve_topic, suggest_topics
 
 MAX_TEXT = 1000
 MAX_SUBSCRIPTIONS = 200

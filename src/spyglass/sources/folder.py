@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from spyglass.errors import FolderError
 from spyglass.models import Story
 from spyglass.parse.story_file import StoryFileError, parse_story_text
 
@@ -34,10 +35,6 @@ class Seen:
     mtime_ns: int
     size: int
     digest: str
-
-
-class FolderError(Exception):
-    pass
 
 
 def scan_folder(folder: Path, *, source: str, seen: Mapping[str, Seen], now: datetime) -> list[FileResult]:

@@ -13,20 +13,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from spyglass.errors import StoreBusy, StoreError, StoreUnwritable
 from spyglass.store.migrate import upgrade
 
 _BUSY_TIMEOUT_MS = 60_000
 # A Slack command's write waits this long for another process's write lock, then answers "busy":
 # Slack wants its answer within 3 s, and a change made after the user was told "failed" is worse.
 COMMAND_WAIT = 2.0
-
-
-class StoreError(Exception):
-    """The database cannot be used (bad URL, unreachable, not writable); str() is a user-facing line."""
-
-
-class StoreBusy(StoreError):
-    """Another writer held the lock longer than this transaction was willing to wait; nothing was written."""
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -65,10 +58,6 @@ def _pg_begin(conn: Any) -> None:
     wait_ms = conn.get_execution_options().get("spyglass_wait_ms")
     if wait_ms is not None:  # row locks are PostgreSQL's only waits here; SET LOCAL ends with the transaction
         conn.exec_driver_sql(f"SET LOCAL lock_timeout = {int(wait_ms)}")
-
-
-class StoreUnwritable(StoreError):
-    """The database refused a write for a reason outside Spyglass (full disk, read-only file, I/O error)."""
 
 
 # What SQLite and PostgreSQL say when the storage, not the statement, is the problem, and what to do.

@@ -19,19 +19,17 @@ from typing import Protocol
 from sqlalchemy import func, select, text
 
 from spyglass.durations import DurationError, parse_duration
+from spyglass.errors import QueryError
 from spyglass.models import HIT_END, HIT_START, SearchHit
 from spyglass.store.db import Store
 from spyglass.store.schema import StoryRow
+from spyglass.topics.forms import spelling_variants
 
 RANK_WINDOW = 500
 MAX_QUERY = 300
 MAX_TERMS = 12
 _TOKEN = re.compile(r'(-?)(\w+):("[^"]*"|\S+)|"([^"]*)"|(\S+)')
 _WORD = re.compile(r"\w+", re.U)
-
-
-class QueryError(ValueError):
-    """The user's query cannot be understood; str() says why and how to fix it."""
 
 
 @dataclass
@@ -122,25 +120,10 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
 
 
 def variants(word: str) -> list[str]:
-    """The word, its British/American twin (-ise/-ize, -isation/-ization) and field synonyms."""
+    """The word, its other spellings (-ise/-ize, licence/license: the table topics use) and field synonyms."""
     if word.endswith("*"):
         return [word]
-    out = [word]
-    for a, b in (
-        ("isation", "ization"),
-        ("ization", "isation"),
-        ("ise", "ize"),
-        ("ize", "ise"),
-        ("ised", "ized"),
-        ("ized", "ised"),
-        ("ising", "izing"),
-        ("izing", "ising"),
-        ("ises", "izes"),
-        ("izes", "ises"),
-    ):
-        if word.endswith(a) and len(word) > len(a) + 2:
-            out.append(word[: -len(a)] + b)
-            break
+    out = [word, *sorted(spelling_variants(word) - {word})]
     out.extend(_SYNONYMS.get(word, ()))
     return list(dict.fromkeys(out))
 

@@ -1,4 +1,4 @@
-"""Topic definitions and the topic matcher. Pure: the only I/O is reading the topics YAML.
+"""The topic matcher: one Aho-Corasick scan of a story against every topic and keyword. Pure.
 
 How a story matches a topic
 ---------------------------
@@ -26,30 +26,20 @@ or keyword subscriptions. A hit only counts on word boundaries (no "ice" in "pol
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import re
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import ahocorasick
-import yaml
 
 from spyglass.models import Match, Topic
 from spyglass.text import fold
+from spyglass.topics.forms import WORD_CHARS, key, surface_forms
+from spyglass.topics.load import has_word
 
 if TYPE_CHECKING:
     from spyglass.classify import Backstop
-
-__all__ = [
-    "ANCHORS",
-    "Matcher",
-    "TopicsError",
-    "keyword_topic",
-    "load_topics",
-]
 
 MAX_CHARS = 20_000  # of title and of summary: bounds the work on untrusted text
 WINDOW = 200  # characters (~30 words) for context anchoring and exclusion vetoes
@@ -101,280 +91,14 @@ ANCHORS: tuple[str, ...] = (
     "number plate",
 )
 
-_DEFAULT_PATH = Path(__file__).parent / "data" / "topics.yaml"
-_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
-_KEYS = {"slug", "label", "description", "phrases", "context_phrases", "exclusions"}
-_REQUIRED = ("slug", "label", "phrases")
-
 _STRONG, _CONTEXT, _EXCL, _ANCHOR, _PAIR = range(5)
 # What "why it matched" says for a topic only the trained classifier found.
 BACKSTOP_REASON = "similar to past stories on this topic"
 
 
-class _WordChars(dict[int, int]):
-    """str.translate table: every character that is not a letter or digit becomes a space.
-
-    Filled lazily (one dict entry per distinct character ever seen), so lookups stay in C. NUL is kept:
-    it separates the title from the summary.
-    """
-
-    def __missing__(self, code: int) -> int:
-        value = code if code == 0 or chr(code).isalnum() else 32
-        self[code] = value
-        return value
-
-
-# Word boundaries without a per-hit check: punctuation becomes a space in keys and in text, and every
-# key is padded with a space each side, so a key only matches whole words ("ice" never inside "police").
-# Runs of punctuation are not collapsed, in either: "predator: badlands" matches "Predator: Badlands".
-_WORD_CHARS = _WordChars()
 _Span = tuple[int, int]  # start, end (inclusive) in the folded text
 
 
-class TopicsError(ValueError):
-    """A topics file or override is malformed; the message names the source, slug and key."""
-
-
-# --------------------------------------------------------------------------------------------------
-# Loading
-
-
-def load_topics(
-    path: Path | None = None, overrides: list[dict[str, Any]] | None = None, overrides_from: str = "overrides"
-) -> list[Topic]:
-    """Load topics from YAML (default: the packaged topics.yaml), then apply overrides.
-
-    The file is a mapping with a ``topics`` list (a bare list is accepted too). ``overrides`` is a list
-    of dicts in the same shape: a known slug is replaced in place, a new slug is appended. Errors in
-    them name ``overrides_from`` and the index (e.g. "spyglass.toml: topics.custom[2]").
-    """
-    src = Path(path) if path is not None else _DEFAULT_PATH
-    try:
-        raw = yaml.safe_load(src.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise TopicsError(f"{src}: cannot read topics file ({exc.strerror or exc})") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise TopicsError(f"{src}: invalid YAML{where}") from None
-    if isinstance(raw, dict):
-        unknown = set(raw) - {"topics"}
-        if unknown:
-            raise TopicsError(f"{src}: unknown top-level key {sorted(unknown)[0]!r}")
-        raw = raw.get("topics")
-    if not isinstance(raw, list):
-        raise TopicsError(f"{src}: expected a 'topics' list")
-    topics = _parse_list(raw, str(src))
-    if overrides:
-        if not isinstance(overrides, list):
-            raise TopicsError(f"{overrides_from}: expected a list of topics")
-        by_slug = {t.slug: i for i, t in enumerate(topics)}
-        for topic in _parse_list(overrides, overrides_from, indexed=True):
-            if topic.slug in by_slug:
-                topics[by_slug[topic.slug]] = topic
-            else:
-                by_slug[topic.slug] = len(topics)
-                topics.append(topic)
-    return topics
-
-
-def _parse_list(items: list[Any], source: str, *, indexed: bool = False) -> list[Topic]:
-    topics: list[Topic] = []
-    seen: set[str] = set()
-    for i, item in enumerate(items):
-        topic = _parse_topic(item, f"{source}[{i}]" if indexed else f"{source}: topic #{i + 1}")
-        if topic.slug in seen:
-            raise TopicsError(f"{source}: topic {topic.slug!r}: duplicate slug")
-        seen.add(topic.slug)
-        topics.append(topic)
-    return topics
-
-
-def _parse_topic(item: Any, where: str) -> Topic:
-    if not isinstance(item, dict):
-        raise TopicsError(f"{where}: expected a mapping, got {type(item).__name__}")
-    slug = item.get("slug")
-    if isinstance(slug, str) and slug:
-        where = (
-            f"{where.rsplit(': topic #', 1)[0]}: topic {slug!r}"
-            if ": topic #" in where
-            else f"{where} ({slug!r})"
-        )
-    for key in item:
-        if key not in _KEYS:
-            raise TopicsError(f"{where}: unknown key {str(key)!r}")
-    for key in _REQUIRED:
-        if item.get(key) in (None, "", []):
-            raise TopicsError(f"{where}: missing {key!r}")
-    if not isinstance(slug, str) or not _SLUG.match(slug):
-        raise TopicsError(f"{where}: 'slug' must be lowercase letters, digits and hyphens")
-    label = item["label"]
-    if not isinstance(label, str) or not label.strip():
-        raise TopicsError(f"{where}: 'label' must be a non-empty string")
-    description = item.get("description") or ""
-    if not isinstance(description, str):
-        raise TopicsError(f"{where}: 'description' must be a string")
-    lists = {k: _phrase_list(item.get(k), where, k) for k in ("phrases", "context_phrases", "exclusions")}
-    if not lists["phrases"]:
-        raise TopicsError(f"{where}: missing 'phrases'")
-    return Topic(
-        slug=slug,
-        label=label.strip(),
-        phrases=lists["phrases"],
-        context_phrases=lists["context_phrases"],
-        exclusions=lists["exclusions"],
-        description=description.strip(),
-    )
-
-
-def _phrase_list(value: Any, where: str, key: str) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        raise TopicsError(f"{where}: {key!r} must be a list of strings")
-    out: list[str] = []
-    for phrase in value:
-        if not isinstance(phrase, str | int | float) or isinstance(phrase, bool):
-            raise TopicsError(f"{where}: {key!r} must be a list of strings")
-        phrase = str(phrase).strip()
-        parts = [p.strip() for p in phrase.lstrip("=").split("~")]
-        if len(parts) > 2 or not all(_has_word(fold(p)) for p in parts):
-            raise TopicsError(f"{where}: {key!r} has an empty or malformed phrase {phrase!r}")
-        out.append(phrase)
-    return tuple(out)
-
-
-def _has_word(folded: str) -> bool:
-    return any(ch.isalnum() for ch in folded)
-
-
-# --------------------------------------------------------------------------------------------------
-# Keyword subscriptions, lookup
-
-
-def keyword_topic(phrase: str, excludes: Sequence[str] = ()) -> Topic:
-    """A user's "exact phrase" subscription as a Topic.
-
-    The phrase matches like a topic phrase (case-insensitive, whole words, last word inflected); any
-    exclude anywhere in the story vetoes it. The slug is stable for the same folded phrase and excludes.
-    """
-    clean = _literal(phrase)
-    if not _has_word(fold(clean)):
-        raise TopicsError(f"keyword {phrase!r}: needs at least one letter or digit")
-    excl = tuple(dict.fromkeys(e for e in (_literal(x) for x in excludes) if _has_word(fold(e))))
-    key = "\x1f".join([fold(clean), *sorted(fold(e) for e in excl)])
-    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:12]
-    return Topic(
-        slug=f"kw:{digest}",
-        label=f'"{clean}"',
-        phrases=(clean,),
-        exclusions=excl,
-        description=f'Stories containing "{clean}"',
-    )
-
-
-def readable_phrase(phrase: str) -> str:
-    """A phrase as a person reads it: no "=" (exact-case marker), "~" (near) shown as "…"."""
-    return " … ".join(part.strip().lstrip("=") for part in phrase.split("~")).strip()
-
-
-def example_phrases(topic: Topic, n: int) -> list[str]:
-    """The first ``n`` plain phrases of a topic, for lists people read (no proximity patterns)."""
-    return [readable_phrase(p) for p in topic.phrases if "~" not in p][:n]
-
-
-def _literal(s: str) -> str:
-    # Keyword text is taken literally: no "~" proximity operator, no "=" marker, no stray quotes.
-    return " ".join(s.replace("~", " ").strip().strip("\"'\u201c\u201d").lstrip("=").split())
-
-
-# --------------------------------------------------------------------------------------------------
-# Surface forms
-
-_SPELLING = {
-    "licence": "license",
-    "license": "licence",
-    "licences": "licenses",
-    "licenses": "licences",
-    "neighbour": "neighbor",
-    "neighbor": "neighbour",
-    "neighbours": "neighbors",
-    "neighbors": "neighbours",
-    "centre": "center",
-    "center": "centre",
-    "defence": "defense",
-    "defense": "defence",
-    "programme": "program",
-    "analyse": "analyze",
-    "analyze": "analyse",
-    "behavioural": "behavioral",
-    "behavioral": "behavioural",
-    "numberplate": "number plate",
-    "cellphone": "cell phone",
-    "bodycam": "body cam",
-}
-_ISE = (
-    ("isation", "ization"),
-    ("isations", "izations"),
-    ("ise", "ize"),
-    ("ises", "izes"),
-    ("ised", "ized"),
-    ("ising", "izing"),
-    ("iser", "izer"),
-    ("isers", "izers"),
-)
-_VOWELS = set("aeiou")
-
-
-def spelling_variants(word: str) -> set[str]:
-    out = {word}
-    if word in _SPELLING:
-        out.add(_SPELLING[word])
-    for brit, amer in _ISE:
-        for a, b in ((brit, amer), (amer, brit)):
-            if word.endswith(a) and len(word) > len(a) + 2:
-                out.add(word[: -len(a)] + b)
-    return out
-
-
-def _inflections(word: str) -> set[str]:
-    """Plural and verb forms of one word (over-generation is harmless: unused forms never match)."""
-    out = {word}
-    if not word.isalpha() or len(word) < 3:
-        return out
-    last, prev = word[-1], word[-2]
-    if last == "y" and prev not in _VOWELS:
-        out |= {word[:-1] + "ies", word[:-1] + "ied", word + "ing"}
-    elif last == "e":
-        out |= {word + "s", word + "d", word[:-1] + "ing"}
-    elif word.endswith(("s", "x", "z", "ch", "sh")):
-        out |= {word + "es", word + "ed", word + "ing"}
-    else:
-        out |= {word + "s", word + "ed", word + "ing"}
-        cvc = last not in _VOWELS and last not in "wxy" and prev in _VOWELS and word[-3] not in _VOWELS
-        if (cvc and len(word) <= 4) or (last == "l" and prev in _VOWELS):  # scanned, tagged, surveilled
-            out |= {word + last + "ed", word + last + "ing"}
-    return out
-
-
-def _surface_forms(phrase: str) -> set[str]:
-    """All folded forms one phrase (one side of an "A ~ B") can take in text."""
-    exact = phrase.startswith("=")
-    words = fold(phrase.lstrip("=")).split(" ")
-    forms: set[str] = set()
-    for combo in itertools.islice(itertools.product(*(spelling_variants(w) for w in words)), 64):
-        head, tail = list(combo[:-1]), combo[-1]
-        for last in {tail} if exact else _inflections(tail):
-            forms.add(" ".join([*head, last]))
-    return {k for k in (_key(f) for f in forms) if k}
-
-
-def _key(folded: str) -> str:
-    """Words only, single spaces: how both keys and story text look to the automaton."""
-    return folded.translate(_WORD_CHARS).strip()
-
-
-# --------------------------------------------------------------------------------------------------
 # Matching
 
 
@@ -401,7 +125,7 @@ class Matcher:
         keys: dict[str, set[tuple[int, int, int, int]]] = {}
 
         def add(text: str, entry: tuple[int, int, int, int]) -> None:
-            for form in _surface_forms(text):
+            for form in surface_forms(text):
                 keys.setdefault(form, set()).add(entry)
 
         for ti, (topic, plan) in enumerate(zip(self.topics, self._plans, strict=True)):
@@ -409,20 +133,20 @@ class Matcher:
             for kind, phrases in ((_STRONG, topic.phrases), (_CONTEXT, topic.context_phrases)):
                 for phrase in phrases:
                     # Phrases that fold alike ("plate reader", "plate-reader") report as the first one.
-                    pid = seen.setdefault(_key(fold(phrase)), len(plan.display))
+                    pid = seen.setdefault(key(fold(phrase)), len(plan.display))
                     if pid == len(plan.display):
                         plan.display.append(phrase.lstrip("="))
                     sides = [s.strip() for s in phrase.split("~")] if "~" in phrase else []
-                    if len(sides) == 2 and all(_has_word(fold(s)) for s in sides):
+                    if len(sides) == 2 and all(has_word(fold(s)) for s in sides):
                         pair = len(self._pairs)
                         self._pairs.append((ti, kind, pid))
                         eq = "=" if phrase.startswith("=") else ""
                         add(eq + sides[0].lstrip("="), (_PAIR, ti, pair, 0))
                         add(eq + sides[1], (_PAIR, ti, pair, 1))
-                    elif _has_word(fold(phrase.lstrip("=").replace("~", " "))):
+                    elif has_word(fold(phrase.lstrip("=").replace("~", " "))):
                         add(phrase.replace("~", " "), (kind, ti, pid, 0))
             for phrase in topic.exclusions:
-                if _has_word(fold(phrase.lstrip("="))):
+                if has_word(fold(phrase.lstrip("="))):
                     add(phrase.replace("~", " "), (_EXCL, ti, 0, 0))
         for anchor in anchors:
             add(anchor, (_ANCHOR, -1, 0, 0))
@@ -458,7 +182,7 @@ class Matcher:
             return []
         # One fold call for both; the NUL keeps title and summary words from forming a phrase together.
         raw = title[:MAX_CHARS].replace("\x00", " ") + " \x00 " + summary[:MAX_CHARS].replace("\x00", " ")
-        text = " " + fold(raw)[: 2 * MAX_CHARS].translate(_WORD_CHARS) + " "
+        text = " " + fold(raw)[: 2 * MAX_CHARS].translate(WORD_CHARS) + " "
 
         # topic index -> list of (start, end, phrase id), per kind
         strong: dict[int, list[tuple[int, int, int]]] = {}

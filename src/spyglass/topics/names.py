@@ -12,9 +12,9 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 
-from spyglass.matching import spelling_variants
 from spyglass.models import Topic
 from spyglass.text import fold
+from spyglass.topics.forms import spelling_variants
 
 _LABEL_PARTS = re.compile(r"\s*(?:[()/,]|\band\b)\s*")
 
