@@ -33,7 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from spyglass.classify import _TOKEN, MIN_FEATURES, _excl_pattern, tokens  # noqa: E402  (the product's own features)
-from spyglass.text import MAX_TITLE, clean_text, fold  # noqa: E402
+from spyglass.defaults import MAX_TITLE  # noqa: E402
+from spyglass.text import clean_text, fold  # noqa: E402
 from spyglass.topics import Matcher, load_topics  # noqa: E402
 
 FIX = ROOT / "tests" / "fixtures"

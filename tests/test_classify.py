@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from spyglass.classify import _DEFAULT_MODEL, Backstop
-from spyglass.text import MAX_TITLE, clean_text
+from spyglass.defaults import MAX_TITLE
+from spyglass.text import clean_text
 from spyglass.topics import Matcher, load_topics
 
 FIXTURES = Path(__file__).parent / "fixtures"

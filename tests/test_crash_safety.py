@@ -42,11 +42,9 @@ CHANNELS = ["CA", "CB", "CC"]
 WRAPPER = """
 import os, sys
 from datetime import timedelta
-import spyglass.delivery.outbox as outbox
-import spyglass.pipeline as pipeline
-import spyglass.scheduler as scheduler
+import spyglass.defaults as defaults
 lease = float(os.environ["TEST_LEASE_SECONDS"])
-outbox.LEASE = pipeline.SOURCE_LEASE = scheduler.LEADER_LEASE = timedelta(seconds=lease)
+defaults.DELIVERY_LEASE = defaults.SOURCE_LEASE = defaults.LEADER_LEASE = timedelta(seconds=lease)
 from spyglass.cli import main
 sys.exit(main(sys.argv[1:]))
 """

@@ -23,7 +23,8 @@ from feedserver import FeedServer, endless, gzip_bomb, trickle
 from spyglass import dedupe
 from spyglass.cli import main
 from spyglass.config import load_settings
-from spyglass.pipeline import FAILING_AFTER, PollReport, poll
+from spyglass.defaults import FAILING_AFTER
+from spyglass.pipeline import PollReport, poll
 from spyglass.service import Services, build_services
 from spyglass.store.schema import FolderFile, LshBand, Source, StoryRow
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from spyglass.defaults import MAX_SUMMARY, MAX_TITLE
 from spyglass.parse.feed import FeedError, ParsedFeed, parse_feed
-from spyglass.text import MAX_SUMMARY, MAX_TITLE
 
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
 NOW = datetime(2024, 3, 10, 12, 0, tzinfo=UTC)

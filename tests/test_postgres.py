@@ -39,10 +39,9 @@ from spyglass.store.search import PostgresSearch, parse_query
 WRAPPER = """
 import os, sys
 from datetime import timedelta
-import spyglass.delivery.outbox as outbox
-import spyglass.pipeline as pipeline
+import spyglass.defaults as defaults
 lease = float(os.environ["TEST_LEASE_SECONDS"])
-outbox.LEASE = pipeline.SOURCE_LEASE = timedelta(seconds=lease)
+defaults.DELIVERY_LEASE = defaults.SOURCE_LEASE = timedelta(seconds=lease)
 from spyglass.cli import main
 sys.exit(main(sys.argv[1:]))
 """
@@ -185,9 +184,10 @@ def test_search_uses_tsvector(pg_url: str, tmp_path: Path, capsys: pytest.Captur
 def test_only_one_worker_holds_the_leader_lease(
     pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import spyglass.defaults as defaults
     import spyglass.scheduler as scheduler
 
-    monkeypatch.setattr(scheduler, "LEADER_LEASE", timedelta(seconds=1))
+    monkeypatch.setattr(defaults, "LEADER_LEASE", timedelta(seconds=1))
     cfg = write_config(tmp_path, [])
     workers = [Worker(pg_services(cfg, pg_url), poster=None) for _ in range(3)]  # type: ignore[arg-type]
     leaders_per_round: list[list[str]] = []

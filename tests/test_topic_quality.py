@@ -24,7 +24,8 @@ from typing import Any
 import pytest
 import yaml
 
-from spyglass.text import MAX_TITLE, clean_text
+from spyglass.defaults import MAX_TITLE
+from spyglass.text import clean_text
 from spyglass.topics import Matcher, load_topics
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from spyglass.defaults import MAX_MATCH_CHARS
 from spyglass.models import Topic
 from spyglass.text import fold
 
@@ -26,7 +27,6 @@ __all__ = ["MIN_FEATURES", "Backstop", "exclusion_patterns", "tokens"]
 
 _DEFAULT_MODEL = Path(__file__).parent / "data" / "topic_model.json"
 _TOKEN = re.compile(r"[a-z0-9]+")
-_MAX_CHARS = 20_000  # of title and of summary, as in the matcher
 # Below this many known features (a bare headline such as "Ring") the L2-normalised input lets one word
 # decide; every labelled story has at least 12. Such stories are left to the phrase matcher.
 MIN_FEATURES = 8
@@ -35,7 +35,7 @@ MIN_FEATURES = 8
 def tokens(title: str, summary: str) -> list[str]:
     """Features of a story: folded words and adjacent-word bigrams of title and summary, and title words."""
     feats: list[str] = []
-    for part, is_title in ((title[:_MAX_CHARS], True), (summary[:_MAX_CHARS], False)):
+    for part, is_title in ((title[:MAX_MATCH_CHARS], True), (summary[:MAX_MATCH_CHARS], False)):
         words = _TOKEN.findall(fold(part).replace("'s ", " ").replace("'", ""))
         feats.extend(words)
         feats.extend(f"{a}_{b}" for a, b in zip(words, words[1:], strict=False))
@@ -99,5 +99,5 @@ class Backstop:
         hits = [s for s, p in self.predict(title, summary).items() if p >= self.threshold and s not in known]
         if not hits:
             return set()
-        text = " ".join(_TOKEN.findall(fold(title[:_MAX_CHARS] + " . " + summary[:_MAX_CHARS])))
+        text = " ".join(_TOKEN.findall(fold(title[:MAX_MATCH_CHARS] + " . " + summary[:MAX_MATCH_CHARS])))
         return {s for s in hits if not any(p.search(text) for p in self._gate.get(s, ()))}

@@ -9,10 +9,11 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from spyglass import __version__
+from spyglass.clock import now_utc
 from spyglass.config import Settings, config_path_from, load_settings
 from spyglass.errors import UserError
 
@@ -226,7 +227,8 @@ def cmd_topics(args: argparse.Namespace) -> int:
 def cmd_sources(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
-    from spyglass.pipeline import FAILING_AFTER, sync_sources
+    from spyglass.defaults import FAILING_AFTER
+    from spyglass.pipeline import sync_sources
     from spyglass.sources.fetch import redact_url
     from spyglass.store.schema import Source
 
@@ -234,7 +236,7 @@ def cmd_sources(args: argparse.Namespace) -> int:
     sync_sources(svc)
     print(f"database: {redact_url(svc.settings.database_url)}")
     names = {c.name for c in svc.settings.sources}
-    now = datetime.now(timezone.utc)
+    now = now_utc()
     with svc.store.read() as s:
         rows = [r for r in s.scalars(select(Source).order_by(Source.name)) if r.name in names]
 
@@ -357,7 +359,7 @@ def _db_history(args: argparse.Namespace, settings: Settings) -> int:
         store,
         retention=settings.retention,
         tombstone_retention=settings.tombstone_retention,
-        now=datetime.now(timezone.utc),
+        now=now_utc(),
         dry_run=args.dry_run,
         keep_sources=retention.archival_source_ids(store, settings),
     )

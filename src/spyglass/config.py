@@ -15,13 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from spyglass import durations
+from spyglass.defaults import CONFIG_FILE, DATABASE_URL, MAX_AGE, POLL_INTERVAL, SLACK_API_URL
 from spyglass.errors import ConfigError
 
-DEFAULT_CONFIG = Path("config/spyglass.toml")
-DEFAULT_DATABASE_URL = "sqlite:///spyglass.db"
-DEFAULT_INTERVAL = 15 * 60.0
-DEFAULT_MAX_AGE = 72 * 3600.0
-DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 FEED_FILE_SUFFIXES = (".xml", ".rss", ".atom", ".rdf")
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|kib|mb|mib|gb|gib)?\s*$", re.I)
@@ -33,7 +29,7 @@ class SourceConfig:
     name: str
     url: str = ""  # an RSS/Atom feed
     path: Path | None = None  # a folder of front-matter stories
-    interval: float = DEFAULT_INTERVAL
+    interval: float = POLL_INTERVAL
     max_age: float | None = None  # None: the global max_age; 0: no limit
     trusted: bool = True  # sources from the config file are the operator's own
     demo: bool = False  # sample stories for the console: stored and searchable, never alerted to Slack
@@ -70,7 +66,7 @@ class SlackConfig:
     bot_token: str = ""
     signing_secret: str = ""
     app_token: str = ""
-    api_url: str = DEFAULT_SLACK_API_URL
+    api_url: str = SLACK_API_URL
     post_interval: float = 1.0  # seconds between posts to one channel (Slack allows about 1/s)
 
     def __repr__(self) -> str:  # never let a token reach a log line
@@ -80,11 +76,11 @@ class SlackConfig:
 @dataclass(frozen=True)
 class Settings:
     config_path: Path
-    database_url: str = DEFAULT_DATABASE_URL
+    database_url: str = DATABASE_URL
     retention: float = 365 * 86400.0  # stories published longer ago are pruned (0: keep everything)
     tombstone_retention: float = 2 * 365 * 86400.0
     sources: tuple[SourceConfig, ...] = ()
-    max_age: float = DEFAULT_MAX_AGE
+    max_age: float = MAX_AGE
     topics_file: Path | None = None
     custom_topics: tuple[dict[str, Any], ...] = ()
     topic_classifier: bool = True
@@ -147,7 +143,7 @@ def _num(value: Any, where: str, key: str, minimum: float = 0) -> float:
 def config_path_from(arg: str | None, env: dict[str, str] | None = None) -> Path:
     env = os.environ if env is None else env  # type: ignore[assignment]
     assert env is not None
-    return Path(arg or env.get("SPYGLASS_CONFIG") or DEFAULT_CONFIG)
+    return Path(arg or env.get("SPYGLASS_CONFIG") or CONFIG_FILE)
 
 
 def load_settings(path: Path, env: dict[str, str] | None = None) -> Settings:
@@ -239,7 +235,7 @@ def settings_from_dict(data: dict[str, Any], path: Path, env: dict[str, str]) ->
     tombstone_retention = parse_duration(
         storage.get("tombstone_retention", "0"), where, "storage.tombstone_retention"
     )
-    db_url = env.get("DATABASE_URL") or storage.get("url") or DEFAULT_DATABASE_URL
+    db_url = env.get("DATABASE_URL") or storage.get("url") or DATABASE_URL
     _check_database_url(
         db_url,
         "environment" if env.get("DATABASE_URL") else where,
@@ -339,7 +335,7 @@ def settings_from_dict(data: dict[str, Any], path: Path, env: dict[str, str]) ->
     if not isinstance(slack, dict):
         raise ConfigError(where, "slack", "must be a table ([slack])")
     _expect(slack, {"post_interval", "api_url"}, where, "slack.")
-    api_url = env.get("SLACK_API_URL") or slack.get("api_url") or DEFAULT_SLACK_API_URL
+    api_url = env.get("SLACK_API_URL") or slack.get("api_url") or SLACK_API_URL
     if not re.match(r"^https?://", api_url):
         raise ConfigError(where, "SLACK_API_URL", f"{api_url!r} is not an http(s) URL")
     if not api_url.endswith("/"):

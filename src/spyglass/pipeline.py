@@ -14,7 +14,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from functools import partial
 
 from sqlalchemy import or_, select, update
@@ -22,7 +22,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from spyglass import defaults
+from spyglass.clock import now_utc
 from spyglass.config import SourceConfig
+from spyglass.defaults import DUE_TOLERANCE
 from spyglass.models import Match, Story
 from spyglass.parse.feed import FeedError, ParsedFeed, parse_feed
 from spyglass.service import Services
@@ -43,16 +46,6 @@ from spyglass.store.ingest import IngestResult, Plan, ingest
 from spyglass.store.schema import FolderFile, Source
 
 log = logging.getLogger(__name__)
-
-SOURCE_LEASE = timedelta(minutes=10)
-# A source is due when its interval has elapsed, counted from the start of its last poll, give or take
-# this much: the scheduler fires at start + k·interval, and a fire a few ms "early" must still poll.
-DUE_TOLERANCE = timedelta(seconds=2)
-FAILING_AFTER = 5  # consecutive errors before a source is flagged as failing
-
-
-def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 @dataclass
@@ -171,7 +164,7 @@ def claim_sources(svc: Services, names: Sequence[str], owner: str, *, only_due: 
             s.execute(
                 update(Source)
                 .where(Source.id.in_(ids), or_(Source.lease_until.is_(None), Source.lease_until < now))
-                .values(lease_owner=owner, lease_until=now + SOURCE_LEASE, last_attempt_at=now)
+                .values(lease_owner=owner, lease_until=now + defaults.SOURCE_LEASE, last_attempt_at=now)
             )
         return list(
             s.scalars(select(Source.name).where(Source.id.in_(ids), Source.lease_owner == owner)).all()
@@ -535,7 +528,7 @@ def _started(src: Source, now: datetime) -> datetime:
     """When this poll of the source began (its claim): the interval counts from there, not from the
     end, or every source would be polled half as often as configured."""
     began = src.last_attempt_at
-    return began if began is not None and now - SOURCE_LEASE <= began <= now else now
+    return began if began is not None and now - defaults.SOURCE_LEASE <= began <= now else now
 
 
 def _record_success(svc: Services, cfg: SourceConfig, fetched: FetchResult | None, n: int) -> None:

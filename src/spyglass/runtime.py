@@ -16,6 +16,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from spyglass.config import Settings
+from spyglass.defaults import SOCKET_PING
 from spyglass.delivery.posters import ConsolePoster, Poster, SlackPoster, slack_client
 from spyglass.errors import CredentialsError, SocketModeError, UserError
 
@@ -23,11 +24,6 @@ if TYPE_CHECKING:
     from spyglass.service import Services
 
 log = logging.getLogger(__name__)
-
-
-# The SDK counts a connection stale after 4 unanswered pings and checks once per ping: every 2 s
-# means a silently dropped connection is replaced within about 10 s (the SDK's 10 s took ~58 s).
-SOCKET_PING = 2.0
 
 
 def make_poster(settings: Settings) -> Poster:

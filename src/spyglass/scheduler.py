@@ -11,13 +11,16 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import or_, update
 from sqlalchemy.exc import IntegrityError
 
+from spyglass import defaults
+from spyglass.clock import now_utc
+from spyglass.defaults import COMPLAINT_EVERY, DRAIN_EVERY, PRUNE_EVERY
 from spyglass.delivery.outbox import Outbox, worker_id
 from spyglass.delivery.posters import Poster
 from spyglass.pipeline import poll
@@ -28,12 +31,8 @@ from spyglass.store.schema import Meta
 
 log = logging.getLogger(__name__)
 
-DRAIN_EVERY = 5.0  # seconds
-COMPLAINT_EVERY = 60.0  # seconds between repeats of one database error in the log
-LEADER_LEASE = timedelta(seconds=60)
 LEADER_KEY = "scheduler-leader"
 PRUNE_KEY = "last-prune"  # Meta row whose lease_until is when the next daily prune is due
-PRUNE_EVERY = timedelta(days=1)
 
 
 class Worker:
@@ -55,7 +54,7 @@ class Worker:
         self._last_complaint: tuple[str, float] = ("", 0.0)
 
     def start(self) -> None:
-        now = datetime.now(timezone.utc)
+        now = now_utc()
         for i, cfg in enumerate(self.svc.settings.sources):
             # Stagger first polls a little so a restart does not hit every server in the same second.
             self.scheduler.add_job(
@@ -129,7 +128,7 @@ class Worker:
     def _prune_daily(self) -> None:
         """Once a day, on the leader only: the history stays within [storage] retention."""
         settings = self.svc.settings
-        now = datetime.now(timezone.utc)
+        now = now_utc()
         if settings.retention <= 0:
             return
         with self.svc.store.session() as s:
@@ -155,7 +154,7 @@ class Worker:
         )
 
     def is_leader(self) -> bool:
-        now = datetime.now(timezone.utc)
+        now = now_utc()
         with self.svc.store.session() as s:
             res = s.execute(
                 update(Meta)
@@ -163,14 +162,14 @@ class Worker:
                     Meta.key == LEADER_KEY,
                     or_(Meta.value == self.owner, Meta.lease_until.is_(None), Meta.lease_until < now),
                 )
-                .values(value=self.owner, lease_until=now + LEADER_LEASE)
+                .values(value=self.owner, lease_until=now + defaults.LEADER_LEASE)
             )
             if getattr(res, "rowcount", 0):
                 return True
         try:
             with self.svc.store.session() as s:
                 if s.get(Meta, LEADER_KEY) is None:
-                    s.add(Meta(key=LEADER_KEY, value=self.owner, lease_until=now + LEADER_LEASE))
+                    s.add(Meta(key=LEADER_KEY, value=self.owner, lease_until=now + defaults.LEADER_LEASE))
                     return True
         except IntegrityError:
             pass

@@ -12,12 +12,13 @@ import logging
 import threading
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from spyglass.clock import now_utc
 from spyglass.config import SourceConfig
 from spyglass.store.db import StoreError
 from spyglass.store.schema import Source
@@ -109,7 +110,7 @@ def record_failure(
 ) -> None:
     """Back off exponentially (interval × 2^errors, capped), honour Retry-After, never drop silently.
     If the database will not take it, the failure waits in memory for the next poll."""
-    failure = Failure(error, retry_after, disable, datetime.now(timezone.utc))
+    failure = Failure(error, retry_after, disable, now_utc())
     try:
         with svc.store.session() as s:
             _apply(s, svc, cfg, failure)

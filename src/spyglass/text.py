@@ -9,6 +9,8 @@ from html.entities import html5 as _HTML5_ENTITIES
 
 from selectolax.lexbor import LexborHTMLParser
 
+from spyglass.defaults import MAX_SUMMARY
+
 # A space goes in front of every block-level or line-breaking tag, so that `<p>a</p><p>b</p>` reads
 # "a b", not "ab". Only spaces are added here: the HTML parser does all the removing.
 _BLOCK_TAG = re.compile(
@@ -24,8 +26,20 @@ _FAKE_ENTITY = re.compile(r"&([A-Za-z][A-Za-z0-9]{0,31});")
 # An entity left after one decoding: the publisher escaped twice (`&amp;rsquo;`).
 _LEFTOVER_ENTITY = re.compile(r"&(?:[A-Za-z][A-Za-z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6});")
 _WS = re.compile(r"\s+")
-# Unicode category Cc exactly (C0, DEL, C1), minus tab and newline which fold to spaces below.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# The one control-character rule, for everything shown or stored: C0 controls (tab and newline
+# optionally kept; HIT_START/HIT_END, \x02 and \x03, optionally kept), DEL, C1 controls, and the bidi
+# embedding/override/isolate characters that can visually reorder the rest of a message.
+# Ordinary right-to-left letters are untouched.
+_BIDI = "\u202a-\u202e\u2066-\u2069"
+
+
+def _control_class(keep_markers: bool, keep_newlines: bool) -> re.Pattern[str]:
+    kept = ("\x02\x03" if keep_markers else "") + ("\t\n" if keep_newlines else "")
+    chars = "".join(chr(c) for c in range(0x20) if chr(c) not in kept)
+    return re.compile(f"[{re.escape(chars)}\x7f-\x9f{_BIDI}]")
+
+
+_CONTROLS = {(km, kn): _control_class(km, kn) for km in (False, True) for kn in (False, True)}
 # All hyphen and dash variants, plus the no-break and narrow spaces, fold to a plain space for matching.
 _DASHES = "\u002d\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"
 _SPACES = "\u00a0\u2007\u202f\u2009\u200a\u3000"
@@ -35,9 +49,6 @@ _FOLD_TABLE = str.maketrans(
 )
 # Invisible format characters (zero-width joiners, bidi overrides) are dropped when folding.
 _INVISIBLE = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
-
-MAX_TITLE = 500
-MAX_SUMMARY = 5000
 
 
 def clean_text(raw: str | None, limit: int = MAX_SUMMARY) -> str:
@@ -52,8 +63,17 @@ def clean_text(raw: str | None, limit: int = MAX_SUMMARY) -> str:
         text = html.unescape(text)
     if "&" in text and _LEFTOVER_ENTITY.search(text):
         text = html.unescape(text)
-    text = _WS.sub(" ", _CONTROL.sub("", text)).strip()
+    text = _WS.sub(" ", strip_controls(text)).strip()
     return truncate(text, limit)
+
+
+def strip_controls(text: str, *, keep_markers: bool = False, keep_newlines: bool = True) -> str:
+    """Drop control characters and bidi overrides (the rule above). CR and CRLF become newlines when
+    newlines are kept, spaces otherwise, so lines and words never run together."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not keep_newlines:
+        text = text.replace("\n", " ").replace("\t", " ")
+    return _CONTROLS[(keep_markers, keep_newlines)].sub("", text)
 
 
 def html_to_text(markup: str) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
+from spyglass.defaults import MAX_URL
+
 # Blocklist, never allowlist: an allowlist would delete meaningful parameters such as `id=7`.
 _TRACKING_EXACT = frozenset(
     {
@@ -54,7 +56,6 @@ _TRACKING_EXACT = frozenset(
 _TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "hsa_", "vero_", "oly_")
 _HOST_PREFIXES = ("www.", "amp.", "m.", "mobile.")
 _AMP_CACHE = re.compile(r"^[a-z0-9-]+\.cdn\.ampproject\.org$")
-MAX_URL = 3000
 
 
 def is_tracking_param(name: str) -> bool:

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from spyglass.defaults import MAX_HITS, MAX_RELATED, MAX_URL
 from spyglass.delivery.mrkdwn import (
     bold_markers,
     escape_clip,
@@ -33,7 +34,6 @@ MAX_FIELD_TEXT = 2000
 MAX_CONTEXT_ELEMENTS = 10
 MAX_ACTION_ELEMENTS = 25
 MAX_BUTTON_TEXT = 75
-MAX_URL = 3000
 MAX_ALT_TEXT = 2000
 MAX_ID = 255
 
@@ -42,9 +42,7 @@ SUMMARY_LIMIT = 700
 TITLE_LABEL_LIMIT = 300
 REASONS_LIMIT = 1000
 TOPICS_LIMIT = 500
-MAX_RELATED = 8
 MAX_RELATED_LINE = 1200
-MAX_HITS = 10
 SNIPPET_LIMIT = 600
 UNTITLED = "(untitled story)"
 

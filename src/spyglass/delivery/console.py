@@ -11,16 +11,15 @@ import textwrap
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from spyglass.defaults import MAX_HITS, MAX_RELATED
 from spyglass.delivery.mrkdwn import other_outlets, safe_url
 from spyglass.models import HIT_END, HIT_START, AlertView, SearchHit
-from spyglass.text import truncate
+from spyglass.text import strip_controls, truncate
 from spyglass.topics import readable_phrase
 
 WIDTH = 78
 SUMMARY_LIMIT = 1200
 SNIPPET_LIMIT = 400
-MAX_RELATED = 8
-MAX_HITS = 10
 
 # ESC-introduced sequences: CSI (ESC [ ... final), OSC/DCS/SOS/PM/APC strings (ESC ] ... BEL or ST),
 # and two-character escapes. C1 equivalents (U+009B CSI, U+009D OSC, ...) are removed as controls.
@@ -31,7 +30,6 @@ _ESC_SEQ = re.compile(
     r"|\x9b[0-?]*[ -/]*[@-~]?"
     r"|[\x9d\x90\x98\x9e\x9f][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
 )
-_CONTROLS = re.compile("[\x00-\x01\x04-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _MARKERS = re.compile(f"[{HIT_START}{HIT_END}]")
 _WS = re.compile(r"\s+")
 
@@ -40,7 +38,7 @@ def clean(text: str | None, *, keep_markers: bool = False) -> str:
     """One line of terminal-safe text: escape sequences and controls gone, whitespace folded."""
     text = _ESC_SEQ.sub("", text or "")
     text = _WS.sub(" ", text)  # tabs/newlines become spaces before the controls are removed
-    text = _CONTROLS.sub("", text)
+    text = strip_controls(text, keep_markers=True, keep_newlines=False)
     if not keep_markers:
         text = _MARKERS.sub("", text)
     return _WS.sub(" ", text).strip()

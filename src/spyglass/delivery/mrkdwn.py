@@ -10,24 +10,12 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from spyglass.defaults import MAX_URL
 from spyglass.models import HIT_END, HIT_START
-from spyglass.text import truncate
+from spyglass.text import strip_controls, truncate
 
-MAX_URL = 3000
 ELLIPSIS = "…"
 
-# C0 controls (tab/newline optionally kept), DEL, C1 controls, and the bidi embedding/override/isolate
-# characters that can visually reorder the rest of a message. Ordinary RTL letters are untouched.
-_BIDI = "\u202a-\u202e\u2066-\u2069"
-
-
-def _control_class(keep_markers: bool, keep_newlines: bool) -> re.Pattern[str]:
-    kept = ("\x02\x03" if keep_markers else "") + ("\t\n" if keep_newlines else "")
-    chars = "".join(chr(c) for c in range(0x20) if chr(c) not in kept)
-    return re.compile(f"[{re.escape(chars)}\x7f-\x9f{_BIDI}]")
-
-
-_CONTROLS = {(km, kn): _control_class(km, kn) for km in (False, True) for kn in (False, True)}
 _WS = re.compile(r"\s+")
 _SCHEME = re.compile(r"^(https?)://", re.I)
 # Characters kept as-is in a URL: unreserved and reserved characters minus quotes; `%` is checked apart.
@@ -36,15 +24,6 @@ _PCT = re.compile(r"%[0-9A-Fa-f]{2}")
 # `&lt;` in a URL would be shown (and followed) as `<` by Slack's entity decoding; encode its `&`.
 _ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
 _HOST = re.compile(r"^[A-Za-z0-9.\-_~:\[\]]+$")
-
-
-def strip_controls(text: str, *, keep_markers: bool = False, keep_newlines: bool = True) -> str:
-    """Drop C0/C1 control characters and bidi overrides/isolates. CR/CRLF become newlines when they
-    are kept, and every dropped whitespace control becomes a space so words do not run together."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if not keep_newlines:
-        text = text.replace("\n", " ").replace("\t", " ")
-    return _CONTROLS[(keep_markers, keep_newlines)].sub("", text)
 
 
 def escape(text: str, *, keep_markers: bool = False) -> str:

@@ -23,11 +23,14 @@ from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from spyglass import defaults
+from spyglass.clock import now_utc
+from spyglass.defaults import AUTH_PAUSE, CLAIM_BATCH, MAX_ATTEMPTS, MAX_RELATED, OUTAGE_PATIENCE
 from spyglass.delivery.blocks import build_alert, build_reply, validate_blocks
 from spyglass.delivery.posters import Poster, PostOutcome
 from spyglass.models import AlertView, RelatedLink
@@ -35,19 +38,6 @@ from spyglass.store.db import Store
 from spyglass.store.schema import Delivery, StoryRow, Subscription
 
 log = logging.getLogger(__name__)
-
-LEASE = timedelta(minutes=2)
-MAX_ATTEMPTS = 8
-OUTAGE_PATIENCE = timedelta(hours=24)
-# A rejected bot token stops delivery for this long (then one probe per channel); the rows wait and
-# their attempts are not spent, so fixing the token later loses nothing.
-AUTH_PAUSE = timedelta(minutes=1)
-MAX_RELATED = 8
-CLAIM_BATCH = 200
-
-
-def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def delivery_key(did: int, url: str) -> str:
@@ -107,7 +97,7 @@ class Outbox:
                     Delivery.status == "pending",
                     or_(Delivery.lease_until.is_(None), Delivery.lease_until < now),
                 )
-                .values(lease_owner=self.owner, lease_until=now + LEASE)
+                .values(lease_owner=self.owner, lease_until=now + defaults.DELIVERY_LEASE)
             )
             return list(
                 s.scalars(
@@ -205,7 +195,7 @@ class Outbox:
             d = s.get(Delivery, did, with_for_update=self.store.dialect == "postgresql")
             if d is None or d.status != "pending" or d.lease_owner != self.owner:
                 return False
-            d.lease_until = now_utc() + LEASE
+            d.lease_until = now_utc() + defaults.DELIVERY_LEASE
             story = s.get(StoryRow, d.story_id)
             if story is None:
                 d.status = "failed"

@@ -28,10 +28,11 @@ from urllib.parse import urljoin, urlsplit
 
 import feedparser
 
+from spyglass.defaults import MAX_GUID, MAX_ITEMS, MAX_PROVIDER, MAX_SUMMARY, MAX_TITLE
 from spyglass.errors import FeedError
 from spyglass.models import Story
 from spyglass.parse.dates import parse_date
-from spyglass.text import MAX_SUMMARY, MAX_TITLE, clean_text, repair_bare_ampersands, truncate
+from spyglass.text import clean_text, repair_bare_ampersands, truncate
 from spyglass.urls import (
     MAX_URL,
     canonical_url,
@@ -48,9 +49,6 @@ try:  # optional: the fast path; everything works (slower) without it
 except ImportError:  # pragma: no cover - depends on the platform having a wheel
     _rs = None
 
-MAX_PROVIDER = 200
-MAX_GUID = 1000
-MAX_ITEMS = 2000  # entries read from one feed; the rest are counted as skipped
 FUTURE_SLACK = timedelta(days=1)
 
 # After one round of cleaning, markup that is still there was escaped twice by the publisher

@@ -13,13 +13,12 @@ import yaml
 from frontmatter.default_handlers import BaseHandler, YAMLHandler
 from markdown_it import MarkdownIt
 
+from spyglass.defaults import MAX_RELATED_STORED, MAX_SUMMARY, MAX_TITLE
 from spyglass.errors import DraftError, StoryFileError
 from spyglass.models import RelatedLink, Story
 from spyglass.parse.dates import parse_date
-from spyglass.text import MAX_SUMMARY, MAX_TITLE, clean_text, truncate
+from spyglass.text import clean_text, truncate
 from spyglass.urls import canonical_url, domain_of, link_url
-
-MAX_RELATED = 20
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -163,7 +162,7 @@ def parse_story_text(text: str, *, source: str, file_id: str, now: datetime) -> 
     related: list[RelatedLink] = []
     raw_related = meta.get("related")
     for item in raw_related if isinstance(raw_related, list) else []:
-        if not isinstance(item, dict) or len(related) >= MAX_RELATED:
+        if not isinstance(item, dict) or len(related) >= MAX_RELATED_STORED:
             continue
         url = _http(item.get("webUrl")) or _http(item.get("originalUrl")) or _http(item.get("url"))
         rtitle = clean_text(_text(item.get("title")), MAX_TITLE)

@@ -10,14 +10,16 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
+from spyglass.clock import now_utc
+from spyglass.defaults import MAX_COMMAND_TEXT
 from spyglass.delivery.blocks import build_notice, build_search_results
-from spyglass.delivery.mrkdwn import escape, strip_controls
+from spyglass.delivery.mrkdwn import escape
 from spyglass.delivery.outbox import resume_channel
 from spyglass.models import Topic
 from spyglass.service import Services
@@ -25,10 +27,10 @@ from spyglass.store.db import StoreBusy
 from spyglass.store.schema import Delivery, Subscription
 from spyglass.store.search import Query, QueryError, parse_query
 from spyglass.store.search import search as run_search
+from spyglass.text import strip_controls
 from spyglass.topics import example_phrases, keyword_topic
 from spyglass.topics.names import norm_name, resolve_topic, suggest_topics
 
-MAX_TEXT = 1000
 MAX_SUBSCRIPTIONS = 200
 _QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‟": '"', "«": '"', "»": '"'})
 _ARG = re.compile(r'(-?)"([^"]*)"|(\S+)')
@@ -101,8 +103,10 @@ def handle(svc: Services, caller: Caller, text: str, *, channel_check: ChannelCh
 
 
 def _dispatch(svc: Services, caller: Caller, text: str, channel_check: ChannelCheck | None) -> Reply:
-    if len(text or "") > MAX_TEXT:
-        return notice(f"That command is {len(text)} characters long; please keep it under {MAX_TEXT}.")
+    if len(text or "") > MAX_COMMAND_TEXT:
+        return notice(
+            f"That command is {len(text)} characters long; please keep it under {MAX_COMMAND_TEXT}."
+        )
     verb, rest = split_command(text)
     if verb in ("help", "?", "-h", "--help"):
         return notice(HELP)
@@ -210,7 +214,7 @@ def subscribe(svc: Services, caller: Caller, rest: str, channel_check: ChannelCh
     problem = channel_check(caller.channel_id) if channel_check else None
     if problem:  # a subscription the first alert would only pause
         return notice(problem + " Nothing was changed.")
-    now = datetime.now(timezone.utc)
+    now = now_utc()
     added: list[str] = []
     try:
         _add_subscriptions(svc, caller, topics, phrases, excludes, now, added)
@@ -400,7 +404,7 @@ def search(svc: Services, rest: str) -> Reply:
 def latest(svc: Services, rest: str) -> Reply:
     """`/spyglass latest [TOPIC]`: the newest stories, of one topic if named."""
     names = rest.split()
-    q = Query(since=datetime.now(timezone.utc) - timedelta(days=365 * 50))
+    q = Query(since=now_utc() - timedelta(days=365 * 50))
     if names:
         topics, unknown = resolve_names(names, svc.topics)
         if unknown or len(topics) != 1:

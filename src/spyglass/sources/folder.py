@@ -9,14 +9,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from spyglass.defaults import MAX_FILE_BYTES, MAX_FILES
 from spyglass.errors import FolderError
 from spyglass.models import Story
 from spyglass.parse.story_file import StoryFileError, parse_story_text
 
 log = logging.getLogger(__name__)
 
-MAX_FILE_BYTES = 1 * 2**20
-MAX_FILES = 10_000
 SUFFIXES = (".md", ".markdown")
 
 

@@ -13,13 +13,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from spyglass.defaults import COMMAND_WAIT
 from spyglass.errors import StoreBusy, StoreError, StoreUnwritable
 from spyglass.store.migrate import upgrade
 
 _BUSY_TIMEOUT_MS = 60_000
-# A Slack command's write waits this long for another process's write lock, then answers "busy":
-# Slack wants its answer within 3 s, and a change made after the user was told "failed" is worse.
-COMMAND_WAIT = 2.0
 
 
 def is_sqlite(engine: Engine) -> bool:

@@ -18,6 +18,8 @@ from typing import Protocol
 
 from sqlalchemy import func, select, text
 
+from spyglass.clock import now_utc
+from spyglass.defaults import MAX_QUERY, MAX_QUERY_TERMS
 from spyglass.durations import DurationError, parse_duration
 from spyglass.errors import QueryError
 from spyglass.models import HIT_END, HIT_START, SearchHit
@@ -26,8 +28,6 @@ from spyglass.store.schema import StoryRow
 from spyglass.topics.forms import spelling_variants
 
 RANK_WINDOW = 500
-MAX_QUERY = 300
-MAX_TERMS = 12
 _TOKEN = re.compile(r'(-?)(\w+):("[^"]*"|\S+)|"([^"]*)"|(\S+)')
 _WORD = re.compile(r"\w+", re.U)
 
@@ -61,7 +61,7 @@ def parse_query(raw: str, *, now: datetime | None = None) -> Query:
     raw = (raw or "").strip()
     if len(raw) > MAX_QUERY:
         raise QueryError(f"that query is {len(raw)} characters; keep it under {MAX_QUERY}")
-    now = now or datetime.now(timezone.utc)
+    now = now or now_utc()
     q = Query()
     for m in _TOKEN.finditer(raw):
         neg, key, value, phrase, bare = m.groups()
@@ -94,8 +94,8 @@ def parse_query(raw: str, *, now: datetime | None = None) -> Query:
         if prefix and words and len(words[-1]) >= 2:
             words[-1] += "*"
         q.terms.extend(words)
-    q.terms = list(dict.fromkeys(q.terms))[:MAX_TERMS]
-    q.phrases = q.phrases[:MAX_TERMS]
+    q.terms = list(dict.fromkeys(q.terms))[:MAX_QUERY_TERMS]
+    q.phrases = q.phrases[:MAX_QUERY_TERMS]
     return q
 
 

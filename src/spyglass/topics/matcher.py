@@ -3,7 +3,7 @@
 How a story matches a topic
 ---------------------------
 Title and summary are folded (``text.fold``: NFKC, dashes to spaces, curly apostrophes, casefold) and
-bounded to ``MAX_CHARS``. Every phrase of every topic is folded the same way and expanded into its
+bounded to ``MAX_MATCH_CHARS``. Every phrase of every topic is folded the same way and expanded into its
 surface forms (last word inflected, -ise/-ize and licence/license spellings), and all of them go into
 one Aho-Corasick automaton, so a story is scanned once, in linear time, whatever the number of topics
 or keyword subscriptions. A hit only counts on word boundaries (no "ice" in "police").
@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import ahocorasick
 
+from spyglass.defaults import MAX_MATCH_CHARS
 from spyglass.models import Match, Topic
 from spyglass.text import fold
 from spyglass.topics.forms import WORD_CHARS, key, surface_forms
@@ -41,7 +42,6 @@ from spyglass.topics.load import has_word
 if TYPE_CHECKING:
     from spyglass.classify import Backstop
 
-MAX_CHARS = 20_000  # of title and of summary: bounds the work on untrusted text
 WINDOW = 200  # characters (~30 words) for context anchoring and exclusion vetoes
 PAIR_GAP = 40  # characters (~6 words) allowed between the two halves of an "A ~ B" phrase
 _MAX_HITS = 200  # per topic and kind: bounds the quadratic-looking veto loops on pathological text
@@ -181,8 +181,12 @@ class Matcher:
         if self._empty:
             return []
         # One fold call for both; the NUL keeps title and summary words from forming a phrase together.
-        raw = title[:MAX_CHARS].replace("\x00", " ") + " \x00 " + summary[:MAX_CHARS].replace("\x00", " ")
-        text = " " + fold(raw)[: 2 * MAX_CHARS].translate(WORD_CHARS) + " "
+        raw = (
+            title[:MAX_MATCH_CHARS].replace("\x00", " ")
+            + " \x00 "
+            + summary[:MAX_MATCH_CHARS].replace("\x00", " ")
+        )
+        text = " " + fold(raw)[: 2 * MAX_MATCH_CHARS].translate(WORD_CHARS) + " "
 
         # topic index -> list of (start, end, phrase id), per kind
         strong: dict[int, list[tuple[int, int, int]]] = {}
