@@ -149,7 +149,7 @@ class ParseCounter:
     """Counts parse_feed calls made by the pipeline (proof that a warm poll parses nothing)."""
 
     def __init__(self) -> None:
-        import spyglass.pipeline as pipeline
+        import spyglass.sources.feed as pipeline
 
         self.pipeline = pipeline
         self.orig = pipeline.parse_feed
@@ -169,7 +169,7 @@ class ParseCounter:
 
 def _poll(tmp: Path, srv: FeedServer, n: int, name: str) -> tuple[float, Any, Any, int]:
     """Cold poll into a fresh database, then return (seconds, report, services, parse calls)."""
-    from spyglass.pipeline import poll
+    from spyglass.refresh import poll
     from spyglass.service import build_services
 
     db = tmp / f"{name}.db"
@@ -184,7 +184,7 @@ def _poll(tmp: Path, srv: FeedServer, n: int, name: str) -> tuple[float, Any, An
 def bench_ingest(quick: bool, tmp: Path) -> None:
     import feedparser
 
-    from spyglass.pipeline import poll
+    from spyglass.refresh import poll
 
     n_feeds = 40 if quick else 200
     per_feed = 50

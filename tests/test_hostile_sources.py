@@ -24,7 +24,7 @@ from spyglass import dedupe
 from spyglass.cli import main
 from spyglass.config import load_settings
 from spyglass.defaults import FAILING_AFTER
-from spyglass.pipeline import PollReport, poll
+from spyglass.refresh import PollReport, poll
 from spyglass.service import Services, build_services
 from spyglass.store.schema import FolderFile, LshBand, Source, StoryRow
 
@@ -466,7 +466,7 @@ def test_the_interval_counts_from_the_start_of_a_poll_so_a_slow_feed_keeps_its_s
     long the fetch took (it used to be finish + interval, so every other fire found it 'not due')."""
     from datetime import UTC, datetime
 
-    from spyglass import pipeline
+    from spyglass.sources import state
 
     server.route("/slow.xml", rss([("Slow feed story", "https://slow.example/1", "text")]), delay=1.5)
     cfg = write_config(tmp_path, [{"name": "Slow", "url": server.url("/slow.xml"), "interval": "30s"}])
@@ -478,5 +478,5 @@ def test_the_interval_counts_from_the_start_of_a_poll_so_a_slow_feed_keeps_its_s
     assert row.next_attempt_at is not None
     assert row.next_attempt_at - started <= timedelta(seconds=30.5)
     # The next scheduled fire, a few milliseconds before the exact interval, finds it due.
-    monkeypatch.setattr(pipeline, "now_utc", lambda: started + timedelta(seconds=29.99))
-    assert pipeline.claim_sources(svc, ["Slow"], "test", only_due=True) == ["Slow"]
+    monkeypatch.setattr(state, "now_utc", lambda: started + timedelta(seconds=29.99))
+    assert state.claim(svc, ["Slow"], "test", only_due=True) == ["Slow"]

@@ -28,7 +28,7 @@ from fakeslack import TOKEN, FakeSlack
 from feedserver import FeedServer
 from spyglass.cli import main
 from spyglass.config import load_settings
-from spyglass.pipeline import poll
+from spyglass.refresh import poll
 from spyglass.scheduler import Worker
 from spyglass.service import Services, build_services
 from spyglass.slack.commands import Caller, handle

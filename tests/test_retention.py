@@ -16,7 +16,7 @@ from feeds import distinct_story
 from feedserver import FeedServer
 from spyglass.config import load_settings
 from spyglass.delivery.outbox import Outbox
-from spyglass.pipeline import poll
+from spyglass.refresh import poll
 from spyglass.runtime import make_poster
 from spyglass.service import build_services
 from spyglass.slack.commands import Caller, handle

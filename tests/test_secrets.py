@@ -227,8 +227,8 @@ def test_rows_stored_with_credentials_are_redacted_without_losing_state(tmp_path
     from sqlalchemy import select
 
     from spyglass.config import load_settings
-    from spyglass.pipeline import sync_sources
     from spyglass.service import build_services
+    from spyglass.sources.state import sync_sources
     from spyglass.store.schema import Source
 
     url = f"http://reader:{FEED_PASSWORD}@127.0.0.1:9/feed.xml"

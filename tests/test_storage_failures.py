@@ -21,7 +21,7 @@ from feeds import distinct_story, rss
 from feedserver import FeedServer, Reply
 from spyglass.cli import main
 from spyglass.config import load_settings
-from spyglass.pipeline import poll
+from spyglass.refresh import poll
 from spyglass.service import build_services
 
 

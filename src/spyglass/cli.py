@@ -18,7 +18,7 @@ from spyglass.config import Settings, config_path_from, load_settings
 from spyglass.errors import UserError
 
 if TYPE_CHECKING:
-    from spyglass.pipeline import PollReport
+    from spyglass.refresh import PollReport
     from spyglass.service import Services
 
 log = logging.getLogger("spyglass")
@@ -42,7 +42,7 @@ def _services(args: argparse.Namespace, migrate: bool = True) -> Services:
 # ---------------------------------------------------------------------------- commands
 def cmd_poll(args: argparse.Namespace) -> int:
     from spyglass.delivery.outbox import DrainReport, Outbox, worker_id
-    from spyglass.pipeline import poll
+    from spyglass.refresh import poll
     from spyglass.runtime import make_poster
     from spyglass.store.db import StoreError
 
@@ -228,8 +228,8 @@ def cmd_sources(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
     from spyglass.defaults import FAILING_AFTER
-    from spyglass.pipeline import sync_sources
     from spyglass.sources.fetch import redact_url
+    from spyglass.sources.state import sync_sources
     from spyglass.store.schema import Source
 
     svc = _services(args)

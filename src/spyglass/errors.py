@@ -12,6 +12,7 @@
     │       ├── StoreBusy         another writer held the lock too long; nothing was written
     │       └── StoreUnwritable   the storage refused a write (disk full, read-only, I/O error)
     └── SourceError               one source cannot be read; recorded on that source, the poll goes on
+        ├── FetchError            the server did not give the feed (HTTP error, refused, timed out, 410)
         ├── FeedError             the body is not a feed
         ├── FolderError           a folder source cannot be listed
         └── StoryFileError        one Markdown story file is unusable (DraftError: a draft, skipped quietly)
@@ -78,6 +79,15 @@ class StoreUnwritable(StoreError):
 
 class SourceError(SpyglassError):
     """One source cannot be read; str() is what `spyglass sources` shows for it."""
+
+
+class FetchError(SourceError):
+    """The feed could not be fetched. ``retry_after`` is the server's Retry-After in seconds;
+    ``disable`` means it said the feed is gone for good (HTTP 410)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, disable: bool = False) -> None:
+        super().__init__(message)
+        self.retry_after, self.disable = retry_after, disable
 
 
 class FeedError(SourceError):

@@ -23,7 +23,7 @@ from spyglass.clock import now_utc
 from spyglass.defaults import COMPLAINT_EVERY, DRAIN_EVERY, PRUNE_EVERY
 from spyglass.delivery.outbox import Outbox, worker_id
 from spyglass.delivery.posters import Poster
-from spyglass.pipeline import poll
+from spyglass.refresh import poll
 from spyglass.service import Services
 from spyglass.store import retention
 from spyglass.store.db import StoreError

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from spyglass.classify import Backstop
 from spyglass.config import Settings
 from spyglass.models import Topic
-from spyglass.sourcestate import Unsaved
+from spyglass.sources.state import Unsaved
 from spyglass.store.db import Store, open_store
 from spyglass.store.ingest import Plan, Route
 from spyglass.store.schema import Subscription

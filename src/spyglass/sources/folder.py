@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from spyglass.clock import now_utc
+from spyglass.config import SourceConfig
 from spyglass.defaults import MAX_FILE_BYTES, MAX_FILES
 from spyglass.errors import FolderError
 from spyglass.models import Story
 from spyglass.parse.story_file import StoryFileError, parse_story_text
+from spyglass.sources.base import Reading
+from spyglass.store.db import Store
+from spyglass.store.schema import FolderFile
 
 log = logging.getLogger(__name__)
 
@@ -91,3 +100,39 @@ def _read_one(
         log.exception("unexpected error parsing %s", path)
         result.error = f"unexpected error: {type(e).__name__}"
     return result
+
+
+class FolderSource:
+    """A folder of Markdown stories. Bad files are remembered (with their digest) in the same
+    transaction as the stories, so they are not read again until they change."""
+
+    def __init__(self, cfg: SourceConfig) -> None:
+        assert cfg.path is not None
+        self.cfg, self.path = cfg, cfg.path
+
+    def read(self, store: Store, source_id: int) -> Reading:
+        with store.session() as s:
+            rows = s.scalars(select(FolderFile).where(FolderFile.source_id == source_id))
+            seen = {f.path: Seen(f.mtime_ns, f.size, f.digest) for f in rows}
+        files = scan_folder(self.path, source=self.cfg.name, seen=seen, now=now_utc())
+        for f in files:
+            if f.error:
+                log.warning("source %s: %s: %s", self.cfg.name, f.path, f.error)
+
+        def remember(s: Session) -> None:
+            for f in files:
+                row = s.get(FolderFile, (source_id, f.path))
+                if row is None:
+                    row = FolderFile(source_id=source_id, path=f.path)
+                    s.add(row)
+                row.mtime_ns, row.size, row.digest, row.error = f.mtime_ns, f.size, f.digest, f.error or None
+
+        bad = sum(1 for f in files if f.error)
+        return Reading(
+            stories=[f.story for f in files if f.story],
+            seen=len(files),
+            # Why files were skipped, by the first words of their error ("a draft (…)", "front matter has no title").
+            skips=Counter(f.error.split(":")[0] for f in files if f.error),
+            remember=remember,
+            note=f"{bad} file(s) skipped; see the log" if bad else "",
+        )

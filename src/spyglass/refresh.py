@@ -1,0 +1,212 @@
+"""One refresh of one source, end to end — read → match → de-duplicate and store → plan
+deliveries — and `poll`, which claims the due sources and refreshes each.
+
+Follow a story from here: `sources/` reads it (feed, feed file or folder: one `SourceReader`
+protocol), `topics/` matches it, `store/ingest.py` clusters and stores it and plans its
+deliveries, `sources/state.py` records how the source did. Failures stay with their source: one
+that cannot be read records its error and backs off, and every other source is refreshed as usual.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from spyglass.clock import now_utc
+from spyglass.config import SourceConfig
+from spyglass.errors import FetchError, SourceError, StoreError
+from spyglass.models import Story
+from spyglass.service import Services
+from spyglass.sources import state
+from spyglass.sources.base import Reading, SourceReader
+from spyglass.sources.feed import FeedFileSource, fetch_feeds
+from spyglass.sources.folder import FolderSource
+from spyglass.sources.state import Counts, Lease
+from spyglass.store.ingest import IngestResult, Plan, ingest
+from spyglass.store.schema import Source
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SourceReport:
+    name: str
+    status: str  # ok | not_modified | error | disabled
+    stored: int = 0
+    duplicates: int = 0
+    planned: int = 0
+    error: str = ""
+    seen: int = 0  # entries (or files) read this poll
+    skipped: int = 0  # entries that did not become stories, e.g. no link
+    skip_reason: str = ""  # the commonest reason, with its count
+    ingest: IngestResult | None = None  # why new stories were not alerted, when any were read
+
+
+@dataclass
+class PollReport:
+    sources: list[SourceReport] = field(default_factory=list)
+
+    @property
+    def stored(self) -> int:
+        return sum(r.stored for r in self.sources)
+
+    @property
+    def planned(self) -> int:
+        return sum(r.planned for r in self.sources)
+
+    @property
+    def seen(self) -> int:
+        return sum(r.seen for r in self.sources)
+
+    @property
+    def skipped(self) -> int:
+        return sum(r.skipped for r in self.sources)
+
+    @property
+    def failed(self) -> list[SourceReport]:
+        return [r for r in self.sources if r.status in ("error", "disabled")]
+
+    def not_alerted(self) -> tuple[int, int, int, Counter[str], int]:
+        """(about no topic, too old, on topics no channel follows, those topics by story, older than
+        retention and so not stored), over all sources."""
+        results = [r.ingest for r in self.sources if r.ingest is not None]
+        unfollowed: Counter[str] = Counter()
+        for res in results:
+            unfollowed.update(res.unfollowed)
+        return (
+            sum(r.off_topic for r in results),
+            sum(r.too_old for r in results),
+            sum(r.unrouted for r in results),
+            unfollowed,
+            sum(r.past_retention for r in results),
+        )
+
+
+def poll(
+    svc: Services,
+    owner: str,
+    *,
+    names: Sequence[str] | None = None,
+    only_due: bool = False,
+    stop: threading.Event | None = None,
+) -> PollReport:
+    """Refresh the (due) sources once. When ``stop`` is set meanwhile (SIGTERM), fetches in progress
+    are abandoned, nothing more is stored, and the claims are given back for the next worker."""
+    state.sync_sources(svc)
+    state.write_unsaved(svc, owner)
+    configs = {c.name: c for c in svc.settings.sources}
+    claimed = state.claim(svc, list(names) if names is not None else list(configs), owner, only_due=only_due)
+    report = PollReport()
+    chosen = [configs[n] for n in claimed]
+    feeds = fetch_feeds(svc, [c for c in chosen if c.kind == "feed"], stop)
+    if feeds is None or (stop is not None and stop.is_set()):
+        state.give_back(svc, claimed, owner)
+        return report
+    readers: list[SourceReader] = [
+        *feeds,
+        *(FolderSource(c) for c in chosen if c.kind == "folder"),
+        *(FeedFileSource(c, svc.settings.fetch.max_bytes) for c in chosen if c.kind == "feedfile"),
+    ]
+    for i, reader in enumerate(readers):
+        if stop is not None and stop.is_set():  # each source is stored whole or not at all
+            state.give_back(svc, [r.cfg.name for r in readers[i:]], owner)
+            break
+        report.sources.append(refresh_source(svc, reader, Lease(owner)))
+    return report
+
+
+def refresh_source(svc: Services, reader: SourceReader, lease: Lease) -> SourceReport:
+    """Read one source, match and store what it gave, and record how it went — the stories and the
+    source's new state in one transaction, which also gives back the lease. Whatever goes wrong is
+    recorded on this source only."""
+    cfg = reader.cfg
+    try:
+        sid = state.source_id(svc, cfg.name)
+        reading = reader.read(svc.store, sid)
+        if reading.unchanged:
+            with svc.store.session() as s:
+                state.record_success(s, cfg, lease, stories=0, counts=None, http=reading.http)
+            return SourceReport(cfg.name, "not_modified")
+        return _store(svc, cfg, sid, reading, lease)
+    except SourceError as e:
+        retry, disable = (e.retry_after, e.disable) if isinstance(e, FetchError) else (None, False)
+        state.record_failure(svc, cfg, lease, str(e), retry, disable=disable)
+        return SourceReport(cfg.name, "disabled" if disable else "error", error=str(e))
+    except StoreError as e:  # the database refused (disk full, read-only): one line, not a traceback
+        lease.released = False  # the transaction that released it was rolled back
+        state.record_failure(svc, cfg, lease, str(e)[:300])
+        return SourceReport(cfg.name, "error", error=str(e)[:300])
+    except Exception as e:
+        lease.released = False
+        log.exception("source %s: unexpected error", cfg.name)
+        error = f"unexpected error: {type(e).__name__}: {e}"[:300]
+        state.record_failure(svc, cfg, lease, error)
+        return SourceReport(cfg.name, "error", error=error)
+    finally:
+        if not lease.released:  # normally released in the same transaction as the state
+            state.give_back(svc, [cfg.name], lease.owner)
+
+
+def _store(svc: Services, cfg: SourceConfig, sid: int, reading: Reading, lease: Lease) -> SourceReport:
+    max_age = svc.settings.max_age if cfg.max_age is None else cfg.max_age
+    stories, past_retention = _within_retention(svc, reading.stories, max_age)
+    plan, matcher = svc.plan_and_matcher()
+    if cfg.demo and svc.slack_enabled:  # archival samples must never reach real channels as news
+        plan = Plan(labels=plan.labels)
+    batch = [(st, matcher.match(st.title, st.summary)) for st in stories]
+    skips = reading.skips + Counter({"older than [storage] retention": past_retention})
+    skipped = sum(skips.values())
+    with svc.store.session() as s:
+        # Undated stories are not alerted on a source's first poll: they may be years old.
+        first = s.scalar(select(Source.last_success_at).where(Source.id == sid)) is None
+        res = ingest(s, sid, batch, plan=plan, now=now_utc(), max_age=max_age, first_poll=first)
+        res.past_retention = past_retention
+        if reading.remember is not None:
+            reading.remember(s)
+        counts = Counts(reading.seen, res.stored, skipped, _commonest(skips))
+        state.record_success(s, cfg, lease, stories=len(reading.stories), counts=counts, http=reading.http)
+    if skipped:
+        log.info(
+            "source %s: %d of %d entries skipped, most for: %s",
+            cfg.name,
+            skipped,
+            reading.seen,
+            counts.skip_reason,
+        )
+    return SourceReport(
+        cfg.name,
+        "ok",
+        stored=res.stored,
+        duplicates=res.duplicates,
+        planned=res.planned,
+        error=reading.note,
+        seen=reading.seen,
+        skipped=skipped,
+        skip_reason=counts.skip_reason,
+        ingest=res,
+    )
+
+
+def _within_retention(svc: Services, stories: list[Story], max_age: float) -> tuple[list[Story], int]:
+    """Stories older than [storage] retention are not stored (they would only be pruned again),
+    except from archival sources (max_age 0), whose old stories are the point."""
+    if svc.settings.retention <= 0 or max_age == 0:
+        return stories, 0
+    oldest = now_utc() - timedelta(seconds=svc.settings.retention)
+    kept = [st for st in stories if not st.dated or st.published >= oldest]
+    return kept, len(stories) - len(kept)
+
+
+def _commonest(reasons: Counter[str]) -> str:
+    """The commonest reason for a skip, with its count: "no http(s) link (3)"; "" for none."""
+    reasons = +reasons  # drop zero counts
+    if not reasons:
+        return ""
+    why, n = reasons.most_common(1)[0]
+    return f"{why} ({n})"
