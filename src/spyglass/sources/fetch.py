@@ -4,7 +4,7 @@ One shared ``httpx.AsyncClient`` per trust level; every fetch is bounded by a co
 per-read timeout, a total deadline, a byte cap on the *decoded* body (so a gzip bomb stops at the
 cap), and a redirect limit. Redirects are followed by hand so that, for untrusted sources, each hop
 is checked by the :class:`~spyglass.sources.netguard.AddressGuard`; untrusted connections also go
-through :class:`~spyglass.sources.netguard.GuardedNetworkBackend`, which re-resolves and checks the
+through :class:`~spyglass.sources.transport.GuardedTransport`, which re-resolves and checks the
 address at connect time (DNS rebinding), and the peer address of the connection is checked again
 once the response arrives. ``fetch`` never raises for network or HTTP problems: it returns a
 ``FetchResult`` whose ``error`` is one human line. No message ever contains URL credentials.
@@ -17,7 +17,6 @@ import contextlib
 import logging
 import re
 import time
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,7 +27,9 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from spyglass import __version__
-from spyglass.sources.netguard import AddressGuard, AddressRefused, GuardedNetworkBackend
+from spyglass.sources.decode import DecodeError, Decoder
+from spyglass.sources.netguard import AddressGuard, AddressRefused
+from spyglass.sources.transport import GuardedTransport
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,6 @@ ACCEPT = (
     "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
 )
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_DECODE_STEP = 256 * 1024  # never inflate more than this per zlib call
 
 Kind = Literal["ok", "not_modified", "error", "gone"]
 
@@ -118,64 +118,6 @@ def _secs(s: float) -> str:
     return f"{s:g} s"
 
 
-class _Decoder:
-    """Content-Encoding decoder that never produces more than it is asked for in one call."""
-
-    def __init__(self, encoding: str) -> None:
-        names = [e.strip().lower() for e in encoding.split(",") if e.strip()]
-        names = [n for n in names if n != "identity"]
-        if len(names) > 1:
-            raise _Failure(f"unsupported content-encoding: {encoding.strip()}")
-        self.name = names[0] if names else ""
-        if self.name in ("gzip", "x-gzip"):
-            self._wbits = zlib.MAX_WBITS | 32  # gzip or zlib header, auto-detected
-        elif self.name == "deflate":
-            self._wbits = zlib.MAX_WBITS  # zlib; raw deflate tried if that fails
-        elif self.name:
-            raise _Failure(f"unsupported content-encoding: {self.name}")
-        self._z = zlib.decompressobj(self._wbits) if self.name else None
-        self._started = False
-
-    def decode(self, data: bytes, budget: int) -> bytes:
-        """Decode ``data``, stopping once more than ``budget`` bytes have come out."""
-        if self._z is None:
-            return data
-        out: list[bytes] = []
-        produced = 0
-        try:
-            while data and produced <= budget:
-                try:
-                    piece = self._z.decompress(data, min(_DECODE_STEP, budget + 1 - produced))
-                except zlib.error:
-                    if self.name == "deflate" and not self._started:
-                        self._z = zlib.decompressobj(-zlib.MAX_WBITS)  # raw deflate, no header
-                        self._started = True
-                        continue
-                    raise
-                self._started = True
-                out.append(piece)
-                produced += len(piece)
-                if self._z.eof:
-                    rest = self._z.unused_data
-                    if not rest or self.name == "deflate":
-                        break
-                    self._z = zlib.decompressobj(self._wbits)  # next gzip member
-                    data = rest
-                else:
-                    data = self._z.unconsumed_tail
-        except zlib.error as exc:
-            raise _Failure(f"invalid {self.name} body: {exc}") from None
-        return b"".join(out)
-
-    def flush(self) -> bytes:
-        if self._z is None:
-            return b""
-        try:
-            return self._z.flush()
-        except zlib.error as exc:
-            raise _Failure(f"invalid {self.name} body: {exc}") from None
-
-
 class Fetcher:
     """Fetches URLs concurrently and defensively. Use one per process; ``await aclose()`` at the end."""
 
@@ -226,12 +168,9 @@ class Fetcher:
 
         if transport is not None:
             self._trusted = self._untrusted = client(transport, False)
-            self._guarded_backend = False
         else:
             self._trusted = client(None, trust_env)
-            untrusted_transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
-            self._guarded_backend = _install_guarded_backend(untrusted_transport, self.guard)
-            self._untrusted = client(untrusted_transport, False)
+            self._untrusted = client(GuardedTransport(self.guard, limits=limits), False)
 
     async def __aenter__(self) -> Fetcher:
         return self
@@ -284,7 +223,7 @@ class Fetcher:
                     result = await self._fetch(url, etag, last_modified, trusted, state)
             except TimeoutError:
                 result = self._error(state, f"timed out after {_secs(self.deadline)}")
-            except _Failure as exc:
+            except (_Failure, DecodeError) as exc:
                 result = self._error(state, str(exc))
             except AddressRefused as exc:
                 result = self._error(state, str(exc))
@@ -428,7 +367,7 @@ class Fetcher:
     async def _read_body(self, response: httpx.Response) -> bytes:
         cap = self.max_bytes
         too_big = f"body larger than {_size(cap)} cap"
-        decoder = _Decoder(response.headers.get("content-encoding", ""))
+        decoder = Decoder(response.headers.get("content-encoding", ""))  # DecodeError: caught in fetch()
         declared = response.headers.get("content-length", "")
         if not decoder.name and declared.isdigit() and int(declared) > cap:
             raise _Failure(too_big)
@@ -457,18 +396,6 @@ class _State:
     url: str
     status: int | None = None
     redirects: int = 0
-
-
-def _install_guarded_backend(transport: httpx.AsyncHTTPTransport, guard: AddressGuard) -> bool:
-    """Route the transport's connections through the guard. httpx has no public hook for an httpcore
-    network backend, so this swaps the pool's backend; if httpx internals change we fall back to
-    the per-hop URL check plus the peer-address check, and say so in the log."""
-    pool = getattr(transport, "_pool", None)
-    if pool is not None and hasattr(pool, "_network_backend"):
-        pool._network_backend = GuardedNetworkBackend(guard, pool._network_backend)
-        return True
-    log.warning("cannot install the connect-time address guard; relying on per-hop and peer checks")
-    return False
 
 
 def _basic_auth(url: httpx.URL) -> httpx.BasicAuth | None:
