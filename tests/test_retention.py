@@ -159,6 +159,31 @@ def test_the_leader_prunes_once_a_day(tmp_path: Path) -> None:
             assert c.execute("SELECT count(*) FROM tombstones WHERE key = 'x'").fetchone()[0] == 1
 
 
+def test_only_the_leader_runs_the_due_check(tmp_path: Path) -> None:
+    """Two workers on one database: the due-check (sources out of backoff) is polled by one of them."""
+    from spyglass.delivery.posters import ConsolePoster
+    from spyglass.scheduler import Worker
+
+    db = tmp_path / "sg.db"
+    with FeedServer() as feeds:
+        feeds.route("/f.xml", body=_feed([(distinct_story(i, "d"), 0) for i in range(2)]))
+        cfg = tmp_path / "spyglass.toml"
+        cfg.write_text(
+            f'[storage]\nurl = "sqlite:///{db}"\n[[sources]]\nname = "F"\nurl = "{feeds.url("/f.xml")}"\n'
+        )
+        first, second = (
+            Worker(build_services(load_settings(cfg, env={})), ConsolePoster()) for _ in range(2)
+        )
+        first.leader_jobs()
+        assert feeds.count("/f.xml") == 1
+        with sqlite3.connect(db) as c:  # due again at once, as after a backoff
+            c.execute("UPDATE sources SET next_attempt_at = NULL")
+        second.leader_jobs()  # not the leader while the first one's lease runs
+        assert feeds.count("/f.xml") == 1
+        first.leader_jobs()
+        assert feeds.count("/f.xml") == 2
+
+
 def _bulk_old_history(db: Path, n: int) -> None:
     """n stories published two years ago, with clusters, LSH bands and full-text rows (the trigger)."""
     from spyglass.store.db import open_store

@@ -46,7 +46,6 @@ class Worker:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
             timezone="UTC",
         )
-        self._drain_now = threading.Event()
         # One drain at a time per worker: the drain job and a poll's drain share this worker's lease
         # owner, so two of them at once could each post a row whose claim expired in the other's queue.
         self._drain_lock = threading.Lock()
@@ -65,8 +64,6 @@ class Worker:
                 next_run_time=now + timedelta(seconds=min(i * 0.2, 30)),
                 id=f"source:{cfg.name}",
             )
-        # Due-check: sources in backoff or claimed elsewhere are retried when due, not only on the interval.
-        self.scheduler.add_job(self._guarded(self.poll_due), "interval", seconds=60, id="poll-due")
         self.scheduler.add_job(
             self._guarded(self.drain), "interval", seconds=DRAIN_EVERY, next_run_time=now, id="drain"
         )
@@ -104,9 +101,17 @@ class Worker:
         if report.planned:
             self.drain()
 
-    def poll_due(self) -> None:
-        if self.stop.is_set():
+    def leader_jobs(self) -> None:
+        """The jobs one worker runs for the whole deployment: the due-check and the daily prune."""
+        if self.stop.is_set() or not self.is_leader():
             return
+        self.poll_due()
+        self.prune_daily()
+
+    def poll_due(self) -> None:
+        """Sources in backoff, or claimed elsewhere when their interval fired, are polled when due,
+        not only on their next interval. Every source is claimed with a lease anyway, so running
+        this on every worker would only add queries."""
         poll(self.svc, self.owner, only_due=True, stop=self.stop)
 
     def drain(self) -> None:
@@ -119,31 +124,16 @@ class Worker:
         finally:
             self._drain_lock.release()
 
-    def leader_jobs(self) -> None:
-        """Jobs that must run once per deployment, not once per worker."""
-        if not self.is_leader():
-            return
-        self._prune_daily()
-
-    def _prune_daily(self) -> None:
-        """Once a day, on the leader only: the history stays within [storage] retention."""
+    def prune_daily(self) -> None:
+        """Once a day, on the leader: the history stays within [storage] retention."""
         settings = self.svc.settings
-        now = now_utc()
-        if settings.retention <= 0:
+        if settings.retention <= 0 or not self._claim_prune():
             return
-        with self.svc.store.session() as s:
-            row = s.get(Meta, PRUNE_KEY)
-            if row is not None and row.lease_until is not None and row.lease_until > now:
-                return
-            if row is None:
-                s.add(Meta(key=PRUNE_KEY, value=self.owner, lease_until=now + PRUNE_EVERY))
-            else:
-                row.value, row.lease_until = self.owner, now + PRUNE_EVERY
         report = retention.prune(
             self.svc.store,
             retention=settings.retention,
             tombstone_retention=settings.tombstone_retention,
-            now=now,
+            now=now_utc(),
             keep_sources=retention.archival_source_ids(self.svc.store, settings),
         )
         log.info(
@@ -152,6 +142,27 @@ class Worker:
             report.clusters,
             report.tombstones_added,
         )
+
+    def _claim_prune(self) -> bool:
+        """Take today's prune in one conditional write, so that even two leaders (one whose lease
+        just ran out) never prune at once."""
+        now = now_utc()
+        claim = update(Meta).where(
+            Meta.key == PRUNE_KEY, or_(Meta.lease_until.is_(None), Meta.lease_until <= now)
+        )
+        with self.svc.store.session() as s:
+            if getattr(
+                s.execute(claim.values(value=self.owner, lease_until=now + PRUNE_EVERY)), "rowcount", 0
+            ):
+                return True
+        try:
+            with self.svc.store.session() as s:
+                if s.get(Meta, PRUNE_KEY) is None:
+                    s.add(Meta(key=PRUNE_KEY, value=self.owner, lease_until=now + PRUNE_EVERY))
+                    return True
+        except IntegrityError:
+            pass
+        return False
 
     def is_leader(self) -> bool:
         now = now_utc()

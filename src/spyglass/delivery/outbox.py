@@ -105,10 +105,6 @@ class Outbox:
                 ).all()
             )
 
-    def pending_count(self) -> int:
-        with self.store.session() as s:
-            return len(s.scalars(select(Delivery.id).where(Delivery.status == "pending").limit(10_000)).all())
-
     # ------------------------------------------------------------------ draining
     def drain(
         self,

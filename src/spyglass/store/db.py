@@ -20,10 +20,6 @@ from spyglass.store.migrate import upgrade
 _BUSY_TIMEOUT_MS = 60_000
 
 
-def is_sqlite(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite"
-
-
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # Let pysqlite not issue BEGIN itself: we issue BEGIN IMMEDIATE for writers (see `begin` below),
     # so two processes never deadlock upgrading a read lock to a write lock.

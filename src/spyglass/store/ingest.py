@@ -52,7 +52,6 @@ class IngestResult:
     duplicates: int = 0  # same URL or GUID: already known
     clustered: int = 0  # near-duplicates that joined an existing cluster
     planned: int = 0  # delivery rows written
-    new_story_ids: list[int] = field(default_factory=list)
     # Why new stories (not joining a cluster) were not alerted: the poll summary explains zero alerts.
     off_topic: int = 0  # matched no topic or keyword
     too_old: int = 0  # matched, but older than max_age (or undated on a source's first poll)
@@ -67,12 +66,6 @@ def lock_for_ingest(session: Session) -> None:
 
 
 PER_BAND = 4 * MAX_CANDIDATES  # newest stories read per band key: bounded work, however large the history
-
-
-def _new_id(result: Any) -> int:
-    key = result.inserted_primary_key
-    assert key is not None
-    return int(key[0])
 
 
 def _candidates_stmt(n_keys: int) -> Select[Any]:
@@ -262,7 +255,6 @@ def ingest(
         )
         bands.extend({"band": k, "story_id": story_id} for k in keys)
         result.stored += 1
-        result.new_story_ids.append(story_id)
         if joined:
             result.clustered += 1
             replies = _plan_replies(conn, cluster_id, story_id, now, deliveries)

@@ -48,14 +48,6 @@ class Query:
     def filters_only(self) -> bool:
         return self.empty and (self.topic is not None or self.since is not None)
 
-    def describe(self) -> str:
-        parts = [*self.terms, *(f'"{" ".join(p)}"' for p in self.phrases)]
-        if self.topic:
-            parts.append(f"topic:{self.topic}")
-        if self.since:
-            parts.append(f"since:{self.since:%Y-%m-%d}")
-        return " ".join(parts)
-
 
 def parse_query(raw: str, *, now: datetime | None = None) -> Query:
     raw = (raw or "").strip()
