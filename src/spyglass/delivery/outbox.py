@@ -32,7 +32,7 @@ from spyglass import defaults
 from spyglass.clock import now_utc
 from spyglass.defaults import AUTH_PAUSE, CLAIM_BATCH, MAX_ATTEMPTS, MAX_RELATED, OUTAGE_PATIENCE
 from spyglass.delivery.blocks import build_alert, build_reply, validate_blocks
-from spyglass.delivery.posters import Poster, PostOutcome
+from spyglass.delivery.posters import Poster, PostOutcome, Result
 from spyglass.models import AlertView, RelatedLink
 from spyglass.store.db import Store
 from spyglass.store.schema import Delivery, StoryRow, Subscription
@@ -342,88 +342,100 @@ class Outbox:
         started: datetime,
         notes: list[tuple[str, str, str]],
     ) -> None:
+        """Write what became of one post; each kind of outcome has its own next step."""
         now = now_utc()
         with self.store.session() as s:
             d = s.get(Delivery, did)
             assert d is not None
             d.lease_owner = d.lease_until = None
-            if outcome.unconfirmed:  # the earliest unanswered attempt bounds the check's window
-                d.unconfirmed_at = d.unconfirmed_at or started
-            if outcome.fatal:
-                # The token, not this message, is the problem: do not spend an attempt, and make every
-                # waiting row wait, so neither this worker nor another retries each row against Slack.
-                until = now + AUTH_PAUSE
-                s.execute(
-                    update(Delivery)
-                    .where(
-                        Delivery.status == "pending",
-                        or_(Delivery.not_before.is_(None), Delivery.not_before < until),
-                    )
-                    .values(not_before=until)
-                )
-                d.last_error = outcome.error
-                with self._report_lock:
-                    first = not fatal.is_set()
-                    fatal.set()
-                    report.deferred += 1
-                    report.errors.append(f"{channel}: {outcome.error}")
-                if first:
-                    log.error(
-                        "Slack refused the bot token (%s); delivery stopped, retrying in %ds",
-                        outcome.error,
-                        AUTH_PAUSE.total_seconds(),
-                    )
+            if outcome.result is Result.AUTH:
+                self._token_refused(s, d, channel, outcome, report, fatal, now)
                 return
             d.attempts = attempts + 1
-            if outcome.ok:
+            if outcome.result is Result.SENT:
                 d.status, d.ts, d.sent_at, d.last_error = "sent", outcome.ts, now, None
                 with self._report_lock:
                     report.sent += 1
                 return
             d.last_error = outcome.error
-            if outcome.channel_gone:
-                d.status = "held"
-                # Whoever subscribed hears of it once, when the channel is first paused.
-                subscribers = set(
-                    s.scalars(
-                        select(Subscription.created_by).where(
-                            Subscription.channel_id == channel, Subscription.paused_reason.is_(None)
-                        )
-                    )
-                )
-                s.execute(
-                    update(Subscription)
-                    .where(Subscription.channel_id == channel, Subscription.paused_reason.is_(None))
-                    .values(paused_reason=f"{outcome.error} (since {now:%Y-%m-%d %H:%M} UTC)")
-                )
-                notes.extend((u, channel, outcome.error) for u in sorted(subscribers) if u)
-                # Everything else queued for this channel waits with it instead of failing one by one.
-                s.execute(
-                    update(Delivery)
-                    .where(Delivery.channel_id == channel, Delivery.status == "pending", Delivery.id != did)
-                    .values(status="held", last_error=outcome.error, lease_owner=None, lease_until=None)
-                )
-                log.warning("channel %s: %s; its subscriptions are paused", channel, outcome.error)
+            if outcome.result is Result.CHANNEL_GONE:
+                notes.extend(self._hold_channel(s, d, channel, outcome.error, now))
                 with self._report_lock:
                     report.held += 1
                 return
-            # A message Slack refuses fails after MAX_ATTEMPTS; an outage (network, 5xx, 429) is waited
-            # out for up to OUTAGE_PATIENCE, so a long Slack outage delays alerts instead of losing them.
-            created = d.created_at or now
-            if (d.attempts >= MAX_ATTEMPTS and not outcome.transient) or now - created > OUTAGE_PATIENCE:
-                d.status = "failed"
-                with self._report_lock:
-                    report.failed += 1
-            else:
-                cap = 900.0 if outcome.transient else 3600.0
-                backoff = (
-                    outcome.retry_after if outcome.retry_after else min(cap, 5.0 * 2 ** min(d.attempts, 20))
-                )
-                d.not_before = now + timedelta(seconds=backoff)
-                with self._report_lock:
-                    report.deferred += 1
+            if outcome.result is Result.LOST:  # the earliest unanswered attempt bounds the check's window
+                d.unconfirmed_at = d.unconfirmed_at or started
+            settled = self._retry_later(d, outcome, now)
             with self._report_lock:
+                if settled:
+                    report.failed += 1
+                else:
+                    report.deferred += 1
                 report.errors.append(f"{channel}: {outcome.error}")
+
+    def _token_refused(
+        self,
+        s: Session,
+        d: Delivery,
+        channel: str,
+        outcome: PostOutcome,
+        report: DrainReport,
+        fatal: threading.Event,
+        now: datetime,
+    ) -> None:
+        """The token, not this message, is the problem: spend no attempt, and make every waiting row
+        wait, so neither this worker nor another retries each row against Slack."""
+        until = now + AUTH_PAUSE
+        waiting = or_(Delivery.not_before.is_(None), Delivery.not_before < until)
+        s.execute(update(Delivery).where(Delivery.status == "pending", waiting).values(not_before=until))
+        d.last_error = outcome.error
+        with self._report_lock:
+            first = not fatal.is_set()
+            fatal.set()
+            report.deferred += 1
+            report.errors.append(f"{channel}: {outcome.error}")
+        if first:
+            log.error(
+                "Slack refused the bot token (%s); delivery stopped, retrying in %ds",
+                outcome.error,
+                AUTH_PAUSE.total_seconds(),
+            )
+
+    def _hold_channel(
+        self, s: Session, d: Delivery, channel: str, error: str, now: datetime
+    ) -> list[tuple[str, str, str]]:
+        """The channel cannot be posted to: pause its subscriptions and hold its queue (nothing is
+        lost; `/spyglass resume` releases it). Returns the notes for whoever subscribed."""
+        d.status = "held"
+        active = (Subscription.channel_id == channel, Subscription.paused_reason.is_(None))
+        # Whoever subscribed hears of it once, when the channel is first paused.
+        subscribers = set(s.scalars(select(Subscription.created_by).where(*active)))
+        s.execute(
+            update(Subscription)
+            .where(*active)
+            .values(paused_reason=f"{error} (since {now:%Y-%m-%d %H:%M} UTC)")
+        )
+        # Everything else queued for this channel waits with it instead of failing one by one.
+        s.execute(
+            update(Delivery)
+            .where(Delivery.channel_id == channel, Delivery.status == "pending", Delivery.id != d.id)
+            .values(status="held", last_error=error, lease_owner=None, lease_until=None)
+        )
+        log.warning("channel %s: %s; its subscriptions are paused", channel, error)
+        return [(u, channel, error) for u in sorted(subscribers) if u]
+
+    def _retry_later(self, d: Delivery, outcome: PostOutcome, now: datetime) -> bool:
+        """A message Slack refuses fails after MAX_ATTEMPTS; an outage (network, 5xx, 429) is waited
+        out for up to OUTAGE_PATIENCE, so a long Slack outage delays alerts instead of losing them.
+        Returns True when the row failed for good."""
+        created = d.created_at or now
+        if (d.attempts >= MAX_ATTEMPTS and not outcome.transient) or now - created > OUTAGE_PATIENCE:
+            d.status = "failed"
+            return True
+        cap = 900.0 if outcome.transient else 3600.0
+        backoff = outcome.retry_after if outcome.retry_after else min(cap, 5.0 * 2 ** min(d.attempts, 20))
+        d.not_before = now + timedelta(seconds=backoff)
+        return False
 
     def _fail(self, did: int, error: str, report: DrainReport, retry_in: float | None) -> None:
         with self.store.session() as s:

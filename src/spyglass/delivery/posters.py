@@ -7,6 +7,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, Protocol, TextIO
 from urllib.error import URLError
 
@@ -44,16 +45,27 @@ AUTH_ERRORS = frozenset(
 )
 
 
+class Result(Enum):
+    """What became of one post, and so what the outbox does next (`Outbox._record`)."""
+
+    SENT = "sent"
+    RETRY = "retry"  # transient: Slack or the network is having trouble, not this message; wait it out
+    LOST = "lost"  # transient: sent, but no answer came; it may be in the channel (looked for first)
+    REJECTED = "rejected"  # permanent for this message: Slack refused it; a few attempts, then failed
+    CHANNEL_GONE = "channel_gone"  # permanent for the channel: pause its subscriptions, hold its queue
+    AUTH = "auth"  # permanent for the app: the token is refused; stop delivering, spend no attempts
+
+
 @dataclass
 class PostOutcome:
-    ok: bool
+    result: Result
     ts: str = ""
     error: str = ""
     retry_after: float | None = None
-    channel_gone: bool = False  # pause this channel's subscriptions
-    fatal: bool = False  # stop delivering altogether (bad token)
-    transient: bool = False  # Slack or the network is having trouble, not this message: keep retrying
-    unconfirmed: bool = False  # the request was sent but no answer came: it may have been posted
+
+    @property
+    def transient(self) -> bool:
+        return self.result in (Result.RETRY, Result.LOST)
 
 
 @dataclass
@@ -115,26 +127,15 @@ class SlackPoster:
             error = str(e.response.get("error") or f"HTTP {e.response.status_code}")
             retry = e.response.headers.get("Retry-After") or e.response.headers.get("retry-after")
             return PostOutcome(
-                ok=False,
+                _classify(error, e),
                 error=error,
                 retry_after=float(retry) if retry and str(retry).isdigit() else None,
-                channel_gone=error in CHANNEL_ERRORS,
-                fatal=error in AUTH_ERRORS,
-                transient=e.response.status_code == 429
-                or e.response.status_code >= 500
-                or error in TRANSIENT_ERRORS
-                or _not_from_slack(e),
             )
         except URLError as e:  # never reached Slack (refused, DNS, connect timeout), after the SDK's retries
-            return PostOutcome(ok=False, error=f"cannot reach Slack: {e.reason}"[:300], transient=True)
+            return PostOutcome(Result.RETRY, error=f"cannot reach Slack: {e.reason}"[:300])
         except Exception as e:  # sent, then no answer (timeout, reset, closed): Slack may have posted it
-            return PostOutcome(
-                ok=False,
-                error=f"no answer from Slack: {type(e).__name__}: {e}"[:300],
-                transient=True,
-                unconfirmed=True,
-            )
-        return PostOutcome(ok=True, ts=str(resp.get("ts") or ""))
+            return PostOutcome(Result.LOST, error=f"no answer from Slack: {type(e).__name__}: {e}"[:300])
+        return PostOutcome(Result.SENT, ts=str(resp.get("ts") or ""))
 
     def notify(self, user: str, text: str) -> bool:
         """A private note to one person, in the app's Messages tab (chat:write; a user id as the channel)."""
@@ -189,6 +190,17 @@ class SlackPoster:
         return Lookup()
 
 
+def _classify(error: str, e: SlackApiError) -> Result:
+    if error in AUTH_ERRORS:
+        return Result.AUTH
+    if error in CHANNEL_ERRORS:
+        return Result.CHANNEL_GONE
+    status = e.response.status_code
+    if status == 429 or status >= 500 or error in TRANSIENT_ERRORS or _not_from_slack(e):
+        return Result.RETRY
+    return Result.REJECTED
+
+
 def _not_from_slack(e: SlackApiError) -> bool:
     """An answer that is not Slack's JSON (an HTML page from a proxy or load balancer, an empty body)
     says nothing about the message: it is an outage, waited out like a 5xx."""
@@ -219,7 +231,7 @@ class ConsolePoster:
             else:
                 self.stream.write(render_alert(view) + "\n\n")
             self.stream.flush()
-        return PostOutcome(ok=True, ts=f"{time.time():.6f}")
+        return PostOutcome(Result.SENT, ts=f"{time.time():.6f}")
 
     def find(self, channel: str, key: str, thread_ts: str | None, since: float) -> Lookup:
         return Lookup()  # printing always succeeds, so nothing is ever unconfirmed
