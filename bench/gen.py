@@ -11,6 +11,7 @@ import hashlib
 import os
 import random
 import sqlite3
+import sys  # noqa: E402
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,6 +19,9 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 from xml.sax.saxutils import escape
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from support.feedserver import FeedServer  # noqa: E402  (tests/support: the feed server the tests use)
 
 CACHE_DIR = Path(os.environ.get("SPYGLASS_BENCH_CACHE", "/tmp/spyglass-bench"))
 # Old enough never to be alerted (max_age), fixed so the data never depends on the day it is made.
@@ -348,6 +352,29 @@ def make_feeds(n_feeds: int, per_feed: int, seed: int) -> list[bytes]:
 
 # --------------------------------------------------------------------------------------------------
 # Large histories, loaded directly in bulk
+
+
+LAST_MODIFIED = format_datetime(datetime.fromtimestamp(1_700_000_000, UTC), usegmt=True)
+
+
+def feed_server(bodies: list[bytes], latency: float = 0.0) -> FeedServer:
+    """The feeds at /feed/<i>.xml, each answering 304 to its ETag or Last-Modified, after ``latency``
+    seconds (a stand-in for the network round trip). ``answered[200]``/``[304]`` count the replies."""
+    srv = FeedServer()
+    for i, body in enumerate(bodies):
+        srv.route(
+            feed_path(i),
+            body,
+            content_type="application/rss+xml; charset=utf-8",
+            etag=f'"feed-{i}-v1"',
+            last_modified=LAST_MODIFIED,
+            delay=latency,
+        )
+    return srv
+
+
+def feed_path(i: int) -> str:
+    return f"/feed/{i}.xml"
 
 
 def history_db(n: int, seed: int, log: Callable[[str], None] = print) -> Path:

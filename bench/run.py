@@ -31,10 +31,11 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "tests"))  # tests/support: the stand-ins the tests use
 
 import gen  # noqa: E402
-from latency_feeds import FeedServer  # noqa: E402
-from slack_standin import TOKEN, BenchSlack  # noqa: E402
+from support.fakeslack import TOKEN, FakeSlack  # noqa: E402
+from support.feedserver import FeedServer  # noqa: E402
 
 SEED = 1
 PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
@@ -173,7 +174,7 @@ def _poll(tmp: Path, srv: FeedServer, n: int, name: str) -> tuple[float, Any, An
     from spyglass.service import build_services
 
     db = tmp / f"{name}.db"
-    svc = build_services(_settings(tmp, [srv.url(i) for i in range(n)], db))
+    svc = build_services(_settings(tmp, [srv.url(gen.feed_path(i)) for i in range(n)], db))
     with ParseCounter() as pc:
         t0 = time.perf_counter()
         report = poll(svc, "bench")
@@ -200,7 +201,7 @@ def bench_ingest(quick: bool, tmp: Path) -> None:
     assert entries == total_items, entries
 
     # the real pipeline, no network latency: fetch → parse → normalize → match → de-dup → store
-    with FeedServer(bodies, latency=0.0) as srv:
+    with gen.feed_server(bodies, latency=0.0) as srv:
         cold0, report, svc, parses = _poll(tmp, srv, n_feeds, "cold0")
         stored, dups = report.stored, sum(r.duplicates for r in report.sources)
         errors = [r for r in report.sources if r.status != "ok"]
@@ -227,14 +228,14 @@ def bench_ingest(quick: bool, tmp: Path) -> None:
             f"{total_items / cold0:,.0f} items/s; {stored:,} stored, {dups:,} duplicates",
         )
         # 2. warm: unchanged feeds answer 304, nothing is parsed
-        srv.reset_counts()
+        srv.answered.clear()
         with ParseCounter() as pc:
             t0 = time.perf_counter()
             report = poll(svc, "bench")
             warm0 = time.perf_counter() - t0
-        assert srv.not_modified == n_feeds and srv.ok == 0 and pc.calls == 0, (
-            srv.not_modified,
-            srv.ok,
+        assert srv.answered[304] == n_feeds and srv.answered[200] == 0 and pc.calls == 0, (
+            srv.answered[304],
+            srv.answered[200],
             pc.calls,
         )
         assert all(r.status == "not_modified" for r in report.sources)
@@ -248,14 +249,14 @@ def bench_ingest(quick: bool, tmp: Path) -> None:
             warm0 / cold0,
             "≤ 5 % of cold",
             warm0 <= 0.05 * cold0,
-            f"{srv.not_modified} × 304, {pc.calls} parse calls",
+            f"{srv.answered[304]} × 304, {pc.calls} parse calls",
         )
         svc.store.dispose()
 
     # (b) the naive bot, and the pipeline, both with 100 ms per request
-    with FeedServer(bodies, latency=latency) as srv:
+    with gen.feed_server(bodies, latency=latency) as srv:
         t0 = time.perf_counter()
-        naive_entries = sum(len(feedparser.parse(srv.url(i)).entries) for i in range(n_feeds))
+        naive_entries = sum(len(feedparser.parse(srv.url(gen.feed_path(i))).entries) for i in range(n_feeds))
         naive = time.perf_counter() - t0
         assert naive_entries == total_items, naive_entries
         cold1, report, svc, parses = _poll(tmp, srv, n_feeds, "cold100")
@@ -272,12 +273,12 @@ def bench_ingest(quick: bool, tmp: Path) -> None:
             naive / cold1 >= 10,
             "ratio = (b) / pipeline",
         )
-        srv.reset_counts()
+        srv.answered.clear()
         with ParseCounter() as pc:
             t0 = time.perf_counter()
             poll(svc, "bench")
             warm1 = time.perf_counter() - t0
-        assert srv.not_modified == n_feeds and pc.calls == 0
+        assert srv.answered[304] == n_feeds and pc.calls == 0
         record(
             "2 warm poll",
             "warm poll (all 304), 100 ms latency",
@@ -288,7 +289,7 @@ def bench_ingest(quick: bool, tmp: Path) -> None:
             warm1 / cold1,
             "≤ 5 % of cold",
             warm1 <= 0.05 * cold1,
-            f"{srv.not_modified} × 304, {pc.calls} parse calls; floor {n_feeds}/16 × {latency}s = "
+            f"{srv.answered[304]} × 304, {pc.calls} parse calls; floor {n_feeds}/16 × {latency}s = "
             f"{n_feeds / 16 * latency:.2f}s",
         )
         svc.store.dispose()
@@ -601,8 +602,8 @@ def bench_memory(quick: bool, tmp: Path) -> None:
     )
     env = dict(os.environ)
     base_mb, _, _ = _spyglass_rss(["--help"], env)
-    with FeedServer(gen.make_feeds(n_feeds, 50, SEED + 100), latency=0.0) as srv:
-        urls = [srv.url(i) for i in range(n_feeds)]
+    with gen.feed_server(gen.make_feeds(n_feeds, 50, SEED + 100), latency=0.0) as srv:
+        urls = [srv.url(gen.feed_path(i)) for i in range(n_feeds)]
         cfg = tmp / "mem.toml"
         _write_config(cfg, urls, tmp / "mem-cold.db")
         mb, secs, last = _spyglass_rss(["--config", str(cfg), "poll", "--once"], env)
@@ -676,7 +677,7 @@ def bench_delivery(quick: bool, tmp: Path) -> None:
     channels = 20
     per_channel = 5 if quick else 20
     log(f"[7] delivery: {channels} channels × {per_channel} alerts, no rate limit, pacing 0")
-    with BenchSlack() as slack:
+    with FakeSlack() as slack:
         client = slack_client(TOKEN, slack.api_url)
         n_raw = 100
         t0 = time.perf_counter()
@@ -706,7 +707,7 @@ def bench_delivery(quick: bool, tmp: Path) -> None:
 
     n = 3 if quick else 5
     log(f"[7] delivery: {channels} channels × {n} alerts, Slack's 1 post/s/channel enforced, pacing 1.0")
-    with BenchSlack(per_channel_interval=1.0) as slack:
+    with FakeSlack(per_channel_interval=1.0) as slack:
         client = slack_client(TOKEN, slack.api_url)
         store = _outbox_db(tmp, "paced.db", channels, n)
         t0 = time.perf_counter()

@@ -34,9 +34,10 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "tests"))  # tests/support: the stand-ins the tests use
 
 import gen  # noqa: E402
-from slack_standin import TOKEN, BenchSlack  # noqa: E402
+from support.fakeslack import TOKEN, FakeSlack  # noqa: E402
 
 SECRET = "soak-signing-secret"
 CHANNELS = {
@@ -164,7 +165,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="spyglass-soak-"))
     db = tmp / "soak.db"
     feeds = GrowingFeeds(args.feeds, args.every)
-    with BenchSlack() as slack:
+    with FakeSlack() as slack:
         cfg = tmp / "spyglass.toml"
         cfg.write_text(
             f'[storage]\nurl = "sqlite:///{db}"\n[slack]\npost_interval = 0.05\n'

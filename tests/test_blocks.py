@@ -8,17 +8,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from messages import mrkdwn_strings
 from spyglass.delivery.blocks import (
     build_alert,
     build_notice,
     build_reply,
     build_search_results,
-    validate_blocks,
 )
 from spyglass.delivery.console import render_alert, render_search
 from spyglass.delivery.mrkdwn import escape, link, plain, safe_url
 from spyglass.models import HIT_END, HIT_START, AlertView, RelatedLink, SearchHit
+from support.blockkit import block_kit_problems
+from support.messages import mrkdwn_strings
 
 NOW = datetime(2026, 11, 26, 13, 0, tzinfo=UTC)
 PUBLISHED = datetime(2026, 11, 26, 12, 30, tzinfo=UTC)
@@ -65,7 +65,7 @@ def assert_no_control_sequences(message: dict) -> None:
     for text in mrkdwn_strings(message):
         rest = residue(text)
         assert "<" not in rest and ">" not in rest, text
-    assert validate_blocks(message["blocks"]) == []
+    assert block_kit_problems(message["blocks"]) == []
 
 
 # --------------------------------------------------------------------------- escape
@@ -221,7 +221,7 @@ def test_alert_shape_and_story_link_first() -> None:
             "action_id": "read_story",
         }
     ]
-    assert validate_blocks(blocks) == []
+    assert block_kit_problems(blocks) == []
 
 
 def test_alert_first_url_in_text_and_blocks_is_the_story() -> None:
@@ -269,7 +269,7 @@ def test_alert_limits_long_fields() -> None:
     summary = next(b["text"]["text"] for b in blocks if "lorem" in b.get("text", {}).get("text", ""))
     body = summary.split("\n", 1)[1]
     assert len(body) <= 700 and body.endswith("…") and body.rstrip("…").endswith("ipsum")
-    assert validate_blocks(blocks) == []
+    assert block_kit_problems(blocks) == []
 
 
 @pytest.mark.parametrize(
@@ -318,7 +318,7 @@ def test_alert_image_accessory_only_when_safe() -> None:
 
 def test_alert_empty_fields_never_make_empty_text() -> None:
     message = build_alert(view(title="", summary="", provider="", topics=(), reasons=()), now=NOW)
-    assert validate_blocks(message["blocks"]) == []
+    assert block_kit_problems(message["blocks"]) == []
     assert shown_title(message) == "(untitled story)"
     assert message["text"].startswith(f"<{STORY}|(untitled story)>")
 
@@ -374,7 +374,7 @@ def test_related_total_within_section_limit() -> None:
         RelatedLink("t" * 500, f"https://r.example/{i}/" + "x" * 900, "p" * 500) for i in range(8)
     )
     message = build_alert(view(related=related), now=NOW)
-    assert validate_blocks(message["blocks"]) == []
+    assert block_kit_problems(message["blocks"]) == []
     text = related_text(message)
     assert len(text) <= 3000
     assert text.count("<https://r.example/") == 2 and text.endswith("…and 6 more")
@@ -422,7 +422,7 @@ def test_search_results_bold_markers_and_full_url() -> None:
     assert "<https://news.example/frt|Police expand facial recognition>" in body
     assert "Echo" in body and "<!date^" in body
     assert "\\u0002" not in dumped and "\\u0003" not in dumped
-    assert validate_blocks(message["blocks"]) == []
+    assert block_kit_problems(message["blocks"]) == []
 
 
 def test_search_injected_markers_in_title_and_provider_are_not_bold() -> None:
@@ -447,7 +447,7 @@ def test_search_caps_hits_and_reports_total() -> None:
     for i in range(10):
         assert f"https://n.example/{i}" in message["text"]
     assert "https://n.example/10" not in json.dumps(message)
-    assert validate_blocks(message["blocks"]) == []
+    assert block_kit_problems(message["blocks"]) == []
 
 
 def test_search_query_cannot_close_code_span_or_ping() -> None:
@@ -462,7 +462,7 @@ def test_search_empty_suggests_broader_query() -> None:
     text = message["text"]
     assert text.startswith('No stories match `"face recognition" since:7d`.')
     assert "fewer words" in text and "quotes" in text and "since:" in text
-    assert validate_blocks(message["blocks"]) == []
+    assert block_kit_problems(message["blocks"]) == []
 
 
 def test_search_long_url_still_in_full() -> None:
@@ -470,7 +470,7 @@ def test_search_long_url_still_in_full() -> None:
     message = build_search_results("x", [hit(url=url, title="t" * 400)])
     assert url in message["text"]
     assert message["blocks"][1]["accessory"]["url"] == url
-    assert validate_blocks(message["blocks"]) == []
+    assert block_kit_problems(message["blocks"]) == []
 
 
 def test_notice() -> None:
@@ -485,12 +485,12 @@ def test_notice() -> None:
 def test_long_notice_is_split_on_lines() -> None:
     lines = [f"• <https://x.example/{i}|item {i}> " + "w" * 80 for i in range(100)]
     message = build_notice("\n".join(lines))
-    assert validate_blocks(message["blocks"]) == []
+    assert block_kit_problems(message["blocks"]) == []
     texts = [b["text"]["text"] for b in message["blocks"]]
     assert len(texts) > 1 and "\n".join(texts) == "\n".join(lines)
 
 
-# --------------------------------------------------------------------------- validate_blocks
+# --------------------------------------------------------------------------- the test oracle itself
 
 
 def _text(n: int, kind: str = "mrkdwn") -> dict:
@@ -537,8 +537,8 @@ def _text(n: int, kind: str = "mrkdwn") -> dict:
         ([{"type": "marquee"}], "unsupported block type"),
     ],
 )
-def test_validate_blocks_reports_violations(blocks: list, fragment: str) -> None:
-    errors = validate_blocks(blocks)
+def test_the_block_kit_oracle_reports_violations(blocks: list, fragment: str) -> None:
+    errors = block_kit_problems(blocks)
     assert errors and any(fragment in e for e in errors), errors
 
 

@@ -9,11 +9,12 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from messages import mrkdwn_strings
-from spyglass.delivery.blocks import build_alert, build_reply, build_search_results, validate_blocks
+from spyglass.delivery.blocks import build_alert, build_reply, build_search_results
 from spyglass.delivery.console import render_alert, render_search
 from spyglass.delivery.mrkdwn import escape, link, safe_url
 from spyglass.models import HIT_END, HIT_START, AlertView, RelatedLink, SearchHit
+from support.blockkit import block_kit_problems
+from support.messages import mrkdwn_strings
 
 SETTINGS = settings(max_examples=200, deadline=None)
 
@@ -119,7 +120,7 @@ def assert_safe(message: dict, input_urls: list[str]) -> None:
         for bad in ("<!", "<@", "<#"):
             assert bad not in without_dates, text
         assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]", text), text
-    assert validate_blocks(message["blocks"]) == []
+    assert block_kit_problems(message["blocks"]) == []
     json.dumps(message)  # serializable as-is
 
 
@@ -220,4 +221,4 @@ def test_console_output_has_no_terminal_controls(view: AlertView, query: str, fo
 def test_dates_far_apart_still_render() -> None:
     v = AlertView("t", "https://a.example/", "s", "p", datetime(1990, 1, 1, tzinfo=UTC), (), ())
     for now in (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=1), datetime(2100, 1, 1, tzinfo=UTC)):
-        assert validate_blocks(build_alert(v, now=now)["blocks"]) == []
+        assert block_kit_problems(build_alert(v, now=now)["blocks"]) == []

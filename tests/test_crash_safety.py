@@ -1,6 +1,6 @@
 """Crash safety of the real worker process: SIGKILL and SIGTERM mid-burst, and kills during ingest.
 
-`spyglass run --no-http` runs as a subprocess against tests/fakeslack.py and tests/feedserver.py.
+`spyglass run --no-http` runs as a subprocess against tests/support/fakeslack.py and tests/support/feedserver.py.
 The only thing changed inside it is the length of the leases (module constants read at use time),
 so that work left by a killed process is picked up in seconds instead of minutes.
 
@@ -31,12 +31,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from fakeslack import TOKEN, FakeSlack
-from feeds import distinct_story, rss
-from feedserver import FeedServer
 from spyglass.config import load_settings
 from spyglass.service import build_services
 from spyglass.slack.commands import Caller, handle
+from support.fakeslack import TOKEN, FakeSlack
+from support.feeds import distinct_story, rss
+from support.feedserver import FeedServer
 
 CHANNELS = ["CA", "CB", "CC"]
 WRAPPER = """
@@ -317,7 +317,7 @@ def test_kill_during_ingest_leaves_nothing_half_stored(tmp_path: Path) -> None:
 @pytest.mark.timeout(60)
 def test_sigterm_during_a_slow_fetch_exits_promptly(tmp_path: Path) -> None:
     """A feed trickling its body (fetch deadline 30 s) must not hold a stopping worker for 30 s."""
-    from feedserver import trickle
+    from support.feedserver import trickle
 
     with FakeSlack() as slack, FeedServer() as feeds:
         w = World(tmp_path, slack, feeds, n_stories=3)

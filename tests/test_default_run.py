@@ -194,10 +194,10 @@ def test_the_config_files_relative_database_is_found_from_any_directory(tmp_path
 def test_with_a_slack_token_the_archival_samples_never_reach_a_channel(
     config: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from fakeslack import TOKEN, FakeSlack
     from spyglass.config import load_settings
     from spyglass.service import build_services
     from spyglass.slack.commands import Caller, handle
+    from support.fakeslack import TOKEN, FakeSlack
 
     with FakeSlack() as slack:
         monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)

@@ -1,6 +1,6 @@
 """Delivery when Slack says no: channel errors, rate limits, pacing across channels, a bad token.
 
-Real HTTP all the way: feeds from tests/feedserver.py, Slack from tests/fakeslack.py, the real
+Real HTTP all the way: feeds from tests/support/feedserver.py, Slack from tests/support/fakeslack.py, the real
 pipeline and outbox in between.
 """
 
@@ -14,9 +14,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from fakeslack import TOKEN, FakeSlack
-from feeds import distinct_story, rss
-from feedserver import FeedServer
 from spyglass.config import load_settings
 from spyglass.delivery.outbox import Outbox
 from spyglass.refresh import poll
@@ -24,6 +21,9 @@ from spyglass.runtime import make_poster
 from spyglass.service import Services, build_services
 from spyglass.slack.commands import Caller, handle
 from spyglass.store.schema import Delivery, Subscription
+from support.fakeslack import TOKEN, FakeSlack
+from support.feeds import distinct_story, rss
+from support.feedserver import FeedServer
 
 story = distinct_story
 

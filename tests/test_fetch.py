@@ -11,7 +11,6 @@ from typing import Any, TypeVar
 
 import pytest
 
-from feedserver import FeedServer, endless, gzip_bomb, http_date, trickle
 from spyglass.sources.fetch import (
     DEFAULT_USER_AGENT,
     Fetcher,
@@ -20,6 +19,7 @@ from spyglass.sources.fetch import (
     parse_retry_after,
     redact_url,
 )
+from support.feedserver import FeedServer, endless, gzip_bomb, http_date, trickle
 
 T = TypeVar("T")
 FEED = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>'

@@ -1,6 +1,6 @@
 """Hostile sources through the real pipeline: one bad source never hurts the good one next to it.
 
-Every feed here is served over real HTTP by tests/feedserver.py; folders are real folders. Each
+Every feed here is served over real HTTP by tests/support/feedserver.py; folders are real folders. Each
 case polls a config holding a hostile source *and* a good source, and checks that the poll returns
 normally, the good source's stories are stored, and the hostile source's state says what happened.
 """
@@ -18,8 +18,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from feeds import rss
-from feedserver import FeedServer, endless, gzip_bomb, trickle
 from spyglass import dedupe
 from spyglass.cli import main
 from spyglass.config import load_settings
@@ -27,6 +25,8 @@ from spyglass.defaults import FAILING_AFTER
 from spyglass.refresh import PollReport, poll
 from spyglass.service import Services, build_services
 from spyglass.store.schema import FolderFile, LshBand, Source, StoryRow
+from support.feeds import rss
+from support.feedserver import FeedServer, endless, gzip_bomb, trickle
 
 HOSTILE = Path(__file__).parent / "fixtures" / "hostile"
 GOOD_URLS = ["https://good.example/frt-vans", "https://good.example/anpr"]
@@ -270,7 +270,7 @@ def test_retry_after_is_honoured(status: int, server: FeedServer, tmp_path: Path
 
 
 def test_retry_after_as_a_date_and_capped_by_max_backoff(server: FeedServer, tmp_path: Path) -> None:
-    from feedserver import http_date
+    from support.feedserver import http_date
 
     server.route("/date.xml", status=503, headers={"Retry-After": http_date(time.time() + 7200)})
     server.route("/huge.xml", status=429, headers={"Retry-After": "999999999"})

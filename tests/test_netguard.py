@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
-from feedserver import FeedServer
 from spyglass.sources.fetch import Fetcher, FetchResult
 from spyglass.sources.netguard import AddressGuard
+from support.feedserver import FeedServer
 
 FEED = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>'
 PUBLIC = "93.184.216.34"

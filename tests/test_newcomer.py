@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from feeds import distinct_story, recent_pubdate, rss
-from feedserver import FeedServer
+from support.feeds import distinct_story, recent_pubdate, rss
+from support.feedserver import FeedServer
 
 
 def _spyglass(

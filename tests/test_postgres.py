@@ -24,8 +24,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
-from fakeslack import TOKEN, FakeSlack
-from feedserver import FeedServer
 from spyglass.cli import main
 from spyglass.config import load_settings
 from spyglass.refresh import poll
@@ -35,6 +33,8 @@ from spyglass.slack.commands import Caller, handle
 from spyglass.store.migrate import current_revision, head_revision
 from spyglass.store.schema import Base, Meta
 from spyglass.store.search import PostgresSearch, parse_query
+from support.fakeslack import TOKEN, FakeSlack
+from support.feedserver import FeedServer
 
 WRAPPER = """
 import os, sys

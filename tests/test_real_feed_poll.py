@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from feedserver import FeedServer
+from support.feedserver import FeedServer
 
 TRAPS = Path(__file__).parent / "fixtures" / "feeds" / "traps"
 

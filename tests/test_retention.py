@@ -11,15 +11,15 @@ from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from pathlib import Path
 
-from fakeslack import TOKEN, FakeSlack
-from feeds import distinct_story
-from feedserver import FeedServer
 from spyglass.config import load_settings
 from spyglass.delivery.outbox import Outbox
 from spyglass.refresh import poll
 from spyglass.runtime import make_poster
 from spyglass.service import build_services
 from spyglass.slack.commands import Caller, handle
+from support.fakeslack import TOKEN, FakeSlack
+from support.feeds import distinct_story
+from support.feedserver import FeedServer
 
 
 def _feed(items: list[tuple[tuple[str, str, str], float]]) -> bytes:
@@ -224,7 +224,7 @@ def _bulk_old_history(db: Path, n: int) -> None:
 def test_a_large_prune_never_keeps_slack_commands_waiting(tmp_path: Path) -> None:
     import socket
 
-    from slackreq import SECRET, command, wait_listening
+    from support.slackreq import SECRET, command, wait_listening
 
     db = tmp_path / "sg.db"
     _bulk_old_history(db, 20_000)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from fakeslack import FakeSlack
-from feedserver import FeedServer
+from support.fakeslack import FakeSlack
+from support.feedserver import FeedServer
 
 BAD_TOKEN = "xoxb-0000-SECRETBOTTOKEN-bad"
 SIGNING_SECRET = "signing-SECRET-5f3a9c1e"

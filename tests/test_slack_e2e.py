@@ -1,6 +1,6 @@
 """The real app over real HTTP: signed slash commands → subscriptions → poll → alerts in the right channels.
 
-`spyglass serve` runs as a subprocess; feeds come from a local feed server; Slack is tests/fakeslack.py.
+`spyglass serve` runs as a subprocess; feeds come from a local feed server; Slack is tests/support/fakeslack.py.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from fakeslack import TOKEN, FakeSlack
-from feeds import rss
-from feedserver import FeedServer
-from slackreq import SECRET, command, slash, wait_listening
 from spyglass.cli import main
+from support.fakeslack import TOKEN, FakeSlack
+from support.feeds import rss
+from support.feedserver import FeedServer
+from support.slackreq import SECRET, command, slash, wait_listening
 
 ITEMS = [
     (
@@ -197,7 +197,7 @@ def test_link_button_clicks_are_acknowledged(world: dict) -> None:
     import urllib.parse
     import urllib.request
 
-    from slackreq import sign
+    from support.slackreq import sign
 
     payload = {
         "type": "block_actions",
@@ -309,7 +309,7 @@ def test_reads_answer_while_another_process_writes(world: dict) -> None:
 def _event(port: int, event: dict, event_id: str) -> int:
     import urllib.request
 
-    from slackreq import sign
+    from support.slackreq import sign
 
     body = json.dumps(
         {

@@ -1,5 +1,5 @@
 """Socket Mode, whole process: `spyglass serve` with SLACK_APP_TOKEN against a stand-in Slack Web API
-(tests/fakeslack.py, which hands out the websocket URL) and websocket (tests/fakesocket.py).
+(tests/support/fakeslack.py, which hands out the websocket URL) and websocket (tests/support/fakesocket.py).
 
 Start-up problems are one line and exit code 2; a silently dropped connection is replaced within
 about ten seconds (the SDK's defaults took about a minute).
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from fakeslack import APP_TOKEN, TOKEN, FakeSlack
-from fakesocket import FakeSocket
+from support.fakeslack import APP_TOKEN, TOKEN, FakeSlack
+from support.fakesocket import FakeSocket
 
 
 def _env(tmp_path: Path, slack: FakeSlack, app_token: str = APP_TOKEN) -> dict[str, str]:

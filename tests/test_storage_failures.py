@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from feeds import distinct_story, rss
-from feedserver import FeedServer, Reply
 from spyglass.cli import main
 from spyglass.config import load_settings
 from spyglass.refresh import poll
 from spyglass.service import build_services
+from support.feeds import distinct_story, rss
+from support.feedserver import FeedServer, Reply
 
 
 class SmallDisk:

@@ -22,20 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from spyglass.defaults import MAX_TITLE
 from spyglass.text import clean_text
 from spyglass.topics import Matcher, load_topics
+from support.labels import Score, load_items
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # A story may also go to a broader topic that contains it, without counting against precision.
-TOLERATED = {
-    "face-recognition": {"biometrics", "cctv"},
-    "alpr": {"cctv", "location-tracking"},
-    "cell-site-simulators": {"location-tracking"},
-    "body-cameras": {"cctv"},
-}
 DEV_STYLE_KINDS = {"positive", "duplicate", "negative", "hard_negative", "near_miss_distinct", "adversarial"}
 # name -> (file, `set` value or None, item count)
 SETS: dict[str, tuple[str, int | None, int]] = {
@@ -51,8 +45,7 @@ SETS: dict[str, tuple[str, int | None, int]] = {
 
 
 def load(file: str, set_no: int | None = None) -> list[dict[str, Any]]:
-    items = list(yaml.safe_load((FIXTURES / file).read_text(encoding="utf-8"))["items"])
-    return [i for i in items if set_no is None or i.get("set") == set_no]
+    return load_items(file, set_no)
 
 
 @pytest.fixture(scope="module")
@@ -65,25 +58,19 @@ def got(matcher: Matcher, item: dict[str, Any]) -> set[str]:
 
 
 def assert_quality(matcher: Matcher, items: list[dict[str, Any]], name: str) -> None:
-    tp = fp = fn = 0
+    score = Score()
     misses: list[str] = []
     for item in items:
         if item.get("dup_of"):
             continue  # a duplicate is the same story as its original: scored once
-        expected = set(item["expected_topics"])
-        found = got(matcher, item)
-        tolerated = set().union(*(TOLERATED.get(e, set()) for e in expected))
-        extra, missing = found - expected - tolerated, expected - found
-        tp, fp, fn = tp + len(found & expected), fp + len(extra), fn + len(missing)
+        extra, missing = score.add(got(matcher, item), set(item["expected_topics"]))
         if extra or missing:
             misses.append(
                 f"{item.get('id', '')} {item['title']!r}: missing {sorted(missing)}, extra {sorted(extra)}"
             )
-    precision = tp / (tp + fp) if tp + fp else 1.0
-    recall = tp / (tp + fn) if tp + fn else 1.0
-    report = f"{name}: P={precision:.3f} R={recall:.3f}\n" + "\n".join(misses)
-    assert precision >= 0.95, report
-    assert recall >= 0.95, report
+    report = f"{name}: P={score.precision:.3f} R={score.recall:.3f}\n" + "\n".join(misses)
+    assert score.precision >= 0.95, report
+    assert score.recall >= 0.95, report
 
 
 @pytest.mark.parametrize("name", sorted(SETS))

@@ -1,16 +1,31 @@
-"""Block Kit payloads for alerts, thread replies and search results: plain dicts, no I/O.
+"""Block Kit payloads for alerts, thread replies and search results, built with the SDK's typed
+blocks (`slack_sdk.models.blocks`); no I/O.
 
+Every block is turned into JSON by `to_dict()`, which runs the SDK's `validate_json()`: a block
+over Slack's limits raises `SlackObjectFormationError` here instead of being refused by Slack.
 Every untrusted string goes through `mrkdwn.escape`/`link` (mrkdwn) or `mrkdwn.plain` (plain_text);
 the only `<...>` sequences in the output are links to `safe_url` targets and `<!date^...>` tokens.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from spyglass.defaults import MAX_HITS, MAX_RELATED, MAX_URL
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    BlockElement,
+    ButtonElement,
+    ContextBlock,
+    ImageElement,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
+
+from spyglass.defaults import MAX_HITS, MAX_RELATED
 from spyglass.delivery.mrkdwn import (
     bold_markers,
     escape_clip,
@@ -25,17 +40,12 @@ from spyglass.delivery.mrkdwn import (
 from spyglass.models import AlertView, RelatedLink, SearchHit
 from spyglass.topics import readable_phrase
 
-# Block Kit limits (https://api.slack.com/reference/block-kit/blocks).
+# Slack's limits, as the SDK's models know them; a message may hold at most 50 blocks.
 MAX_BLOCKS = 50
-MAX_HEADER = 150
-MAX_SECTION_TEXT = 3000
-MAX_FIELDS = 10
-MAX_FIELD_TEXT = 2000
-MAX_CONTEXT_ELEMENTS = 10
-MAX_ACTION_ELEMENTS = 25
-MAX_BUTTON_TEXT = 75
-MAX_ALT_TEXT = 2000
-MAX_ID = 255
+MAX_SECTION_TEXT = SectionBlock.text_max_length
+MAX_BUTTON_TEXT = ButtonElement.text_max_length
+MAX_ALT_TEXT = ImageElement.alt_text_max_length
+MAX_ID = ButtonElement.action_id_max_length
 
 # Our own budgets, well inside the limits so messages stay small.
 SUMMARY_LIMIT = 700
@@ -65,28 +75,32 @@ def date_token(when: datetime, fmt: str = "{date_short_pretty} {time}") -> str:
     return f"<!date^{ts}^{fmt}|{fallback_time(when)}>"
 
 
-def _mrkdwn(text: str) -> dict[str, Any]:
-    return {"type": "mrkdwn", "text": text}
+def _section(text: str, accessory: BlockElement | None = None) -> SectionBlock:
+    return SectionBlock(text=MarkdownTextObject(text=text[:MAX_SECTION_TEXT]), accessory=accessory)
 
 
-def _plain_text(text: str) -> dict[str, Any]:
-    return {"type": "plain_text", "text": text, "emoji": True}
+def _context(text: str) -> ContextBlock:
+    return ContextBlock(elements=[MarkdownTextObject(text=text)])
 
 
-def _section(text: str, accessory: dict[str, Any] | None = None) -> dict[str, Any]:
-    block: dict[str, Any] = {"type": "section", "text": _mrkdwn(text[:MAX_SECTION_TEXT])}
-    if accessory is not None:
-        block["accessory"] = accessory
-    return block
+def _button(text: str, url: str, action_id: str) -> ButtonElement:
+    return ButtonElement(
+        text=PlainTextObject(text=plain(text, MAX_BUTTON_TEXT) or "Open", emoji=True),
+        url=url,
+        action_id=action_id[:MAX_ID],
+    )
 
 
-def _button(text: str, url: str, action_id: str) -> dict[str, Any]:
-    return {
-        "type": "button",
-        "text": _plain_text(plain(text, MAX_BUTTON_TEXT) or "Open"),
-        "url": url,
-        "action_id": action_id[:MAX_ID],
-    }
+def _json(blocks: Sequence[Block]) -> list[dict[str, Any]]:
+    """The blocks as Slack's JSON, each checked against Slack's limits by the SDK on the way.
+
+    The SDK sorts keys alphabetically (a section's image `accessory` before its `text`); the text
+    goes first again, so whoever reads the JSON meets the story's own link before the image's."""
+    out = []
+    for b in blocks[:MAX_BLOCKS]:
+        d = b.to_dict()
+        out.append({k: d[k] for k in ("type", "text") if k in d} | d)
+    return out
 
 
 def _title_line(url: str, title: str, budget: int) -> str:
@@ -155,25 +169,20 @@ def build_alert(view: AlertView, *, now: datetime | None = None) -> dict[str, An
 
     # The title appears once: linked, at the top of the section below (no header block repeating it),
     # so the story's own link is the first link in the message's blocks as well as in its text.
-    blocks: list[dict[str, Any]] = []
+    blocks: list[Block] = []
 
     context = [p for p in (f"*{provider}*" if provider else "", date_token(published)) if p]
     topics = escape_clip(", ".join(oneline(t) for t in view.topics if oneline(t)), TOPICS_LIMIT)
     if topics:
         context.append(f"Topics: {topics}")
-    context_block = {"type": "context", "elements": [_mrkdwn(" · ".join(context))]}
 
     head = _title_line(view.url, title, MAX_SECTION_TEXT - SUMMARY_LIMIT - 2)
     summary = escape_clip(view.summary.strip(), SUMMARY_LIMIT).strip()
     accessory = None
     if image_url:
-        accessory = {
-            "type": "image",
-            "image_url": image_url,
-            "alt_text": plain(title, MAX_ALT_TEXT) or "image",
-        }
+        accessory = ImageElement(image_url=image_url, alt_text=plain(title, MAX_ALT_TEXT) or "image")
     blocks.append(_section(f"{head}\n{summary}" if summary else head, accessory))
-    blocks.append(context_block)
+    blocks.append(_context(" · ".join(context)))
 
     reasons = [oneline(readable_phrase(r)) for r in view.reasons if oneline(readable_phrase(r))]
     if reasons:
@@ -181,7 +190,7 @@ def build_alert(view: AlertView, *, now: datetime | None = None) -> dict[str, An
         blocks.append(_section(f"*Why it matched:* {why}"))
 
     if story_url:
-        blocks.append({"type": "actions", "elements": [_button("Read story", story_url, "read_story")]})
+        blocks.append(ActionsBlock(elements=[_button("Read story", story_url, "read_story")]))
 
     lines, skipped = _related_lines(view)
     if lines:
@@ -190,7 +199,7 @@ def build_alert(view: AlertView, *, now: datetime | None = None) -> dict[str, An
         if body:
             blocks.append(_section(f"{heading}\n{body}"))
 
-    return {"text": text, "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
+    return {"text": text, "blocks": _json(blocks), "unfurl_links": False, "unfurl_media": False}
 
 
 def build_reply(view: AlertView) -> dict[str, Any]:
@@ -203,15 +212,15 @@ def build_reply(view: AlertView) -> dict[str, Any]:
     text = f"{lead}: {link(view.url, title, TITLE_LABEL_LIMIT)}"
     url = safe_url(view.url)
     if len(text) <= MAX_SECTION_TEXT:
-        blocks: list[dict[str, Any]] = [_section(text)]
+        blocks: list[Block] = [_section(text)]
     else:  # a very long URL: title in the section, the link on a button
         blocks = [_section(f"{lead}: {label(title, TITLE_LABEL_LIMIT)}")]
         if url:
-            blocks.append({"type": "actions", "elements": [_button("Read story", url, "read_story")]})
+            blocks.append(ActionsBlock(elements=[_button("Read story", url, "read_story")]))
     summary = escape_clip(oneline(view.summary), 300)
     if summary:
-        blocks.append({"type": "context", "elements": [_mrkdwn(summary)]})
-    return {"text": text, "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
+        blocks.append(_context(summary))
+    return {"text": text, "blocks": _json(blocks), "unfurl_links": False, "unfurl_media": False}
 
 
 def _code(text: str, limit: int = 200) -> str:
@@ -234,14 +243,14 @@ def build_search_results(
         return {
             "response_type": "ephemeral",
             "text": f"{what} {tip}",
-            "blocks": [_section(f"{what}\n{tip}")],
+            "blocks": _json([_section(f"{what}\n{tip}")]),
         }
     count = total if total is not None and total >= len(shown) else len(shown)
     noun, verb = ("story", "matches") if count == 1 else ("stories", "match")
     heading = f"{count} {noun} {verb} `{q}`" if q else f"{count} {noun}"
     if count > len(shown):
         heading += f" (showing the top {len(shown)})"
-    blocks: list[dict[str, Any]] = [_section(f"*{heading}*")]
+    blocks: list[Block] = [_section(f"*{heading}*")]
     lines = [heading]
     for i, hit in enumerate(shown, 1):
         url = safe_url(hit.url)
@@ -267,116 +276,25 @@ def build_search_results(
     text = "\n".join(lines)
     if len(text) > 35000:  # far below Slack's 40k cap even with ten 3000-char URLs
         text = heading
-    return {"response_type": "ephemeral", "text": text, "blocks": blocks}
+    return {"response_type": "ephemeral", "text": text, "blocks": _json(blocks)}
 
 
 def build_notice(text: str) -> dict[str, Any]:
     """Short ephemeral message from our own code (already mrkdwn-safe). Long text is split into
     sections on line boundaries so no link is cut in half."""
-    blocks: list[dict[str, Any]] = []
+    chunks: list[str] = []
     chunk: list[str] = []
     size = 0
     for line in text.split("\n"):
         while len(line) > MAX_SECTION_TEXT:  # a single over-long line: hard split (our own text)
-            blocks.append(_section(line[:MAX_SECTION_TEXT]))
+            chunks.append(line[:MAX_SECTION_TEXT])
             line = line[MAX_SECTION_TEXT:]
         if chunk and size + 1 + len(line) > MAX_SECTION_TEXT:
-            blocks.append(_section("\n".join(chunk)))
+            chunks.append("\n".join(chunk))
             chunk, size = [], 0
         size += len(line) + (1 if chunk else 0)
         chunk.append(line)
     if chunk:
-        blocks.append(_section("\n".join(chunk)))
-    blocks = [b for b in blocks if b["text"]["text"].strip()][:MAX_BLOCKS]
-    return {"response_type": "ephemeral", "text": text, "blocks": blocks}
-
-
-def _check_text(obj: Any, where: str, limit: int, errors: list[str], kind: str | None = None) -> None:
-    if not isinstance(obj, Mapping) or obj.get("type") not in ("mrkdwn", "plain_text"):
-        errors.append(f"{where}: not a text object")
-        return
-    if kind and obj.get("type") != kind:
-        errors.append(f"{where}: must be {kind}")
-    text = obj.get("text")
-    if not isinstance(text, str) or not text.strip():
-        errors.append(f"{where}: empty text")
-    elif len(text) > limit:
-        errors.append(f"{where}: text length {len(text)} > {limit}")
-
-
-def _check_element(el: Any, where: str, errors: list[str]) -> None:
-    if not isinstance(el, Mapping):
-        errors.append(f"{where}: not an object")
-        return
-    kind = el.get("type")
-    if kind == "button":
-        _check_text(el.get("text"), f"{where}.text", MAX_BUTTON_TEXT, errors, "plain_text")
-        url = el.get("url")
-        if url is not None and (not isinstance(url, str) or not url or len(url) > MAX_URL):
-            errors.append(f"{where}.url: missing or longer than {MAX_URL}")
-        if len(str(el.get("action_id", ""))) > MAX_ID:
-            errors.append(f"{where}.action_id: longer than {MAX_ID}")
-    elif kind == "image":
-        url = el.get("image_url")
-        if not isinstance(url, str) or not url or len(url) > MAX_URL:
-            errors.append(f"{where}.image_url: missing or longer than {MAX_URL}")
-        alt = el.get("alt_text")
-        if not isinstance(alt, str) or not alt or len(alt) > MAX_ALT_TEXT:
-            errors.append(f"{where}.alt_text: missing or longer than {MAX_ALT_TEXT}")
-    elif kind in ("mrkdwn", "plain_text"):
-        _check_text(el, where, MAX_SECTION_TEXT, errors)
-    else:
-        errors.append(f"{where}: unsupported element type {kind!r}")
-
-
-def validate_blocks(blocks: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Every Block Kit limit the given blocks violate (empty list when the message is postable)."""
-    errors: list[str] = []
-    if len(blocks) > MAX_BLOCKS:
-        errors.append(f"blocks: {len(blocks)} > {MAX_BLOCKS}")
-    ids: set[str] = set()
-    for i, block in enumerate(blocks):
-        where = f"blocks[{i}]"
-        if not isinstance(block, Mapping):
-            errors.append(f"{where}: not an object")
-            continue
-        block_id = block.get("block_id")
-        if block_id is not None:
-            if len(str(block_id)) > MAX_ID:
-                errors.append(f"{where}.block_id: longer than {MAX_ID}")
-            if block_id in ids:
-                errors.append(f"{where}.block_id: duplicate {block_id!r}")
-            ids.add(str(block_id))
-        kind = block.get("type")
-        if kind == "header":
-            _check_text(block.get("text"), f"{where}.text", MAX_HEADER, errors, "plain_text")
-        elif kind == "section":
-            text, fields = block.get("text"), block.get("fields")
-            if text is None and not fields:
-                errors.append(f"{where}: section needs text or fields")
-            if text is not None:
-                _check_text(text, f"{where}.text", MAX_SECTION_TEXT, errors)
-            if fields is not None:
-                if len(fields) > MAX_FIELDS:
-                    errors.append(f"{where}.fields: {len(fields)} > {MAX_FIELDS}")
-                for j, field in enumerate(fields):
-                    _check_text(field, f"{where}.fields[{j}]", MAX_FIELD_TEXT, errors)
-            if block.get("accessory") is not None:
-                _check_element(block["accessory"], f"{where}.accessory", errors)
-        elif kind == "context":
-            elements = block.get("elements") or []
-            if not 1 <= len(elements) <= MAX_CONTEXT_ELEMENTS:
-                errors.append(f"{where}.elements: {len(elements)} not in 1..{MAX_CONTEXT_ELEMENTS}")
-            for j, el in enumerate(elements):
-                _check_element(el, f"{where}.elements[{j}]", errors)
-        elif kind == "actions":
-            elements = block.get("elements") or []
-            if not 1 <= len(elements) <= MAX_ACTION_ELEMENTS:
-                errors.append(f"{where}.elements: {len(elements)} not in 1..{MAX_ACTION_ELEMENTS}")
-            for j, el in enumerate(elements):
-                _check_element(el, f"{where}.elements[{j}]", errors)
-        elif kind == "image":
-            _check_element(block, where, errors)
-        elif kind != "divider":
-            errors.append(f"{where}: unsupported block type {kind!r}")
-    return errors
+        chunks.append("\n".join(chunk))
+    blocks = [_section(c) for c in chunks if c.strip()]
+    return {"response_type": "ephemeral", "text": text, "blocks": _json(blocks)}

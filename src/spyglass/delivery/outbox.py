@@ -25,13 +25,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from slack_sdk.errors import SlackObjectFormationError
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from spyglass import defaults
 from spyglass.clock import now_utc
 from spyglass.defaults import AUTH_PAUSE, CLAIM_BATCH, MAX_ATTEMPTS, MAX_RELATED, OUTAGE_PATIENCE
-from spyglass.delivery.blocks import build_alert, build_reply, validate_blocks
+from spyglass.delivery.blocks import build_alert, build_reply
 from spyglass.delivery.posters import Poster, PostOutcome, Result
 from spyglass.models import AlertView, RelatedLink
 from spyglass.store.db import Store
@@ -224,12 +225,10 @@ class Outbox:
             did, channel, key, thread_ts, unconfirmed, report
         ):
             return False
-        message = build_reply(view) if kind == "reply" else build_alert(view)
-        problems = validate_blocks(message.get("blocks", []))
-        if problems:  # a builder bug; never send a message Slack would reject
-            self._fail(
-                did, "message over Block Kit limits: " + "; ".join(problems[:3]), report, retry_in=None
-            )
+        try:
+            message = build_reply(view) if kind == "reply" else build_alert(view)
+        except SlackObjectFormationError as e:  # a builder bug; never send a message Slack would reject
+            self._fail(did, f"message over Block Kit limits: {e}", report, retry_in=None)
             return False
         started = now_utc()
         outcome = self.poster.post(channel, message, view, thread_ts, key=key)

@@ -2,7 +2,7 @@
 
 Usage::
 
-    from feedserver import FeedServer, clear_proxy_env
+    from support.feedserver import FeedServer, clear_proxy_env
 
     @pytest.fixture(autouse=True)
     def _no_proxy(monkeypatch):
@@ -38,6 +38,7 @@ import http.server
 import threading
 import time
 import zlib
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from email.utils import formatdate
@@ -108,6 +109,7 @@ class FeedServer:
         self._requests: list[Recorded] = []
         self._in_flight = 0
         self.max_in_flight = 0
+        self.answered: Counter[int] = Counter()  # responses sent, by status (200s and 304s, for the bench)
         self.stopping = threading.Event()
         self._httpd = _Server((host, 0), _Handler)
         self._httpd.owner = self
@@ -300,6 +302,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._send(route.status, headers, body)
 
     def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        owner = self.server.owner
+        with owner._lock:
+            owner.answered[status] += 1
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name, value)

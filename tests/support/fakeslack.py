@@ -26,8 +26,18 @@ TOKEN = "xoxb-test-token"
 APP_TOKEN = "xapp-test-token"
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 512  # the default backlog of 5 drops SYNs when 20 channels post at once
+
+
 class FakeSlack:
-    def __init__(self) -> None:
+    def __init__(self, per_channel_interval: float = 0.0) -> None:
+        # Slack's per-channel rate limit, when set: a post sooner than this after the channel's
+        # last accepted one gets 429 with Retry-After: 1 (counted in `limited`).
+        self.per_channel_interval = per_channel_interval
+        self.limited = 0
+        self._last_post: dict[str, float] = {}
         self._lock = threading.Lock()
         self._calls: list[dict[str, Any]] = []
         self._errors: dict[str, str] = {}
@@ -51,7 +61,7 @@ class FakeSlack:
             def do_POST(self) -> None:
                 fake._handle(self)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -68,6 +78,12 @@ class FakeSlack:
     @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/api/"
+
+    @property
+    def total(self) -> int:
+        """Messages accepted, over all channels."""
+        with self._lock:
+            return sum(len(v) for v in self.messages.values())
 
     def response_url(self, rid: str) -> str:
         return f"http://127.0.0.1:{self.port}/response/{rid}"
@@ -198,6 +214,17 @@ class FakeSlack:
                 if self._rate_limits.get(channel, 0) > 0:
                     self._rate_limits[channel] -= 1
                     return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"}
+                now = time.monotonic()
+                last = self._last_post.get(channel)
+                if (
+                    self.per_channel_interval
+                    and last is not None
+                    and now - last < self.per_channel_interval * 0.98
+                ):
+                    self.limited += 1
+                    return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"}
+                if method == "chat.postMessage":
+                    self._last_post[channel] = now
                 lose = self._lose.get(channel) if method == "chat.postMessage" else None
                 drop = bool(lose)
                 made = lose.pop(0) if lose else True
