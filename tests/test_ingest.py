@@ -11,7 +11,7 @@ from spyglass.models import Match, RelatedLink, Story
 from spyglass.store.db import Store, open_store
 from spyglass.store.ingest import CONSOLE_CHANNEL, Plan, Route, ingest
 from spyglass.store.migrate import current_revision, downgrade, head_revision
-from spyglass.store.schema import Cluster, Delivery, LshBand, StoryRow
+from spyglass.store.schema import Cluster, Delivery, LshBand, StoryRow, StoryTopic
 from spyglass.urls import canonical_url
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
@@ -234,7 +234,9 @@ def test_story_rows_keep_clean_fields(store: Store) -> None:
         assert row.url == "https://echo.example/n/1"
         assert row.original_url.endswith("utm_source=x")  # the link shown is cleaned at parse time, not here
         assert row.published_at == NOW
-        assert '"face-recognition"' in row.matches
+        assert set(row.matches) == {"face-recognition"}  # stored as JSON, read back as a dict
+        topics = s.execute(select(StoryTopic.story_id, StoryTopic.slug)).all()
+        assert [tuple(r) for r in topics] == [(row.id, "face-recognition")]
 
 
 @pytest.mark.parametrize(

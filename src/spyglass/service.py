@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from dataclasses import dataclass, field
 
@@ -58,7 +57,7 @@ class Services:
                 if sub.paused_reason:
                     continue
                 if sub.kind == "keyword":
-                    kt = keyword_topic(sub.phrase, json.loads(sub.excludes or "[]"))
+                    kt = keyword_topic(sub.phrase, sub.excludes or [])
                     keywords[kt.slug] = kt
                     plan.routes.setdefault(kt.slug, []).append(Route(sub.channel_id, kt.label))
                 elif sub.key in by_slug:

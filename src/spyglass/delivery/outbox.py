@@ -13,7 +13,6 @@ connection) is looked for in the channel by its metadata before it is posted aga
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import threading
@@ -282,10 +281,7 @@ class Outbox:
         return False
 
     def _view(self, s: Session, d: Delivery, story: StoryRow) -> AlertView:
-        related = [
-            RelatedLink(r["title"], r["url"], r.get("provider", ""))
-            for r in json.loads(story.related or "[]")
-        ]
+        related = [RelatedLink(r["title"], r["url"], r.get("provider", "")) for r in story.related or []]
         update = False
         if d.kind == "alert":  # other outlets already in the cluster are related coverage too
             threaded = select(Delivery.story_id).where(  # ...unless they get their own thread reply here
@@ -323,8 +319,8 @@ class Outbox:
             summary=story.summary,
             provider=story.provider,
             published=story.published_at,
-            topics=tuple(json.loads(d.topics or "[]")),
-            reasons=tuple(json.loads(d.reasons or "[]")),
+            topics=tuple(d.topics or ()),
+            reasons=tuple(d.reasons or ()),
             image=story.image,
             related=tuple(related[:MAX_RELATED]),
             update=update,

@@ -6,7 +6,6 @@ in which case the whole channel is told who changed what.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -276,7 +275,7 @@ def _add_subscriptions(
             kt = keyword_topic(p, excludes)
             same = by_phrase.get(norm_name(p))
             if same is not None and same.key != kt.slug:  # the same keyword, other exclusions: edit it
-                same.key, same.phrase, same.excludes = kt.slug, p, json.dumps(list(excludes))
+                same.key, same.phrase, same.excludes = kt.slug, p, list(excludes)
                 existing.add(kt.slug)
                 added.append(_keyword_label(p, excludes) + " (updated)")
                 continue
@@ -288,7 +287,7 @@ def _add_subscriptions(
                         kind="keyword",
                         key=kt.slug,
                         phrase=p,
-                        excludes=json.dumps(excludes),
+                        excludes=list(excludes),
                         created_by=caller.user_id,
                         created_at=now,
                     )
@@ -341,7 +340,7 @@ def unsubscribe(svc: Services, caller: Caller, rest: str) -> Reply:
 
 def _sub_label(svc: Services, sub: Subscription) -> str:
     if sub.kind == "keyword":
-        return _keyword_label(sub.phrase, json.loads(sub.excludes or "[]"))
+        return _keyword_label(sub.phrase, sub.excludes or [])
     t = svc.topic_by_slug.get(sub.key)
     return f"*{escape(t.label if t else sub.key)}*"
 

@@ -7,7 +7,6 @@ near-duplicate stories each start a new cluster. Fetching and parsing happen out
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -21,7 +20,7 @@ from sqlalchemy.orm import Session
 from spyglass import dedupe
 from spyglass.models import Match, Story
 from spyglass.store.retention import tombstone_key
-from spyglass.store.schema import Cluster, Delivery, LshBand, StoryRow, Tombstone
+from spyglass.store.schema import Cluster, Delivery, LshBand, StoryRow, StoryTopic, Tombstone
 from spyglass.text import fold
 
 _PG_INGEST_LOCK = 7_262_533_002
@@ -102,6 +101,7 @@ _CLUSTERS = cast(Table, Cluster.__table__)
 _INSERT_CLUSTER = insert(_CLUSTERS)
 _INSERT_STORY = insert(cast(Table, StoryRow.__table__))
 _INSERT_BAND = insert(cast(Table, LshBand.__table__))
+_INSERT_TOPIC = insert(cast(Table, StoryTopic.__table__))
 _INSERT_DELIVERY = insert(cast(Table, Delivery.__table__))
 _KNOWN_CHUNK = 500
 
@@ -200,6 +200,7 @@ def ingest(
     new_clusters: dict[int, dict[str, Any]] = {}
     grown: dict[int, int] = {}
     bands: list[dict[str, Any]] = []
+    topics: list[dict[str, Any]] = []
     deliveries: list[dict[str, Any]] = []
     for story, matches in batch:
         if story.url in known_urls or (story.guid and story.guid in known_guids):
@@ -246,14 +247,15 @@ def ingest(
                     "source_id": source_id,
                     "cluster_id": cluster_id,
                     "signature": dedupe.to_bytes(sig),
-                    "matches": json.dumps({m.slug: list(m.phrases) for m in matches}),
-                    "related": json.dumps(
-                        [{"title": r.title, "url": r.url, "provider": r.provider} for r in story.related]
-                    ),
+                    "matches": {m.slug: list(m.phrases) for m in matches},
+                    "related": [
+                        {"title": r.title, "url": r.url, "provider": r.provider} for r in story.related
+                    ],
                 },
             )
         )
         bands.extend({"band": k, "story_id": story_id} for k in keys)
+        topics.extend({"story_id": story_id, "slug": m.slug} for m in matches)
         result.stored += 1
         if joined:
             result.clustered += 1
@@ -281,6 +283,8 @@ def ingest(
         conn.execute(_INSERT_STORY, [p.row for p in pending])
         if bands:  # a story with too little text to compare has none
             conn.execute(_INSERT_BAND, bands)
+        if topics:
+            conn.execute(_INSERT_TOPIC, topics)
         if conn.dialect.name == "postgresql":  # ids were handed out here: move the sequences past them
             for table in ("stories", "clusters"):
                 conn.execute(
@@ -352,8 +356,8 @@ def _plan_alerts(
             "story_id": story_id,
             "kind": "alert",
             "status": "pending",
-            "topics": json.dumps(labels),
-            "reasons": json.dumps(concise(reasons)),
+            "topics": labels,
+            "reasons": concise(reasons),
             "attempts": 0,
             "created_at": now,
         }
@@ -382,8 +386,8 @@ def _plan_replies(
             "story_id": story_id,
             "kind": "reply",
             "status": "pending",
-            "topics": "[]",
-            "reasons": "[]",
+            "topics": [],
+            "reasons": [],
             "attempts": 0,
             "created_at": now,
         }

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     DateTime,
     ForeignKey,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -37,6 +39,10 @@ class UTCDateTime(TypeDecorator[datetime]):
 
             value = value.replace(tzinfo=timezone.utc)
         return value
+
+
+# JSON values: SQLite stores them as text (it has no JSON type), PostgreSQL as jsonb.
+JSONData = JSON().with_variant(JSONB(), "postgresql")
 
 
 class Base(DeclarativeBase):
@@ -109,8 +115,19 @@ class StoryRow(Base):
     source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id", ondelete="SET NULL"))
     cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"), index=True)
     signature: Mapped[bytes] = mapped_column(LargeBinary)
-    matches: Mapped[str] = mapped_column(Text, default="{}")  # JSON {slug: [phrases]}
-    related: Mapped[str] = mapped_column(Text, default="[]")  # JSON [{title, url, provider}]
+    matches: Mapped[dict[str, list[str]]] = mapped_column(JSONData, default=dict)  # {slug: [phrases]}
+    related: Mapped[list[dict[str, str]]] = mapped_column(JSONData, default=list)  # [{title, url, provider}]
+
+
+class StoryTopic(Base):
+    """Which topics (and keyword topics) a story matched, one row each: `topic:` search filters by
+    an index lookup, not a scan of the stories' JSON."""
+
+    __tablename__ = "story_topics"
+    __table_args__ = (Index("ix_story_topics_slug", "slug", "story_id"),)
+
+    story_id: Mapped[int] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"), primary_key=True)
+    slug: Mapped[str] = mapped_column(String(80), primary_key=True)
 
 
 class LshBand(Base):
@@ -134,7 +151,7 @@ class Subscription(Base):
     kind: Mapped[str] = mapped_column(String(10))  # topic | keyword
     key: Mapped[str] = mapped_column(Text)  # topic slug, or the keyword topic's slug
     phrase: Mapped[str] = mapped_column(Text, default="")  # keyword subscriptions: the phrase
-    excludes: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of phrases
+    excludes: Mapped[list[str]] = mapped_column(JSONData, default=list)  # keyword subscriptions' exclusions
     created_by: Mapped[str] = mapped_column(String(40), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     paused_reason: Mapped[str | None] = mapped_column(Text)
@@ -156,8 +173,8 @@ class Delivery(Base):
     story_id: Mapped[int] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(10))  # alert | reply
     status: Mapped[str] = mapped_column(String(10), default="pending")  # pending | sent | failed | held
-    topics: Mapped[str] = mapped_column(Text, default="[]")  # JSON: labels this channel matched on
-    reasons: Mapped[str] = mapped_column(Text, default="[]")  # JSON: phrases that fired
+    topics: Mapped[list[str]] = mapped_column(JSONData, default=list)  # labels this channel matched on
+    reasons: Mapped[list[str]] = mapped_column(JSONData, default=list)  # phrases that fired
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     ts: Mapped[str | None] = mapped_column(String(40))

@@ -24,7 +24,7 @@ from spyglass.durations import DurationError, parse_duration
 from spyglass.errors import QueryError
 from spyglass.models import HIT_END, HIT_START, SearchHit
 from spyglass.store.db import Store
-from spyglass.store.schema import StoryRow
+from spyglass.store.schema import StoryRow, StoryTopic
 from spyglass.topics.forms import spelling_variants
 
 RANK_WINDOW = 500
@@ -167,6 +167,10 @@ def _fts5_expr(q: Query, joiner: str) -> str:
     return f" {joiner} ".join(parts)
 
 
+# `topic:` filters through the story_topics index (one row per story and topic it matched).
+_TOPIC_FILTER = "EXISTS (SELECT 1 FROM story_topics t WHERE t.story_id = {story} AND t.slug = :topic)"
+
+
 class SqliteSearch:
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -174,8 +178,8 @@ class SqliteSearch:
     def _run(self, expr: str, q: Query, limit: int) -> list[SearchHit]:
         filters, params = [], {"expr": expr, "window": RANK_WINDOW, "limit": limit}
         if q.topic:
-            filters.append("s.matches LIKE :topic")
-            params["topic"] = f'%"{q.topic}"%'
+            filters.append(_TOPIC_FILTER.format(story="s.id"))
+            params["topic"] = q.topic
         if q.since:
             filters.append("s.published_at >= :since")
             params["since"] = q.since.strftime("%Y-%m-%d %H:%M:%S")
@@ -236,8 +240,8 @@ class PostgresSearch:
             },
         )
         if q.topic:
-            filters.append("matches LIKE :topic")
-            params["topic"] = f'%"{q.topic}"%'
+            filters.append(_TOPIC_FILTER.format(story="stories.id"))
+            params["topic"] = q.topic
         if q.since:
             filters.append("published_at >= :since")
             params["since"] = q.since
@@ -301,7 +305,10 @@ def latest(store: Store, q: Query, limit: int = 10) -> list[SearchHit]:
         StoryRow.summary,
     )
     if q.topic:
-        stmt = stmt.where(StoryRow.matches.like(f'%"{q.topic}"%'))
+        tagged = select(StoryTopic.story_id).where(
+            StoryTopic.story_id == StoryRow.id, StoryTopic.slug == q.topic
+        )
+        stmt = stmt.where(tagged.exists())
     if q.since:
         stmt = stmt.where(StoryRow.published_at >= q.since)
     stmt = stmt.order_by(StoryRow.published_at.desc(), StoryRow.id.desc()).limit(limit)
