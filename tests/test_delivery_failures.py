@@ -228,7 +228,7 @@ def test_a_slack_outage_delays_alerts_instead_of_failing_them(
 
     from sqlalchemy import update
 
-    from spyglass.delivery import outbox as outbox_mod
+    from spyglass import defaults
 
     slack, feeds, tmp = world
     feeds.route("/f.xml", body=rss([story(1), story(2)]))
@@ -237,7 +237,7 @@ def test_a_slack_outage_delays_alerts_instead_of_failing_them(
     slack.fail_channel("COUT", "internal_error")
     assert poll(svc, "t").planned == 2
     with svc.store.session() as s:  # as if it had already been retried many times
-        s.execute(update(Delivery).values(attempts=outbox_mod.MAX_ATTEMPTS + 3))
+        s.execute(update(Delivery).values(attempts=defaults.MAX_ATTEMPTS + 3))
     Outbox(svc.store, make_poster(svc.settings)).drain(deadline=5)
     assert statuses(svc, "COUT") == ["pending", "pending"]
     with svc.store.session() as s:
@@ -248,7 +248,7 @@ def test_a_slack_outage_delays_alerts_instead_of_failing_them(
             update(Delivery)
             .where(Delivery.id == rows[0].id)
             .values(
-                created_at=rows[0].created_at - outbox_mod.OUTAGE_PATIENCE - timedelta(minutes=1),
+                created_at=rows[0].created_at - defaults.OUTAGE_PATIENCE - timedelta(minutes=1),
                 not_before=None,
             )
         )
@@ -262,7 +262,7 @@ def test_html_answers_from_slack_are_an_outage_waited_out(world: tuple[FakeSlack
     many attempts it has had, instead of being marked failed and never posted."""
     from sqlalchemy import update
 
-    from spyglass.delivery import outbox as outbox_mod
+    from spyglass import defaults
 
     slack, feeds, tmp = world
     feeds.route("/f.xml", body=rss([story(1)]))
@@ -271,7 +271,7 @@ def test_html_answers_from_slack_are_an_outage_waited_out(world: tuple[FakeSlack
     slack.answer_html("CHTML")
     assert poll(svc, "t").planned == 1
     with svc.store.session() as s:
-        s.execute(update(Delivery).values(attempts=outbox_mod.MAX_ATTEMPTS + 3))
+        s.execute(update(Delivery).values(attempts=defaults.MAX_ATTEMPTS + 3))
     Outbox(svc.store, make_poster(svc.settings)).drain(deadline=5)
     assert any(c["error"] == "html" for c in slack.calls("chat.postMessage"))  # the page was served
     assert statuses(svc, "CHTML") == ["pending"]
@@ -289,7 +289,7 @@ def test_control_characters_never_reach_a_stored_keyword(world: tuple[FakeSlack,
     handle(svc, Caller("T1", "CCTRL", "U1"), 'subscribe "Clear\x07view\x1b AI" -"App\x00le"')
     with svc.store.session() as s:
         sub = s.scalars(select(Subscription).where(Subscription.channel_id == "CCTRL")).one()
-        assert (sub.phrase, sub.excludes) == ("Clearview AI", '["Apple"]')
+        assert (sub.phrase, sub.excludes) == ("Clearview AI", ["Apple"])
 
 
 def _due_now(svc: Services) -> None:

@@ -9,12 +9,11 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from spyglass import __version__
-from spyglass.clock import now_utc
-from spyglass.config import Settings, config_path_from, load_settings
+from spyglass.admin import cmd_channels, cmd_db, cmd_sources, services_from, settings_from
+from spyglass.durations import format_duration
 from spyglass.errors import UserError
 
 if TYPE_CHECKING:
@@ -26,19 +25,6 @@ EXIT_USAGE = 2
 EXIT_SOURCE_FAILED = 1  # poll --once: some source could not be read (each is named on stderr)
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    return load_settings(config_path_from(args.config))
-
-
-def _services(args: argparse.Namespace, migrate: bool = True) -> Services:
-    from spyglass.service import build_services
-    from spyglass.sources.fetch import redact_url
-
-    settings = _settings(args)
-    logging.getLogger("spyglass").info("database: %s", redact_url(settings.database_url))
-    return build_services(settings, migrate=migrate)
-
-
 # ---------------------------------------------------------------------------- commands
 def cmd_poll(args: argparse.Namespace) -> int:
     from spyglass.delivery.outbox import DrainReport, Outbox, worker_id
@@ -46,7 +32,7 @@ def cmd_poll(args: argparse.Namespace) -> int:
     from spyglass.runtime import make_poster
     from spyglass.store.db import StoreError
 
-    svc = _services(args)
+    svc = services_from(args)
     owner = worker_id()
     with _stop_on_ctrl_c() as stop:
         report = poll(svc, owner, stop=stop)
@@ -111,11 +97,11 @@ def _why_not_alerted(svc: Services, report: PollReport) -> str:
     parts = []
     if past_retention:
         parts.append(
-            f"{past_retention} older than [storage] retention ({_span(svc.settings.retention)}), not stored"
+            f"{past_retention} older than [storage] retention ({format_duration(svc.settings.retention)}), not stored"
         )
     if too_old:
         parts.append(
-            f"{too_old} older than max_age ({_span(svc.settings.max_age)}) or undated on a first poll"
+            f"{too_old} older than max_age ({format_duration(svc.settings.max_age)}) or undated on a first poll"
         )
     if unrouted:
         names = ", ".join(slug.removeprefix("kw:") for slug, _ in unfollowed.most_common(5))
@@ -123,14 +109,6 @@ def _why_not_alerted(svc: Services, report: PollReport) -> str:
     if off_topic:
         parts.append(f"{off_topic} about none of the topics")
     return ", ".join(parts)
-
-
-def _span(seconds: float) -> str:
-    """As people write it in the config: 72h, 14d, 90m."""
-    for unit, size, least in (("d", 86400, 7 * 86400), ("h", 3600, 3600), ("m", 60, 60)):
-        if seconds >= least and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{int(seconds)}s"
 
 
 def _limit(text: str) -> int:
@@ -167,19 +145,19 @@ def _stop_on_ctrl_c() -> Iterator[threading.Event]:
 def cmd_run(args: argparse.Namespace) -> int:
     from spyglass.runtime import run
 
-    return run(_settings(args), serve_http=not args.no_http, port=args.port)
+    return run(settings_from(args), serve_http=not args.no_http, port=args.port)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
     from spyglass.runtime import run
 
-    return run(_settings(args), serve_http=False, port=None)
+    return run(settings_from(args), serve_http=False, port=None)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from spyglass.runtime import serve
 
-    return serve(_settings(args), port=args.port)
+    return serve(settings_from(args), port=args.port)
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -187,7 +165,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     from spyglass.store.search import QueryError, parse_query
     from spyglass.store.search import search as run_search
 
-    svc = _services(args)
+    svc = services_from(args)
     raw = " ".join(args.query)
     try:
         q = parse_query(raw)
@@ -206,7 +184,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_topics(args: argparse.Namespace) -> int:
     from spyglass.topics import load_topics, readable_phrase
 
-    settings = _settings(args)
+    settings = settings_from(args)
     topics = load_topics(
         settings.topics_file,
         list(settings.custom_topics) or None,
@@ -221,168 +199,6 @@ def cmd_topics(args: argparse.Namespace) -> int:
         )
         if t.context_phrases:
             print(f"{'':<26} with context: {', '.join(readable_phrase(p) for p in t.context_phrases[:8])}")
-    return 0
-
-
-def cmd_sources(args: argparse.Namespace) -> int:
-    from sqlalchemy import select
-
-    from spyglass.defaults import FAILING_AFTER
-    from spyglass.sources.fetch import redact_url
-    from spyglass.sources.state import sync_sources
-    from spyglass.store.schema import Source
-
-    svc = _services(args)
-    sync_sources(svc)
-    print(f"database: {redact_url(svc.settings.database_url)}")
-    names = {c.name for c in svc.settings.sources}
-    now = now_utc()
-    with svc.store.read() as s:
-        rows = [r for r in s.scalars(select(Source).order_by(Source.name)) if r.name in names]
-
-    def when(dt: datetime | None) -> str:
-        if dt is None:
-            return "never"
-        secs = int((dt - now).total_seconds())
-        word = "in " if secs > 0 else ""
-        ago = "" if secs > 0 else " ago"
-        secs = abs(secs)
-        span = f"{secs}s" if secs < 120 else f"{secs // 60}m" if secs < 7200 else f"{secs // 3600}h"
-        return f"{word}{span}{ago}"
-
-    for r in rows:
-        state = (
-            "DISABLED"
-            if r.disabled_reason
-            else "FAILING"
-            if r.error_count >= FAILING_AFTER
-            else "error"
-            if r.error_count
-            else "ok"
-        )
-        print(f"{r.name}  [{state}]  {r.kind}: {r.location}")
-        print(
-            f"    last success {when(r.last_success_at)}, next attempt {when(r.next_attempt_at) if not r.disabled_reason else '—'}, "
-            f"{r.error_count} error(s) in a row"
-        )
-        if r.last_seen is not None:
-            print(
-                f"    last read: {r.last_seen} seen, {r.last_stored or 0} new, {r.last_skipped or 0} skipped"
-                + (f" (most: {r.last_skip_reason})" if r.last_skip_reason else "")
-            )
-        if r.final_url:
-            print(f"    redirected to {r.final_url}")
-        if r.last_error:
-            print(f"    last error ({when(r.last_error_at)}): {r.last_error}")
-        if r.disabled_reason:
-            print(f"    disabled: {r.disabled_reason}")
-    return 0
-
-
-def cmd_channels(args: argparse.Namespace) -> int:
-    """Each channel with subscriptions: what it follows, whether alerts are paused and why, its queue."""
-    from sqlalchemy import func, select
-
-    from spyglass.store.schema import Delivery, Subscription
-
-    svc = _services(args)
-    with svc.store.read() as s:
-        subs = list(s.scalars(select(Subscription).order_by(Subscription.channel_id, Subscription.id)))
-        queue = {
-            (ch, st): n
-            for ch, st, n in s.execute(
-                select(Delivery.channel_id, Delivery.status, func.count()).group_by(
-                    Delivery.channel_id, Delivery.status
-                )
-            )
-        }
-    if not subs:
-        print("no channel follows anything yet (in Slack: /spyglass subscribe TOPIC)")
-        return 0
-    labels = {t.slug: t.label for t in svc.topics}
-    by_channel: dict[str, list[Subscription]] = {}
-    for sub in subs:
-        by_channel.setdefault(sub.channel_id, []).append(sub)
-    for channel, rows in by_channel.items():
-        paused = next((r.paused_reason for r in rows if r.paused_reason), None)
-        print(
-            f"{channel}  [{'PAUSED' if paused else 'ok'}]  "
-            + ", ".join(f'"{r.phrase}"' if r.kind == "keyword" else labels.get(r.key, r.key) for r in rows)
-        )
-        counts = ", ".join(
-            f"{queue[(channel, st)]} {st}"
-            for st in ("sent", "pending", "held", "failed")
-            if queue.get((channel, st))
-        )
-        if counts:
-            print(f"    alerts: {counts}")
-        if paused:
-            print(f"    paused: {paused}; invite the app back, then /spyglass resume in the channel")
-    return 0
-
-
-def cmd_db(args: argparse.Namespace) -> int:
-    from spyglass.store.db import make_engine
-    from spyglass.store.migrate import current_revision, head_revision, upgrade
-
-    settings = _settings(args)
-    if args.db_command in ("prune", "stats"):
-        return _db_history(args, settings)
-    engine = make_engine(settings.database_url, migrate=False)
-    if args.db_command == "upgrade":
-        before = current_revision(engine)
-        upgrade(engine)
-        after = current_revision(engine)
-        print(
-            f"database at revision {after}"
-            + (f" (was {before or 'empty'})" if before != after else " (up to date)")
-        )
-    else:
-        cur = current_revision(engine)
-        print(f"database at revision {cur or 'empty'}; latest is {head_revision()}")
-    return 0
-
-
-def _db_history(args: argparse.Namespace, settings: Settings) -> int:
-    from spyglass.store import retention
-    from spyglass.store.db import open_store
-
-    store = open_store(settings.database_url)
-    if args.db_command == "stats":
-        for key, value in retention.stats(store).items():
-            print(f"{key:>22}: {value if value is not None else '—'}")
-        return 0
-    if settings.retention <= 0:
-        print("[storage] retention is 0: everything is kept, nothing to prune")
-        return 0
-    report = retention.prune(
-        store,
-        retention=settings.retention,
-        tombstone_retention=settings.tombstone_retention,
-        now=now_utc(),
-        dry_run=args.dry_run,
-        keep_sources=retention.archival_source_ids(store, settings),
-    )
-    verb = "would remove" if args.dry_run else "removed"
-    print(
-        f"{verb} {report.stories} stor{'y' if report.stories == 1 else 'ies'} published before the last "
-        f"{_span(settings.retention)}"
-        + (
-            ""
-            if args.dry_run
-            else f", {report.clusters} empty cluster(s); {report.tombstones_added} tombstone(s) added"
-        )
-        + f", {report.tombstones_expired} expired tombstone(s)"
-        + (
-            f"; kept {report.kept_for_delivery} old stor{'y' if report.kept_for_delivery == 1 else 'ies'} "
-            "whose alerts are still pending or held"
-            if report.kept_for_delivery
-            else ""
-        )
-    )
-    if args.vacuum and not args.dry_run:
-        retention.vacuum(store)
-        print("database file rewritten")
     return 0
 
 

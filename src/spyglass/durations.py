@@ -30,3 +30,11 @@ def parse_duration(text: str) -> float:
     if seconds > MAX_SECONDS:
         raise DurationError(f"{text!r} is longer than 50 years")
     return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """As people write it in the config: 72h, 14d, 90m (what `parse_duration` reads back)."""
+    for unit, size, least in (("d", 86400, 7 * 86400), ("h", 3600, 3600), ("m", 60, 60)):
+        if seconds >= least and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds)}s"

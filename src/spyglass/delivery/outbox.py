@@ -30,10 +30,11 @@ from sqlalchemy.orm import Session
 
 from spyglass import defaults
 from spyglass.clock import now_utc
-from spyglass.defaults import AUTH_PAUSE, CLAIM_BATCH, MAX_ATTEMPTS, MAX_RELATED, OUTAGE_PATIENCE
+from spyglass.defaults import AUTH_PAUSE, CLAIM_BATCH, MAX_ATTEMPTS
 from spyglass.delivery.blocks import build_alert, build_reply
+from spyglass.delivery.outcomes import hold_channel, retry_later
 from spyglass.delivery.posters import Poster, PostOutcome, Result
-from spyglass.models import AlertView, RelatedLink
+from spyglass.delivery.view import alert_view
 from spyglass.store.db import Store
 from spyglass.store.schema import Delivery, StoryRow, Subscription
 
@@ -217,7 +218,7 @@ class Outbox:
                         report.deferred += 1
                     return False
                 thread_ts = alert.ts
-            view = self._view(s, d, story)
+            view = alert_view(s, d, story)
             channel, kind, attempts, unconfirmed = d.channel_id, d.kind, d.attempts, d.unconfirmed_at
         key = delivery_key(did, view.url)
         if unconfirmed is not None and self._posted_after_all(
@@ -280,52 +281,6 @@ class Outbox:
             d.unconfirmed_at = None
         return False
 
-    def _view(self, s: Session, d: Delivery, story: StoryRow) -> AlertView:
-        related = [RelatedLink(r["title"], r["url"], r.get("provider", "")) for r in story.related or []]
-        update = False
-        if d.kind == "alert":  # other outlets already in the cluster are related coverage too
-            threaded = select(Delivery.story_id).where(  # ...unless they get their own thread reply here
-                Delivery.cluster_id == d.cluster_id,
-                Delivery.channel_id == d.channel_id,
-                Delivery.kind == "reply",
-            )
-            others = s.execute(
-                select(StoryRow.title, StoryRow.original_url, StoryRow.provider)
-                .where(
-                    StoryRow.cluster_id == d.cluster_id, StoryRow.id != story.id, StoryRow.id.not_in(threaded)
-                )
-                .order_by(StoryRow.id)
-                .limit(MAX_RELATED)
-            ).all()
-            in_thread = set(s.scalars(select(StoryRow.original_url).where(StoryRow.id.in_(threaded))))
-            known = {r.url for r in related}
-            related = [RelatedLink(t, u, p) for t, u, p in others if u not in known] + [
-                r for r in related if r.url not in in_thread
-            ]
-        else:  # a reply from the alert's own outlet is its republish: "Updated by", not "Also covered by"
-            first = s.scalar(
-                select(StoryRow.provider_domain)
-                .join(Delivery, Delivery.story_id == StoryRow.id)
-                .where(
-                    Delivery.cluster_id == d.cluster_id,
-                    Delivery.channel_id == d.channel_id,
-                    Delivery.kind == "alert",
-                )
-            )
-            update = bool(first) and first == story.provider_domain
-        return AlertView(
-            title=story.title,
-            url=story.original_url,
-            summary=story.summary,
-            provider=story.provider,
-            published=story.published_at,
-            topics=tuple(d.topics or ()),
-            reasons=tuple(d.reasons or ()),
-            image=story.image,
-            related=tuple(related[:MAX_RELATED]),
-            update=update,
-        )
-
     def _record(
         self,
         did: int,
@@ -354,13 +309,13 @@ class Outbox:
                 return
             d.last_error = outcome.error
             if outcome.result is Result.CHANNEL_GONE:
-                notes.extend(self._hold_channel(s, d, channel, outcome.error, now))
+                notes.extend(hold_channel(s, d, channel, outcome.error, now))
                 with self._report_lock:
                     report.held += 1
                 return
             if outcome.result is Result.LOST:  # the earliest unanswered attempt bounds the check's window
                 d.unconfirmed_at = d.unconfirmed_at or started
-            settled = self._retry_later(d, outcome, now)
+            settled = retry_later(d, outcome, now)
             with self._report_lock:
                 if settled:
                     report.failed += 1
@@ -395,42 +350,6 @@ class Outbox:
                 outcome.error,
                 AUTH_PAUSE.total_seconds(),
             )
-
-    def _hold_channel(
-        self, s: Session, d: Delivery, channel: str, error: str, now: datetime
-    ) -> list[tuple[str, str, str]]:
-        """The channel cannot be posted to: pause its subscriptions and hold its queue (nothing is
-        lost; `/spyglass resume` releases it). Returns the notes for whoever subscribed."""
-        d.status = "held"
-        active = (Subscription.channel_id == channel, Subscription.paused_reason.is_(None))
-        # Whoever subscribed hears of it once, when the channel is first paused.
-        subscribers = set(s.scalars(select(Subscription.created_by).where(*active)))
-        s.execute(
-            update(Subscription)
-            .where(*active)
-            .values(paused_reason=f"{error} (since {now:%Y-%m-%d %H:%M} UTC)")
-        )
-        # Everything else queued for this channel waits with it instead of failing one by one.
-        s.execute(
-            update(Delivery)
-            .where(Delivery.channel_id == channel, Delivery.status == "pending", Delivery.id != d.id)
-            .values(status="held", last_error=error, lease_owner=None, lease_until=None)
-        )
-        log.warning("channel %s: %s; its subscriptions are paused", channel, error)
-        return [(u, channel, error) for u in sorted(subscribers) if u]
-
-    def _retry_later(self, d: Delivery, outcome: PostOutcome, now: datetime) -> bool:
-        """A message Slack refuses fails after MAX_ATTEMPTS; an outage (network, 5xx, 429) is waited
-        out for up to OUTAGE_PATIENCE, so a long Slack outage delays alerts instead of losing them.
-        Returns True when the row failed for good."""
-        created = d.created_at or now
-        if (d.attempts >= MAX_ATTEMPTS and not outcome.transient) or now - created > OUTAGE_PATIENCE:
-            d.status = "failed"
-            return True
-        cap = 900.0 if outcome.transient else 3600.0
-        backoff = outcome.retry_after if outcome.retry_after else min(cap, 5.0 * 2 ** min(d.attempts, 20))
-        d.not_before = now + timedelta(seconds=backoff)
-        return False
 
     def _fail(self, did: int, error: str, report: DrainReport, retry_in: float | None) -> None:
         with self.store.session() as s:
