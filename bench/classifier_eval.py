@@ -329,7 +329,7 @@ def main() -> None:
         }
 
     # Pooled, per threshold: classifier alone, and labels added on top of the blind-time matcher.
-    rows = []
+    rows: list[tuple[Any, ...]] = []
     for t in THRESHOLDS:
         tot = {"clf": [0, 0, 0], "add_hist": [0, 0], "add_now": [0, 0]}
         for f in folds.values():
@@ -389,9 +389,8 @@ def main() -> None:
             "today_plus_clf": [ncp, ncr],
             "added_on_today": [ng, nb],
         }
-        for a, b, item in zip(f["hist"], clf_h, items, strict=True):
-            tol = tolerated(item["labels"])
-            bad = b - a - item["labels"] - tol
+        for base, extra, item in zip(f["hist"], clf_h, items, strict=True):
+            bad = extra - base - item["labels"] - tolerated(item["labels"])
             if bad:
                 print(f"    FALSE ADD {item['id']} {sorted(bad)}: {item['title'][:90]!r}")
     # pooled hist vs hist+clf

@@ -161,11 +161,11 @@ class ParseCounter:
             self.calls += 1
             return self.orig(*a, **k)
 
-        self.pipeline.parse_feed = counted  # type: ignore[assignment]
+        self.pipeline.parse_feed = counted
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.pipeline.parse_feed = self.orig  # type: ignore[assignment]
+        self.pipeline.parse_feed = self.orig
 
 
 def _poll(tmp: Path, srv: FeedServer, n: int, name: str) -> tuple[float, Any, Any, int]:
@@ -644,7 +644,8 @@ def bench_memory(quick: bool, tmp: Path) -> None:
 def _outbox_db(tmp: Path, name: str, channels: int, per_channel: int) -> Any:
     from spyglass.models import Match, Story
     from spyglass.store.db import open_store
-    from spyglass.store.ingest import Plan, Route, ingest
+    from spyglass.store.ingest import ingest
+    from spyglass.store.planning import Plan, Route
 
     store = open_store(f"sqlite:///{tmp / name}")
     rng = random.Random(SEED)
@@ -799,7 +800,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table())
     met = [f for f in RESULTS if f.met is not None]
     print(
-        f"\n{sum(f.met for f in met)}/{len(met)} targets met; wall time {wall:.0f}s "
+        f"\n{sum(bool(f.met) for f in met)}/{len(met)} targets met; wall time {wall:.0f}s "
         f"({'quick' if args.quick else 'full'} run)"
     )
     out = {

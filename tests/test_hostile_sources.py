@@ -22,7 +22,7 @@ from spyglass import dedupe
 from spyglass.cli import main
 from spyglass.config import load_settings
 from spyglass.defaults import FAILING_AFTER
-from spyglass.refresh import PollReport, poll
+from spyglass.refresh import PollReport, SourceReport, poll
 from spyglass.service import Services, build_services
 from spyglass.store.schema import FolderFile, LshBand, Source, StoryRow
 from support.feeds import rss
@@ -76,7 +76,7 @@ def stored_urls(svc: Services, name: str) -> set[str]:
         return set(s.scalars(select(StoryRow.original_url).where(StoryRow.source_id == sid)))
 
 
-def report_for(report: PollReport, name: str):  # type: ignore[no-untyped-def]
+def report_for(report: PollReport, name: str) -> SourceReport:
     return next(r for r in report.sources if r.name == name)
 
 
@@ -206,7 +206,8 @@ def test_hostile_feed_next_to_a_good_one(
     if status == "error":
         assert row.error_count == 1 and row.last_error
         assert fragment.lower() in row.last_error.lower(), row.last_error
-        assert row.next_attempt_at is not None and row.next_attempt_at > row.last_attempt_at
+        assert row.next_attempt_at is not None and row.last_attempt_at is not None
+        assert row.next_attempt_at > row.last_attempt_at
         assert "[error]" in sources_output(cfg, capsys).split("Hostile", 1)[1].split("\n")[0]
     else:
         assert row.error_count == 0 and stored_urls(svc, "Hostile")

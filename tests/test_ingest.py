@@ -9,8 +9,9 @@ from sqlalchemy import func, inspect, select
 
 from spyglass.models import Match, RelatedLink, Story
 from spyglass.store.db import Store, open_store
-from spyglass.store.ingest import CONSOLE_CHANNEL, Plan, Route, ingest
+from spyglass.store.ingest import ingest
 from spyglass.store.migrate import current_revision, downgrade, head_revision
+from spyglass.store.planning import CONSOLE_CHANNEL, Plan, Route
 from spyglass.store.schema import Cluster, Delivery, LshBand, StoryRow, StoryTopic
 from spyglass.urls import canonical_url
 
@@ -95,7 +96,7 @@ def test_new_story_is_stored_clustered_and_planned_once_per_channel(store: Store
             ("C1", "alert", "pending"),
             ("C2", "alert", "pending"),
         ]
-        assert s.scalar(select(func.count()).select_from(LshBand)) > 0
+        assert (s.scalar(select(func.count()).select_from(LshBand)) or 0) > 0
 
 
 @pytest.mark.parametrize(
@@ -261,6 +262,6 @@ def test_story_rows_keep_clean_fields(store: Store) -> None:
     ],
 )
 def test_why_it_matched_drops_phrases_inside_longer_ones(phrases: list[str], shown: list[str]) -> None:
-    from spyglass.store.ingest import concise
+    from spyglass.store.planning import concise
 
     assert concise(phrases) == shown

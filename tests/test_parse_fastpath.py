@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,9 +51,14 @@ FAST_FIXTURES = {"atom03.xml", "no_encoding.xml", "rss10_rdf.xml", "rss20.xml"}
 
 @pytest.mark.skipif(feedmod._rs is None, reason="feedparser-rs is not installed on this platform")
 def test_fallback_cases_use_the_robust_parser(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls = []
+    calls: list[int] = []
     real = feedmod.feedparser.parse
-    monkeypatch.setattr(feedmod.feedparser, "parse", lambda *a, **k: calls.append(1) or real(*a, **k))
+
+    def counted(*a: Any, **k: Any) -> Any:
+        calls.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(feedmod.feedparser, "parse", counted)
     ok = b'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title><item><title>A</title><link>https://x.example/1</link></item></channel></rss>'
     parse_feed(ok, source="s", base_url="")
     assert calls == []  # clean UTF-8: the fast path

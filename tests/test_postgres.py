@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from pathlib import Path
@@ -107,7 +108,7 @@ def test_migrations_run_on_postgres(pg_url: str, tmp_path: Path, capsys: pytest.
                     "AND indexname = 'ix_stories_search'"
                 )
             )
-            .scalar()
+            .scalar_one()
             .lower()
         )
     # Running them again (another process starting) is a no-op.
@@ -320,7 +321,7 @@ class Fleet:
 
 
 @pytest.fixture
-def fleet(pg_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+def fleet(pg_url: str, tmp_path: Path) -> Iterator[Fleet]:
     with FakeSlack() as slack, FeedServer() as feeds:
         slack.latency = 0.02
         f = Fleet(tmp_path, pg_url, slack, feeds)
@@ -371,7 +372,7 @@ def test_killing_a_worker_mid_run_loses_nothing(fleet: Fleet) -> None:
     at_kill = len(fleet.slack.posts())
     fleet.wait_done(timeout=60)
     codes = fleet.stop_all()
-    assert sorted(c for p, c in zip(fleet.procs, codes, strict=True) if p is not victim) == [0, 0], (
+    assert sorted(c or 0 for p, c in zip(fleet.procs, codes, strict=True) if p is not victim) == [0, 0], (
         fleet.logs()
     )
     posted = fleet.posted()

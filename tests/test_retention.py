@@ -22,7 +22,7 @@ from support.feeds import distinct_story
 from support.feedserver import FeedServer
 
 
-def _feed(items: list[tuple[tuple[str, str, str], float]]) -> bytes:
+def _feed(items: list[tuple[tuple[str, str, str], int]] | list[tuple[tuple[str, str, str], float]]) -> bytes:
     """RSS with each story published `days` ago."""
     body = "".join(
         f"<item><title>{t}</title><link>{u}</link><guid>{u}</guid><description>{d}</description>"
@@ -255,10 +255,10 @@ def test_a_large_prune_never_keeps_slack_commands_waiting(tmp_path: Path) -> Non
                 stderr=subprocess.PIPE,
                 text=True,
             )
-            answers = []
+            answers: list[str] = []
             while prune.poll() is None or not answers:
                 verb = "subscribe" if len(answers) % 2 == 0 else "unsubscribe"
-                answers.append(command(port, slack, f"{verb} drones", channel="CPRUNE")["text"])
+                answers.append(str(command(port, slack, f"{verb} drones", channel="CPRUNE")["text"]))
             out, err = prune.communicate(timeout=120)
         finally:
             serve.terminate()

@@ -219,108 +219,131 @@ def _sqlite_beside(url: str, base: Path) -> str:
 
 def settings_from_dict(data: dict[str, Any], path: Path, env: dict[str, str]) -> Settings:
     where = str(path)
-    base = path.parent
     _expect(
         data,
         {"storage", "sources", "max_age", "topics", "fetch", "slack", "network", "max_backoff"},
         where,
         "",
     )
+    db_url, retention, tombstone_retention = _storage(data, where, path.parent, env)
+    topics = _table(data, "topics", where, {"file", "custom", "classifier"})
+    classifier = topics.get("classifier", True)
+    if not isinstance(classifier, bool):
+        raise ConfigError(where, "topics.classifier", "must be true or false")
+    topics_file = (
+        (path.parent / _str(topics["file"], where, "topics.file")).resolve() if "file" in topics else None
+    )
+    custom = topics.get("custom", [])
+    if not isinstance(custom, list) or not all(isinstance(t, dict) for t in custom):
+        raise ConfigError(where, "topics.custom", "must be an array of tables ([[topics.custom]])")
+    allow_hosts, allow_networks = _network(data, where)
+    port_raw = env.get("PORT") or "3000"
+    if not port_raw.isdigit() or not 0 < int(port_raw) < 65536:
+        raise ConfigError("environment", "PORT", f"{port_raw!r} is not a TCP port number")
+    return Settings(
+        config_path=path,
+        database_url=db_url,
+        retention=retention,
+        tombstone_retention=tombstone_retention or 2 * retention,
+        sources=_sources(data, where, path.parent),
+        max_age=parse_duration(data.get("max_age", "72h"), where, "max_age"),
+        topics_file=topics_file,
+        custom_topics=tuple(custom),
+        topic_classifier=classifier,
+        fetch=_fetch(data, where),
+        slack=_slack(data, where, env),
+        allow_hosts=allow_hosts,
+        allow_networks=allow_networks,
+        port=int(port_raw),
+        max_backoff=parse_duration(data.get("max_backoff", "24h"), where, "max_backoff"),
+    )
 
-    storage = data.get("storage", {})
-    if not isinstance(storage, dict):
-        raise ConfigError(where, "storage", "must be a table ([storage])")
-    _expect(storage, {"url", "retention", "tombstone_retention"}, where, "storage.")
+
+def _table(data: dict[str, Any], key: str, where: str, allowed: set[str]) -> dict[str, Any]:
+    """A [key] table of the config (empty when absent), with unknown keys refused."""
+    table = data.get(key, {})
+    if not isinstance(table, dict):
+        raise ConfigError(where, key, f"must be a table ([{key}])")
+    _expect(table, allowed, where, key + ".")
+    return table
+
+
+def _storage(data: dict[str, Any], where: str, base: Path, env: dict[str, str]) -> tuple[str, float, float]:
+    storage = _table(data, "storage", where, {"url", "retention", "tombstone_retention"})
     retention = parse_duration(storage.get("retention", "365d"), where, "storage.retention")
-    tombstone_retention = parse_duration(
-        storage.get("tombstone_retention", "0"), where, "storage.tombstone_retention"
-    )
-    db_url = env.get("DATABASE_URL") or storage.get("url") or DATABASE_URL
+    tombstones = parse_duration(storage.get("tombstone_retention", "0"), where, "storage.tombstone_retention")
+    from_env = env.get("DATABASE_URL")
+    db_url = from_env or storage.get("url") or DATABASE_URL
     _check_database_url(
-        db_url,
-        "environment" if env.get("DATABASE_URL") else where,
-        "DATABASE_URL" if env.get("DATABASE_URL") else "storage.url",
+        db_url, "environment" if from_env else where, "DATABASE_URL" if from_env else "storage.url"
     )
-    if not env.get("DATABASE_URL"):
+    if not from_env:
         db_url = _sqlite_beside(db_url, base)
     if db_url.startswith(("postgres://", "postgresql://")):
         # Hosts hand out postgres:// URLs; SQLAlchemy needs the driver named.
         db_url = "postgresql+psycopg://" + db_url.split("://", 1)[1]
+    return db_url, retention, tombstones
 
-    max_age = parse_duration(data.get("max_age", "72h"), where, "max_age")
-    max_backoff = parse_duration(data.get("max_backoff", "24h"), where, "max_backoff")
 
-    sources = []
-    raw_sources = data.get("sources", [])
-    if not isinstance(raw_sources, list):
+def _sources(data: dict[str, Any], where: str, base: Path) -> tuple[SourceConfig, ...]:
+    raw = data.get("sources", [])
+    if not isinstance(raw, list):
         raise ConfigError(where, "sources", "must be an array of tables ([[sources]])")
-    names: set[str] = set()
-    for i, src in enumerate(raw_sources):
-        key = f"sources[{i}]"
-        if not isinstance(src, dict):
-            raise ConfigError(where, key, "must be a table")
-        _expect(src, {"name", "url", "path", "interval", "max_age", "demo"}, where, key + ".")
-        name = _str(src.get("name"), where, key + ".name")
-        key = f"sources[{i}] ({name})"
-        if name in names:
-            raise ConfigError(where, key + ".name", "duplicate source name")
-        names.add(name)
-        url, folder = src.get("url"), src.get("path")
-        if bool(url) == bool(folder):
-            raise ConfigError(
-                where, key, "give exactly one of url (a feed) or path (a folder of stories, or a feed file)"
-            )
-        folder_path = None
-        if url:
-            url = _str(url, where, key + ".url")
-            if not re.match(r"^https?://[^/\s]+", url, re.I):
-                raise ConfigError(where, key + ".url", f"{url!r} is not an http(s) URL")
-        else:
-            folder_path = (base / _str(folder, where, key + ".path")).resolve()
-        interval = parse_duration(src.get("interval", "15m"), where, key + ".interval")
-        if interval < 30:
-            raise ConfigError(where, key + ".interval", "must be at least 30s")
-        src_age = parse_duration(src["max_age"], where, key + ".max_age") if "max_age" in src else None
-        demo = src.get("demo", False)
-        if not isinstance(demo, bool):
-            raise ConfigError(where, key + ".demo", "must be true or false")
-        sources.append(
-            SourceConfig(
-                name=name, url=url or "", path=folder_path, interval=interval, max_age=src_age, demo=demo
-            )
+    sources: list[SourceConfig] = []
+    for i, src in enumerate(raw):
+        cfg = _source(src, i, where, base)
+        if any(s.name == cfg.name for s in sources):
+            raise ConfigError(where, f"sources[{i}] ({cfg.name}).name", "duplicate source name")
+        sources.append(cfg)
+    return tuple(sources)
+
+
+def _source(src: Any, i: int, where: str, base: Path) -> SourceConfig:
+    key = f"sources[{i}]"
+    if not isinstance(src, dict):
+        raise ConfigError(where, key, "must be a table")
+    _expect(src, {"name", "url", "path", "interval", "max_age", "demo"}, where, key + ".")
+    name = _str(src.get("name"), where, key + ".name")
+    key = f"sources[{i}] ({name})"
+    url, folder = src.get("url"), src.get("path")
+    if bool(url) == bool(folder):
+        raise ConfigError(
+            where, key, "give exactly one of url (a feed) or path (a folder of stories, or a feed file)"
         )
-
-    topics = data.get("topics", {})
-    if not isinstance(topics, dict):
-        raise ConfigError(where, "topics", "must be a table ([topics])")
-    _expect(topics, {"file", "custom", "classifier"}, where, "topics.")
-    classifier = topics.get("classifier", True)
-    if not isinstance(classifier, bool):
-        raise ConfigError(where, "topics.classifier", "must be true or false")
-    topics_file = (base / _str(topics["file"], where, "topics.file")).resolve() if "file" in topics else None
-    custom = topics.get("custom", [])
-    if not isinstance(custom, list) or not all(isinstance(t, dict) for t in custom):
-        raise ConfigError(where, "topics.custom", "must be an array of tables ([[topics.custom]])")
-
-    fetch = data.get("fetch", {})
-    if not isinstance(fetch, dict):
-        raise ConfigError(where, "fetch", "must be a table ([fetch])")
-    _expect(
-        fetch,
-        {
-            "timeout",
-            "connect_timeout",
-            "deadline",
-            "max_bytes",
-            "max_redirects",
-            "concurrency",
-            "per_host",
-            "user_agent",
-        },
-        where,
-        "fetch.",
+    folder_path = None
+    if url:
+        url = _str(url, where, key + ".url")
+        if not re.match(r"^https?://[^/\s]+", url, re.I):
+            raise ConfigError(where, key + ".url", f"{url!r} is not an http(s) URL")
+    else:
+        folder_path = (base / _str(folder, where, key + ".path")).resolve()
+    interval = parse_duration(src.get("interval", "15m"), where, key + ".interval")
+    if interval < 30:
+        raise ConfigError(where, key + ".interval", "must be at least 30s")
+    max_age = parse_duration(src["max_age"], where, key + ".max_age") if "max_age" in src else None
+    demo = src.get("demo", False)
+    if not isinstance(demo, bool):
+        raise ConfigError(where, key + ".demo", "must be true or false")
+    return SourceConfig(
+        name=name, url=url or "", path=folder_path, interval=interval, max_age=max_age, demo=demo
     )
-    fc = FetchConfig(
+
+
+_FETCH_KEYS = {
+    "timeout",
+    "connect_timeout",
+    "deadline",
+    "max_bytes",
+    "max_redirects",
+    "concurrency",
+    "per_host",
+    "user_agent",
+}
+
+
+def _fetch(data: dict[str, Any], where: str) -> FetchConfig:
+    fetch = _table(data, "fetch", where, _FETCH_KEYS)
+    return FetchConfig(
         timeout=parse_duration(fetch.get("timeout", "10s"), where, "fetch.timeout"),
         connect_timeout=parse_duration(fetch.get("connect_timeout", "5s"), where, "fetch.connect_timeout"),
         deadline=parse_duration(fetch.get("deadline", "30s"), where, "fetch.deadline"),
@@ -331,16 +354,15 @@ def settings_from_dict(data: dict[str, Any], path: Path, env: dict[str, str]) ->
         user_agent=str(fetch.get("user_agent", "")),
     )
 
-    slack = data.get("slack", {})
-    if not isinstance(slack, dict):
-        raise ConfigError(where, "slack", "must be a table ([slack])")
-    _expect(slack, {"post_interval", "api_url"}, where, "slack.")
+
+def _slack(data: dict[str, Any], where: str, env: dict[str, str]) -> SlackConfig:
+    slack = _table(data, "slack", where, {"post_interval", "api_url"})
     api_url = env.get("SLACK_API_URL") or slack.get("api_url") or SLACK_API_URL
     if not re.match(r"^https?://", api_url):
         raise ConfigError(where, "SLACK_API_URL", f"{api_url!r} is not an http(s) URL")
     if not api_url.endswith("/"):
         api_url += "/"
-    sc = SlackConfig(
+    return SlackConfig(
         bot_token=env.get("SLACK_BOT_TOKEN", "").strip(),
         signing_secret=env.get("SLACK_SIGNING_SECRET", "").strip(),
         app_token=env.get("SLACK_APP_TOKEN", "").strip(),
@@ -348,17 +370,14 @@ def settings_from_dict(data: dict[str, Any], path: Path, env: dict[str, str]) ->
         post_interval=_num(slack.get("post_interval", 1.0), where, "slack.post_interval"),
     )
 
-    network = data.get("network", {})
-    if not isinstance(network, dict):
-        raise ConfigError(where, "network", "must be a table ([network])")
-    _expect(network, {"allow_hosts", "allow_networks"}, where, "network.")
-    allow_hosts = _str_list(
-        network.get("allow_hosts", []), where, "network.allow_hosts", 'e.g. ["feeds.internal"]'
-    )
-    allow_networks = _str_list(
+
+def _network(data: dict[str, Any], where: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    network = _table(data, "network", where, {"allow_hosts", "allow_networks"})
+    hosts = _str_list(network.get("allow_hosts", []), where, "network.allow_hosts", 'e.g. ["feeds.internal"]')
+    networks = _str_list(
         network.get("allow_networks", []), where, "network.allow_networks", 'e.g. ["10.0.0.0/8"]'
     )
-    for net in allow_networks:
+    for net in networks:
         try:
             ipaddress.ip_network(net, strict=False)
         except ValueError:
@@ -367,25 +386,4 @@ def settings_from_dict(data: dict[str, Any], path: Path, env: dict[str, str]) ->
                 "network.allow_networks",
                 f'{net!r} is not a network; write an address or a CIDR block, e.g. "10.0.0.0/8"',
             ) from None
-
-    port_raw = env.get("PORT") or "3000"
-    if not port_raw.isdigit() or not 0 < int(port_raw) < 65536:
-        raise ConfigError("environment", "PORT", f"{port_raw!r} is not a TCP port number")
-
-    return Settings(
-        config_path=path,
-        database_url=db_url,
-        retention=retention,
-        tombstone_retention=tombstone_retention or 2 * retention,
-        sources=tuple(sources),
-        max_age=max_age,
-        topics_file=topics_file,
-        custom_topics=tuple(custom),
-        topic_classifier=classifier,
-        fetch=fc,
-        slack=sc,
-        allow_hosts=allow_hosts,
-        allow_networks=allow_networks,
-        port=int(port_raw),
-        max_backoff=max_backoff,
-    )
+    return hosts, networks

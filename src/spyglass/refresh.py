@@ -28,7 +28,8 @@ from spyglass.sources.base import Reading, SourceReader
 from spyglass.sources.feed import FeedFileSource, fetch_feeds
 from spyglass.sources.folder import FolderSource
 from spyglass.sources.state import Counts, Lease
-from spyglass.store.ingest import IngestResult, Plan, ingest
+from spyglass.store.ingest import IngestResult, ingest
+from spyglass.store.planning import Plan
 from spyglass.store.schema import Source
 
 log = logging.getLogger(__name__)

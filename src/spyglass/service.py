@@ -12,7 +12,7 @@ from spyglass.config import Settings
 from spyglass.models import Topic
 from spyglass.sources.state import Unsaved
 from spyglass.store.db import Store, open_store
-from spyglass.store.ingest import Plan, Route
+from spyglass.store.planning import Plan, Route
 from spyglass.store.schema import Subscription
 from spyglass.store.search import SearchBackend, search_backend
 from spyglass.topics import Matcher, keyword_topic, load_topics

@@ -59,6 +59,40 @@ def _check_element(el: Any, where: str, errors: list[str]) -> None:
         errors.append(f"{where}: unsupported element type {kind!r}")
 
 
+def _check_section(block: Mapping[str, Any], where: str, errors: list[str]) -> None:
+    text, fields = block.get("text"), block.get("fields")
+    if text is None and not fields:
+        errors.append(f"{where}: section needs text or fields")
+    if text is not None:
+        _check_text(text, f"{where}.text", MAX_SECTION_TEXT, errors)
+    if fields is not None:
+        if len(fields) > MAX_FIELDS:
+            errors.append(f"{where}.fields: {len(fields)} > {MAX_FIELDS}")
+        for j, field in enumerate(fields):
+            _check_text(field, f"{where}.fields[{j}]", MAX_FIELD_TEXT, errors)
+    if block.get("accessory") is not None:
+        _check_element(block["accessory"], f"{where}.accessory", errors)
+
+
+def _check_elements(block: Mapping[str, Any], where: str, most: int, errors: list[str]) -> None:
+    elements = block.get("elements") or []
+    if not 1 <= len(elements) <= most:
+        errors.append(f"{where}.elements: {len(elements)} not in 1..{most}")
+    for j, el in enumerate(elements):
+        _check_element(el, f"{where}.elements[{j}]", errors)
+
+
+def _check_block_id(block: Mapping[str, Any], where: str, ids: set[str], errors: list[str]) -> None:
+    block_id = block.get("block_id")
+    if block_id is None:
+        return
+    if len(str(block_id)) > MAX_ID:
+        errors.append(f"{where}.block_id: longer than {MAX_ID}")
+    if block_id in ids:
+        errors.append(f"{where}.block_id: duplicate {block_id!r}")
+    ids.add(str(block_id))
+
+
 def block_kit_problems(blocks: Sequence[Mapping[str, Any]]) -> list[str]:
     """Every Block Kit limit the given blocks violate (empty list when the message is postable)."""
     errors: list[str] = []
@@ -70,41 +104,16 @@ def block_kit_problems(blocks: Sequence[Mapping[str, Any]]) -> list[str]:
         if not isinstance(block, Mapping):
             errors.append(f"{where}: not an object")
             continue
-        block_id = block.get("block_id")
-        if block_id is not None:
-            if len(str(block_id)) > MAX_ID:
-                errors.append(f"{where}.block_id: longer than {MAX_ID}")
-            if block_id in ids:
-                errors.append(f"{where}.block_id: duplicate {block_id!r}")
-            ids.add(str(block_id))
+        _check_block_id(block, where, ids, errors)
         kind = block.get("type")
         if kind == "header":
             _check_text(block.get("text"), f"{where}.text", MAX_HEADER, errors, "plain_text")
         elif kind == "section":
-            text, fields = block.get("text"), block.get("fields")
-            if text is None and not fields:
-                errors.append(f"{where}: section needs text or fields")
-            if text is not None:
-                _check_text(text, f"{where}.text", MAX_SECTION_TEXT, errors)
-            if fields is not None:
-                if len(fields) > MAX_FIELDS:
-                    errors.append(f"{where}.fields: {len(fields)} > {MAX_FIELDS}")
-                for j, field in enumerate(fields):
-                    _check_text(field, f"{where}.fields[{j}]", MAX_FIELD_TEXT, errors)
-            if block.get("accessory") is not None:
-                _check_element(block["accessory"], f"{where}.accessory", errors)
+            _check_section(block, where, errors)
         elif kind == "context":
-            elements = block.get("elements") or []
-            if not 1 <= len(elements) <= MAX_CONTEXT_ELEMENTS:
-                errors.append(f"{where}.elements: {len(elements)} not in 1..{MAX_CONTEXT_ELEMENTS}")
-            for j, el in enumerate(elements):
-                _check_element(el, f"{where}.elements[{j}]", errors)
+            _check_elements(block, where, MAX_CONTEXT_ELEMENTS, errors)
         elif kind == "actions":
-            elements = block.get("elements") or []
-            if not 1 <= len(elements) <= MAX_ACTION_ELEMENTS:
-                errors.append(f"{where}.elements: {len(elements)} not in 1..{MAX_ACTION_ELEMENTS}")
-            for j, el in enumerate(elements):
-                _check_element(el, f"{where}.elements[{j}]", errors)
+            _check_elements(block, where, MAX_ACTION_ELEMENTS, errors)
         elif kind == "image":
             _check_element(block, where, errors)
         elif kind != "divider":

@@ -158,7 +158,7 @@ class FakeSlack:
         if self.latency:
             time.sleep(self.latency)
         if path.startswith("/response/"):
-            status, body, headers = 200, {"ok": True}, {}
+            status, body, headers = 200, {"ok": True}, dict[str, str]()
             method = "response_url"
         else:
             method = path.removeprefix("/api/")

@@ -85,7 +85,7 @@ def command(port: int, slack: Any, text: str, **kw: Any) -> dict[str, Any]:
     return dict(answer)
 
 
-def wait_listening(port: int, proc: subprocess.Popen | None = None, timeout: float = 10.0) -> None:  # type: ignore[type-arg]
+def wait_listening(port: int, proc: subprocess.Popen[Any] | None = None, timeout: float = 10.0) -> None:
     """Until something accepts connections on 127.0.0.1:port; fails at once if ``proc`` died first."""
     end = time.time() + timeout
     while time.time() < end:

@@ -7,7 +7,6 @@ near-duplicate stories each start a new cluster. Fetching and parsing happen out
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,30 +18,12 @@ from sqlalchemy.orm import Session
 
 from spyglass import dedupe
 from spyglass.models import Match, Story
+from spyglass.store.planning import Plan, plan_alerts, plan_replies
 from spyglass.store.retention import tombstone_key
 from spyglass.store.schema import Cluster, Delivery, LshBand, StoryRow, StoryTopic, Tombstone
-from spyglass.text import fold
 
 _PG_INGEST_LOCK = 7_262_533_002
 MAX_CANDIDATES = 64
-CONSOLE_CHANNEL = "console"
-
-
-@dataclass(frozen=True)
-class Route:
-    """A subscription, reduced to what planning needs: where, and how to name the topic there."""
-
-    channel_id: str
-    label: str
-
-
-@dataclass
-class Plan:
-    """Who wants what: subscription key (topic slug or keyword slug) → channels."""
-
-    routes: dict[str, list[Route]] = field(default_factory=dict)
-    labels: dict[str, str] = field(default_factory=dict)  # slug → label, for the console channel
-    console: bool = False  # no Slack: every matched story goes to the console channel
 
 
 @dataclass
@@ -226,61 +207,93 @@ def ingest(
             new_clusters[cluster_id]["size"] += 1
         else:
             grown[cluster_id] = grown.get(cluster_id, 0) + 1
-        pending.append(
-            _Pending(
-                story,
-                story_id,
-                cluster_id,
-                sig,
-                {
-                    "id": story_id,
-                    "url": story.url,
-                    "original_url": story.original_url,
-                    "guid": story.guid or None,
-                    "title": story.title,
-                    "summary": story.summary,
-                    "published_at": story.published,
-                    "fetched_at": now,
-                    "provider": story.provider,
-                    "provider_domain": story.provider_domain,
-                    "image": story.image,
-                    "source_id": source_id,
-                    "cluster_id": cluster_id,
-                    "signature": dedupe.to_bytes(sig),
-                    "matches": {m.slug: list(m.phrases) for m in matches},
-                    "related": [
-                        {"title": r.title, "url": r.url, "provider": r.provider} for r in story.related
-                    ],
-                },
-            )
-        )
+        row = _story_row(story, story_id, cluster_id, sig, matches, source_id, now)
+        pending.append(_Pending(story, story_id, cluster_id, sig, row))
         bands.extend({"band": k, "story_id": story_id} for k in keys)
         topics.extend({"story_id": story_id, "slug": m.slug} for m in matches)
         result.stored += 1
         if joined:
             result.clustered += 1
-            replies = _plan_replies(conn, cluster_id, story_id, now, deliveries)
+            replies = plan_replies(conn, cluster_id, story_id, now, deliveries)
         else:
-            # An undated story is "now" only in the sense of first seen: on a source's first poll it
-            # may be years old, so only a source without an age limit alerts it then.
-            fresh = max_age <= 0 or (
-                story.published >= now - timedelta(seconds=max_age) and (story.dated or not first_poll)
-            )
-            replies = _plan_alerts(cluster_id, story_id, matches, plan, now) if fresh and matches else []
-            if not matches:
-                result.off_topic += 1
-            elif not fresh:
-                result.too_old += 1
-            elif not replies:
-                result.unrouted += 1
-                result.unfollowed.update(m.slug for m in matches)
+            replies = _plan_new(result, cluster_id, story, story_id, matches, plan, now, max_age, first_poll)
         deliveries.extend(replies)
         result.planned += len(replies)
-    # Parents before children: clusters, stories, then bands and deliveries.
+    _write(conn, new_clusters, [p.row for p in pending], bands, topics, deliveries, grown)
+    return result
+
+
+def _story_row(
+    story: Story,
+    story_id: int,
+    cluster_id: int,
+    sig: Any,
+    matches: Sequence[Match],
+    source_id: int | None,
+    now: datetime,
+) -> dict[str, Any]:
+    return {
+        "id": story_id,
+        "url": story.url,
+        "original_url": story.original_url,
+        "guid": story.guid or None,
+        "title": story.title,
+        "summary": story.summary,
+        "published_at": story.published,
+        "fetched_at": now,
+        "provider": story.provider,
+        "provider_domain": story.provider_domain,
+        "image": story.image,
+        "source_id": source_id,
+        "cluster_id": cluster_id,
+        "signature": dedupe.to_bytes(sig),
+        "matches": {m.slug: list(m.phrases) for m in matches},
+        "related": [{"title": r.title, "url": r.url, "provider": r.provider} for r in story.related],
+    }
+
+
+def _plan_new(
+    result: IngestResult,
+    cluster_id: int,
+    story: Story,
+    story_id: int,
+    matches: Sequence[Match],
+    plan: Plan,
+    now: datetime,
+    max_age: float,
+    first_poll: bool,
+) -> list[dict[str, Any]]:
+    """Alerts for a story that starts a cluster, and why there are none when there are none."""
+    # An undated story is "now" only in the sense of first seen: on a source's first poll it
+    # may be years old, so only a source without an age limit alerts it then.
+    fresh = max_age <= 0 or (
+        story.published >= now - timedelta(seconds=max_age) and (story.dated or not first_poll)
+    )
+    replies = plan_alerts(cluster_id, story_id, matches, plan, now) if fresh and matches else []
+    if not matches:
+        result.off_topic += 1
+    elif not fresh:
+        result.too_old += 1
+    elif not replies:
+        result.unrouted += 1
+        result.unfollowed.update(m.slug for m in matches)
+    return replies
+
+
+def _write(
+    conn: Connection,
+    new_clusters: dict[int, dict[str, Any]],
+    stories: list[dict[str, Any]],
+    bands: list[dict[str, Any]],
+    topics: list[dict[str, Any]],
+    deliveries: list[dict[str, Any]],
+    grown: dict[int, int],
+) -> None:
+    """One executemany per table, parents before children."""
     if new_clusters:
         conn.execute(_INSERT_CLUSTER, list(new_clusters.values()))
-    if pending:
-        conn.execute(_INSERT_STORY, [p.row for p in pending])
+    if stories:
+        conn.execute(_INSERT_STORY, stories)
         if bands:  # a story with too little text to compare has none
             conn.execute(_INSERT_BAND, bands)
         if topics:
@@ -302,7 +315,6 @@ def ingest(
             .values(size=_CLUSTERS.c.size + bindparam("n")),
             [{"cid": c, "n": n} for c, n in grown.items()],
         )
-    return result
 
 
 def _max_id(conn: Connection, table: str) -> int:
@@ -323,76 +335,6 @@ def _best_in_batch(story: Story, sig: Any, pending: Sequence[_Pending]) -> int |
         if dedupe.is_near_duplicate(sim, same_site) and (best is None or sim > best[0]):
             best = (sim, p.cluster_id)
     return best[1] if best else None
-
-
-def concise(phrases: Sequence[str]) -> list[str]:
-    """The phrases worth showing as "why it matched": a phrase inside a longer one that also fired
-    ("plate recognition" in "number plate recognition", "numberplate recognition") says nothing new."""
-    keys = [re.sub(r"[\W_]+", "", fold(p)) for p in phrases]
-    return [
-        p
-        for i, p in enumerate(phrases)
-        if not any(j != i and keys[i] in keys[j] and (keys[i] != keys[j] or j < i) for j in range(len(keys)))
-    ]
-
-
-def _plan_alerts(
-    cluster_id: int, story_id: int, matches: Sequence[Match], plan: Plan, now: datetime
-) -> list[dict[str, Any]]:
-    per_channel: dict[str, tuple[list[str], list[str]]] = {}
-    for m in matches:
-        routes = list(plan.routes.get(m.slug, ()))
-        if plan.console and not m.slug.startswith("kw:"):
-            routes.append(Route(CONSOLE_CHANNEL, plan.labels.get(m.slug, m.slug)))
-        for route in routes:
-            labels, reasons = per_channel.setdefault(route.channel_id, ([], []))
-            if route.label not in labels:
-                labels.append(route.label)
-            reasons.extend(p for p in m.phrases if p not in reasons)
-    return [
-        {
-            "channel_id": channel,
-            "cluster_id": cluster_id,
-            "story_id": story_id,
-            "kind": "alert",
-            "status": "pending",
-            "topics": labels,
-            "reasons": concise(reasons),
-            "attempts": 0,
-            "created_at": now,
-        }
-        for channel, (labels, reasons) in per_channel.items()
-    ]
-
-
-def _plan_replies(
-    conn: Connection, cluster_id: int, story_id: int, now: datetime, planned: Sequence[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """A later duplicate never makes a new alert; where the story was alerted, it becomes a thread reply."""
-    channels = list(
-        conn.scalars(
-            select(Delivery.channel_id).where(
-                Delivery.cluster_id == cluster_id,
-                Delivery.kind == "alert",
-                Delivery.status.in_(("pending", "sent")),
-            )
-        ).all()
-    )
-    channels += [d["channel_id"] for d in planned if d["cluster_id"] == cluster_id and d["kind"] == "alert"]
-    return [
-        {
-            "channel_id": channel,
-            "cluster_id": cluster_id,
-            "story_id": story_id,
-            "kind": "reply",
-            "status": "pending",
-            "topics": [],
-            "reasons": [],
-            "attempts": 0,
-            "created_at": now,
-        }
-        for channel in dict.fromkeys(channels)
-    ]
 
 
 def story_count(session: Session) -> int:

@@ -177,17 +177,15 @@ class Matcher:
         out.sort(key=lambda m: order[m.slug])
         return out
 
-    def _match_phrases(self, title: str, summary: str) -> list[Match]:
-        if self._empty:
-            return []
-        # One fold call for both; the NUL keeps title and summary words from forming a phrase together.
-        raw = (
-            title[:MAX_MATCH_CHARS].replace("\x00", " ")
-            + " \x00 "
-            + summary[:MAX_MATCH_CHARS].replace("\x00", " ")
-        )
-        text = " " + fold(raw)[: 2 * MAX_MATCH_CHARS].translate(WORD_CHARS) + " "
-
+    def _scan(
+        self, text: str
+    ) -> tuple[
+        dict[int, list[tuple[int, int, int]]],
+        dict[int, list[tuple[int, int, int]]],
+        dict[int, list[_Span]],
+        list[_Span],
+    ]:
+        """One pass of the automaton: every hit by kind, per topic index, as (start, end[, phrase id])."""
         # topic index -> list of (start, end, phrase id), per kind
         strong: dict[int, list[tuple[int, int, int]]] = {}
         context: dict[int, list[tuple[int, int, int]]] = {}
@@ -216,6 +214,20 @@ class Matcher:
             if span is not None:
                 ti, kind, pid = self._pairs[pair]
                 (strong if kind == _STRONG else context).setdefault(ti, []).append((span[0], span[1], pid))
+        return strong, context, excl, anchors
+
+    def _match_phrases(self, title: str, summary: str) -> list[Match]:
+        if self._empty:
+            return []
+        # One fold call for both; the NUL keeps title and summary words from forming a phrase together.
+        raw = (
+            title[:MAX_MATCH_CHARS].replace("\x00", " ")
+            + " \x00 "
+            + summary[:MAX_MATCH_CHARS].replace("\x00", " ")
+        )
+        text = " " + fold(raw)[: 2 * MAX_MATCH_CHARS].translate(WORD_CHARS) + " "
+
+        strong, context, excl, anchors = self._scan(text)
         if not strong and not context:
             return []
 

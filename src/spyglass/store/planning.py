@@ -1,0 +1,107 @@
+"""Who gets a story: the outbox rows one new story makes. A story that starts a cluster is an
+alert in every channel following one of its topics (one row per channel, with the topics and
+phrases that routed it there); a later copy of a story already alerted is a thread reply where the
+alert went. Pure apart from the one lookup of where a cluster was alerted."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from spyglass.models import Match
+from spyglass.store.schema import Delivery
+from spyglass.text import fold
+
+CONSOLE_CHANNEL = "console"  # no Slack token: the console's own queue, with the same once-per-story rules
+
+
+@dataclass(frozen=True)
+class Route:
+    """A subscription, reduced to what planning needs: where, and how to name the topic there."""
+
+    channel_id: str
+    label: str
+
+
+@dataclass
+class Plan:
+    """Who wants what: subscription key (topic slug or keyword slug) → channels."""
+
+    routes: dict[str, list[Route]] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)  # slug → label, for the console channel
+    console: bool = False  # no Slack: every matched story goes to the console channel
+
+
+def concise(phrases: Sequence[str]) -> list[str]:
+    """The phrases worth showing as "why it matched": a phrase inside a longer one that also fired
+    ("plate recognition" in "number plate recognition", "numberplate recognition") says nothing new."""
+    keys = [re.sub(r"[\W_]+", "", fold(p)) for p in phrases]
+    return [
+        p
+        for i, p in enumerate(phrases)
+        if not any(j != i and keys[i] in keys[j] and (keys[i] != keys[j] or j < i) for j in range(len(keys)))
+    ]
+
+
+def plan_alerts(
+    cluster_id: int, story_id: int, matches: Sequence[Match], plan: Plan, now: datetime
+) -> list[dict[str, Any]]:
+    per_channel: dict[str, tuple[list[str], list[str]]] = {}
+    for m in matches:
+        routes = list(plan.routes.get(m.slug, ()))
+        if plan.console and not m.slug.startswith("kw:"):
+            routes.append(Route(CONSOLE_CHANNEL, plan.labels.get(m.slug, m.slug)))
+        for route in routes:
+            labels, reasons = per_channel.setdefault(route.channel_id, ([], []))
+            if route.label not in labels:
+                labels.append(route.label)
+            reasons.extend(p for p in m.phrases if p not in reasons)
+    return [
+        {
+            "channel_id": channel,
+            "cluster_id": cluster_id,
+            "story_id": story_id,
+            "kind": "alert",
+            "status": "pending",
+            "topics": labels,
+            "reasons": concise(reasons),
+            "attempts": 0,
+            "created_at": now,
+        }
+        for channel, (labels, reasons) in per_channel.items()
+    ]
+
+
+def plan_replies(
+    conn: Connection, cluster_id: int, story_id: int, now: datetime, planned: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """A later duplicate never makes a new alert; where the story was alerted, it becomes a thread reply."""
+    channels = list(
+        conn.scalars(
+            select(Delivery.channel_id).where(
+                Delivery.cluster_id == cluster_id,
+                Delivery.kind == "alert",
+                Delivery.status.in_(("pending", "sent")),
+            )
+        ).all()
+    )
+    channels += [d["channel_id"] for d in planned if d["cluster_id"] == cluster_id and d["kind"] == "alert"]
+    return [
+        {
+            "channel_id": channel,
+            "cluster_id": cluster_id,
+            "story_id": story_id,
+            "kind": "reply",
+            "status": "pending",
+            "topics": [],
+            "reasons": [],
+            "attempts": 0,
+            "created_at": now,
+        }
+        for channel in dict.fromkeys(channels)
+    ]
