@@ -117,54 +117,9 @@ def test_conditional_headers_survive_redirect(srv: FeedServer) -> None:
     assert r.kind == "not_modified" and r.url == srv.url("/new")
 
 
-def test_redirect_loop_is_an_error(srv: FeedServer) -> None:
-    srv.route("/a", redirect="/b")
-    srv.route("/b", redirect="/a")
-    r = fetch(srv.url("/a"))
-    assert r.kind == "error" and r.error == "redirect loop"
-    assert srv.count() == 2
-
-
-def test_too_many_redirects(srv: FeedServer) -> None:
-    for i in range(10):
-        srv.route(f"/r{i}", redirect=f"/r{i + 1}")
-    r = fetch(srv.url("/r0"), max_redirects=3)
-    assert r.kind == "error" and r.error == "too many redirects (more than 3)"
-    assert srv.count() == 4
-
-
-def test_redirect_without_location(srv: FeedServer) -> None:
-    srv.route("/x", status=302)
-    r = fetch(srv.url("/x"))
-    assert r.kind == "error" and "without a Location" in r.error
-
-
-@pytest.mark.parametrize("status", [404, 410])
-def test_not_found_and_gone(srv: FeedServer, status: int) -> None:
-    srv.route("/f", b"nope", status=status)
-    r = fetch(srv.url("/f"))
-    assert r.kind == "gone" and r.http_status == status
-    assert r.error.startswith(f"HTTP {status}")
-
-
 def test_unknown_path_is_gone(srv: FeedServer) -> None:
     r = fetch(srv.url("/never-configured"))
     assert r.kind == "gone" and r.http_status == 404
-
-
-@pytest.mark.parametrize("status", [429, 503])
-def test_retry_after_seconds(srv: FeedServer, status: int) -> None:
-    srv.route("/f", status=status, headers={"Retry-After": "120"})
-    r = fetch(srv.url("/f"))
-    assert r.kind == "error" and r.http_status == status
-    assert r.retry_after == 120.0
-    assert r.error.startswith(f"HTTP {status}")
-
-
-def test_retry_after_http_date(srv: FeedServer) -> None:
-    srv.route("/f", status=503, headers={"Retry-After": http_date(time.time() + 600)})
-    r = fetch(srv.url("/f"))
-    assert r.retry_after is not None and 590 <= r.retry_after <= 601
 
 
 def test_parse_retry_after_edge_cases() -> None:
@@ -175,13 +130,6 @@ def test_parse_retry_after_edge_cases() -> None:
     assert parse_retry_after("-5") == 0.0
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past
     assert parse_retry_after("99999999") == 7 * 86400.0  # clamped to a week
-
-
-def test_server_error(srv: FeedServer) -> None:
-    srv.route("/f", b"boom", status=500)
-    r = fetch(srv.url("/f"))
-    assert r.kind == "error" and r.http_status == 500 and r.error == "HTTP 500"
-    assert r.retry_after is None and r.body == b""
 
 
 def test_body_cap_with_content_length(srv: FeedServer) -> None:
@@ -206,10 +154,9 @@ def test_body_exactly_at_cap_is_fine(srv: FeedServer) -> None:
 
 def test_endless_body_capped(srv: FeedServer) -> None:
     srv.route("/forever", chunks=endless())
-    started = time.monotonic()
     r = fetch(srv.url("/forever"), max_bytes=2 * 2**20)
     assert r.kind == "error" and r.error == "body larger than 2 MiB cap"
-    assert time.monotonic() - started < 5
+    assert srv.streams_finished == 0 and srv.count("/forever") == 1  # hung up on it, once
 
 
 def test_gzip_body_decoded(srv: FeedServer) -> None:
@@ -235,8 +182,10 @@ def test_gzip_bomb_capped_without_exhausting_memory(srv: FeedServer) -> None:
 def test_trickle_stopped_by_deadline(srv: FeedServer) -> None:
     srv.route("/slow", chunks=trickle(FEED, interval=1.0))
     r = fetch(srv.url("/slow"), deadline=1.5, timeout=10.0)
+    # Only the total deadline says this (the read timeout, 10 s, never fired), and the body was cut
+    # off: the server never finished sending it.
     assert r.kind == "error" and r.error == "timed out after 1.5 s"
-    assert 1.4 <= r.elapsed < 3.0
+    assert srv.streams_finished == 0 and srv.count("/slow") == 1
 
 
 def test_read_timeout(srv: FeedServer) -> None:
@@ -353,25 +302,3 @@ def test_fetch_many_mixed_outcomes(srv: FeedServer) -> None:
             )
 
     assert [r.kind for r in run(go())] == ["ok", "gone", "not_modified", "error"]
-
-
-def test_unsupported_content_encoding(srv: FeedServer) -> None:
-    srv.route("/br", b"\x00\x01", headers={"Content-Encoding": "br"})
-    r = fetch(srv.url("/br"))
-    assert r.kind == "error" and r.error == "unsupported content-encoding: br"
-
-
-def test_corrupt_gzip_is_an_error(srv: FeedServer) -> None:
-    srv.route("/bad", b"this is not gzip at all", headers={"Content-Encoding": "gzip"})
-    r = fetch(srv.url("/bad"))
-    assert r.kind == "error" and r.error.startswith("invalid gzip body")
-
-
-def test_raw_deflate_accepted(srv: FeedServer) -> None:
-    import zlib
-
-    z = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
-    raw = z.compress(FEED) + z.flush()
-    srv.route("/d", raw, headers={"Content-Encoding": "deflate"})
-    r = fetch(srv.url("/d"))
-    assert r.kind == "ok" and r.body == FEED

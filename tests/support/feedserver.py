@@ -109,6 +109,7 @@ class FeedServer:
         self._requests: list[Recorded] = []
         self._in_flight = 0
         self.max_in_flight = 0
+        self.streams_finished = 0  # chunked bodies sent to the end (a client that hung up never is)
         self.answered: Counter[int] = Counter()  # responses sent, by status (200s and 304s, for the bench)
         self.stopping = threading.Event()
         self._httpd = _Server((host, 0), _Handler)
@@ -332,6 +333,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
                 self.wfile.flush()
         self.wfile.write(b"0\r\n\r\n")
+        with owner._lock:
+            owner.streams_finished += 1
 
 
 # -- body generators (for ``chunks=``) ---------------------------------------------------------
