@@ -14,8 +14,6 @@ and over its second half. Memory that levels off grows in the first half and not
 from __future__ import annotations
 
 import argparse
-import hashlib
-import hmac
 import json
 import os
 import random
@@ -25,8 +23,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.parse
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -38,6 +34,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))  # tests/support: the stand-ins t
 
 import gen  # noqa: E402
 from support.fakeslack import TOKEN, FakeSlack  # noqa: E402
+from support.slackreq import slash  # noqa: E402
 
 SECRET = "soak-signing-secret"
 CHANNELS = {
@@ -90,37 +87,18 @@ class GrowingFeeds:
         return gen.rss(f"feed{k}", items)
 
 
-def slash(port: int, text: str, channel: str, api_port: int, n: int) -> int:
-    form = {
-        "token": "x",
-        "team_id": "T1",
-        "team_domain": "t",
-        "channel_id": channel,
-        "channel_name": "news",
-        "user_id": "U1",
-        "user_name": "soak",
-        "command": "/spyglass",
-        "text": text,
-        "api_app_id": "A1",
-        "response_url": f"http://127.0.0.1:{api_port}/response/{n}",
-        "trigger_id": f"soak.{n}",
-    }
-    body = urllib.parse.urlencode(form)
-    ts = str(int(time.time()))
-    sig = "v0=" + hmac.new(SECRET.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
-    req = urllib.request.Request(
-        f"http://127.0.0.1:{port}/slack/events",
-        data=body.encode(),
-        method="POST",
-        headers={
-            "Content-Type": "application/x-www-form-urlencoded",
-            "X-Slack-Request-Timestamp": ts,
-            "X-Slack-Signature": sig,
-        },
-    )
+def command(port: int, text: str, channel: str, api_port: int, n: int) -> int:
+    """One signed /spyglass command (the tests' helper); its HTTP status, or 0 if it never answered."""
     try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return int(resp.status)
+        status, _ = slash(
+            port,
+            text,
+            channel=channel,
+            response_url=f"http://127.0.0.1:{api_port}/response/{n}",
+            secret=SECRET,
+            trigger_id=f"soak.{n}",
+        )
+        return status
     except Exception:  # noqa: BLE001 - counted, the soak goes on
         return 0
 
@@ -201,7 +179,7 @@ def main() -> int:
             n = 0
             for channel, what in CHANNELS.items():
                 n += 1
-                slash(port, f"subscribe {what}", channel, slack.port, n)
+                command(port, f"subscribe {what}", channel, slack.port, n)
             start = time.time()
             end = start + args.minutes * 60
             rows: list[dict[str, float]] = []
@@ -232,7 +210,7 @@ def main() -> int:
                     next_sample += args.sample
                 n += 1
                 channel = list(CHANNELS)[n % len(CHANNELS)]
-                if slash(port, COMMANDS[n % len(COMMANDS)], channel, slack.port, n) != 200:
+                if command(port, COMMANDS[n % len(COMMANDS)], channel, slack.port, n) != 200:
                     failed += 1
                 time.sleep(3)
         finally:

@@ -16,27 +16,11 @@ from spyglass.topics import (
     load_topics,
 )
 from spyglass.topics.names import resolve_topic, suggest_topics
-from support.labels import Score
+from support.labels import SHIPPED_TOPICS, Score
 
 FIXTURE = Path(__file__).parent / "fixtures" / "labeled_stories.yaml"
 
-SLUGS = [
-    "face-recognition",
-    "drones",
-    "alpr",
-    "spyware",
-    "predictive-policing",
-    "cctv",
-    "biometrics",
-    "cell-site-simulators",
-    "social-media-monitoring",
-    "gunshot-detection",
-    "location-tracking",
-    "encryption",
-    "workplace-surveillance",
-    "border-surveillance",
-    "body-cameras",
-]
+SLUGS = list(SHIPPED_TOPICS)
 
 
 @pytest.fixture(scope="module")
