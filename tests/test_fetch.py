@@ -17,8 +17,8 @@ from spyglass.sources.fetch import (
     FetchRequest,
     FetchResult,
     parse_retry_after,
-    redact_url,
 )
+from spyglass.urls import redact_url
 from support.feedserver import FeedServer, endless, gzip_bomb, http_date, trickle
 
 T = TypeVar("T")

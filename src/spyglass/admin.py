@@ -23,7 +23,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 def services_from(args: argparse.Namespace, migrate: bool = True) -> Services:
     from spyglass.service import build_services
-    from spyglass.sources.fetch import redact_url
+    from spyglass.urls import redact_url
 
     settings = settings_from(args)
     logging.getLogger("spyglass").info("database: %s", redact_url(settings.database_url))
@@ -34,9 +34,9 @@ def cmd_sources(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
     from spyglass.defaults import FAILING_AFTER
-    from spyglass.sources.fetch import redact_url
     from spyglass.sources.state import sync_sources
     from spyglass.store.schema import Source
+    from spyglass.urls import redact_url
 
     svc = services_from(args)
     sync_sources(svc)

@@ -19,11 +19,12 @@ from spyglass.errors import FetchError, SourceError
 from spyglass.parse.feed import ParsedFeed, parse_feed
 from spyglass.service import Services
 from spyglass.sources.base import Reading
-from spyglass.sources.fetch import DEFAULT_USER_AGENT, Fetcher, FetchRequest, FetchResult, redact_url
+from spyglass.sources.fetch import DEFAULT_USER_AGENT, Fetcher, FetchRequest, FetchResult
 from spyglass.sources.netguard import AddressGuard
 from spyglass.sources.state import HttpState
 from spyglass.store.db import Store
 from spyglass.store.schema import FolderFile, Source
+from spyglass.urls import redact_url
 
 log = logging.getLogger(__name__)
 

@@ -15,14 +15,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -30,6 +29,7 @@ from spyglass import __version__
 from spyglass.sources.decode import DecodeError, Decoder
 from spyglass.sources.netguard import AddressGuard, AddressRefused
 from spyglass.sources.transport import GuardedTransport
+from spyglass.urls import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -73,17 +73,6 @@ class FetchRequest:
 
 class _Failure(Exception):
     """Internal: ends a fetch with kind="error" and this message."""
-
-
-def redact_url(url: str) -> str:
-    """Drop ``user:password@`` from a URL (for logs and error messages)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return re.sub(r"//[^/@]*@", "//", url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:

@@ -29,8 +29,8 @@ from spyglass.clock import now_utc
 from spyglass.config import SourceConfig
 from spyglass.defaults import DUE_TOLERANCE
 from spyglass.errors import StoreError
-from spyglass.sources.fetch import redact_url
 from spyglass.store.schema import Source
+from spyglass.urls import redact_url
 
 if TYPE_CHECKING:
     from spyglass.service import Services
