@@ -33,40 +33,24 @@ def services_from(args: argparse.Namespace, migrate: bool = True) -> Services:
 def cmd_sources(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
-    from spyglass.defaults import FAILING_AFTER
-    from spyglass.sources.state import sync_sources
+    from spyglass.sources.state import ago, all_sources, health, sync_sources
     from spyglass.store.schema import Source
     from spyglass.urls import redact_url
 
     svc = services_from(args)
     sync_sources(svc)
     print(f"database: {redact_url(svc.settings.database_url)}")
-    names = {c.name for c in svc.settings.sources}
+    names = {c.name for c in all_sources(svc)}
     now = now_utc()
     with svc.store.read() as s:
         rows = [r for r in s.scalars(select(Source).order_by(Source.name)) if r.name in names]
 
     def when(dt: datetime | None) -> str:
-        if dt is None:
-            return "never"
-        secs = int((dt - now).total_seconds())
-        word = "in " if secs > 0 else ""
-        ago = "" if secs > 0 else " ago"
-        secs = abs(secs)
-        span = f"{secs}s" if secs < 120 else f"{secs // 60}m" if secs < 7200 else f"{secs // 3600}h"
-        return f"{word}{span}{ago}"
+        return ago(dt, now)
 
     for r in rows:
-        state = (
-            "DISABLED"
-            if r.disabled_reason
-            else "FAILING"
-            if r.error_count >= FAILING_AFTER
-            else "error"
-            if r.error_count
-            else "ok"
-        )
-        print(f"{r.name}  [{state}]  {r.kind}: {r.location}")
+        origin = "" if r.origin == "config" else f"  (added from {r.origin} by {r.added_by or '?'})"
+        print(f"{r.name}  [{health(r)}]  {r.kind}: {r.location}{origin}")
         print(
             f"    last success {when(r.last_success_at)}, next attempt {when(r.next_attempt_at) if not r.disabled_reason else '—'}, "
             f"{r.error_count} error(s) in a row"
@@ -190,3 +174,21 @@ def _db_history(args: argparse.Namespace, settings: Settings) -> int:
         retention.vacuum(store)
         print("database file rewritten")
     return 0
+
+
+def cmd_feeds(args: argparse.Namespace) -> int:
+    import sys
+
+    from spyglass.opml import export_opml, import_opml
+
+    svc = services_from(args)
+    if args.feeds_command == "export":
+        sys.stdout.write(export_opml(svc))
+        return 0
+    report = import_opml(svc, args.file, sys.stderr)
+    print(f"added {len(report.added)} feed(s)" + (": " + ", ".join(report.added) if report.added else ""))
+    if report.duplicates:
+        print(f"skipped {len(report.duplicates)} already there: " + ", ".join(report.duplicates))
+    for entry, why in report.refused:
+        print(f"not added: {entry}: {why}")
+    return 1 if report.refused and not report.added else 0

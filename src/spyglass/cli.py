@@ -9,10 +9,11 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from spyglass import __version__
-from spyglass.admin import cmd_channels, cmd_db, cmd_sources, services_from, settings_from
+from spyglass.admin import cmd_channels, cmd_db, cmd_feeds, cmd_sources, services_from, settings_from
 from spyglass.durations import format_duration
 from spyglass.errors import UserError
 
@@ -272,6 +273,15 @@ def build_parser() -> argparse.ArgumentParser:
         "channels", parents=[common], help="channels with subscriptions, and any that are paused"
     )
     sp.set_defaults(func=cmd_channels)
+
+    sp = sub.add_parser("feeds", parents=[common], help="import or export the feed list as OPML")
+    fs = sp.add_subparsers(dest="feeds_command", metavar="ACTION", required=True)
+    imp = fs.add_parser(
+        "import", parents=[common], help="add every feed of an OPML file (each is checked first)"
+    )
+    imp.add_argument("file", type=Path, metavar="FILE.opml")
+    fs.add_parser("export", parents=[common], help="write the feeds as OPML 2.0 to standard output")
+    sp.set_defaults(func=cmd_feeds)
 
     sp = sub.add_parser("db", parents=[common], help="database maintenance")
     dbs = sp.add_subparsers(dest="db_command", metavar="ACTION", required=True)

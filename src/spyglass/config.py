@@ -33,6 +33,10 @@ class SourceConfig:
     max_age: float | None = None  # None: the global max_age; 0: no limit
     trusted: bool = True  # sources from the config file are the operator's own
     demo: bool = False  # sample stories for the console: stored and searchable, never alerted to Slack
+    # On the source's first poll, alert only stories published this recently (0: none; None: all
+    # within max_age). Everything is stored and searchable either way: a new feed's backlog is history.
+    first_poll_alerts: float | None = None
+    origin: str = "config"  # config | slack | opml (see store/schema.py Source.origin)
 
     @property
     def kind(self) -> str:
@@ -68,6 +72,8 @@ class SlackConfig:
     app_token: str = ""
     api_url: str = SLACK_API_URL
     post_interval: float = 1.0  # seconds between posts to one channel (Slack allows about 1/s)
+    # Who may add and remove sources from Slack; empty: the workspace's admins and owners.
+    source_admins: tuple[str, ...] = ()
 
     def __repr__(self) -> str:  # never let a token reach a log line
         return f"SlackConfig(bot_token={'set' if self.bot_token else 'unset'}, api_url={self.api_url!r})"
@@ -90,6 +96,8 @@ class Settings:
     allow_networks: tuple[str, ...] = ()
     port: int = 3000
     max_backoff: float = 24 * 3600.0
+    # The first poll of a source added from Slack or an OPML file alerts only this recent a backlog.
+    first_poll_alerts: float | None = 3600.0
 
 
 def parse_duration(value: Any, where: str, key: str) -> float:
@@ -221,7 +229,17 @@ def settings_from_dict(data: dict[str, Any], path: Path, env: dict[str, str]) ->
     where = str(path)
     _expect(
         data,
-        {"storage", "sources", "max_age", "topics", "fetch", "slack", "network", "max_backoff"},
+        {
+            "storage",
+            "sources",
+            "max_age",
+            "topics",
+            "fetch",
+            "slack",
+            "network",
+            "max_backoff",
+            "first_poll_alerts",
+        },
         where,
         "",
     )
@@ -256,7 +274,15 @@ def settings_from_dict(data: dict[str, Any], path: Path, env: dict[str, str]) ->
         allow_networks=allow_networks,
         port=int(port_raw),
         max_backoff=parse_duration(data.get("max_backoff", "24h"), where, "max_backoff"),
+        first_poll_alerts=first_poll_window(data.get("first_poll_alerts", "1h"), where, "first_poll_alerts"),
     )
+
+
+def first_poll_window(value: Any, where: str, key: str) -> float | None:
+    """`first_poll_alerts`: "all" (None: whatever max_age allows), "0" (none) or a duration."""
+    if isinstance(value, str) and value.strip().lower() == "all":
+        return None
+    return parse_duration(value, where, key)
 
 
 def _table(data: dict[str, Any], key: str, where: str, allowed: set[str]) -> dict[str, Any]:
@@ -302,7 +328,9 @@ def _source(src: Any, i: int, where: str, base: Path) -> SourceConfig:
     key = f"sources[{i}]"
     if not isinstance(src, dict):
         raise ConfigError(where, key, "must be a table")
-    _expect(src, {"name", "url", "path", "interval", "max_age", "demo"}, where, key + ".")
+    _expect(
+        src, {"name", "url", "path", "interval", "max_age", "demo", "first_poll_alerts"}, where, key + "."
+    )
     name = _str(src.get("name"), where, key + ".name")
     key = f"sources[{i}] ({name})"
     url, folder = src.get("url"), src.get("path")
@@ -324,8 +352,20 @@ def _source(src: Any, i: int, where: str, base: Path) -> SourceConfig:
     demo = src.get("demo", False)
     if not isinstance(demo, bool):
         raise ConfigError(where, key + ".demo", "must be true or false")
+    # The operator chose this source: its first poll alerts what max_age allows, unless it says otherwise.
+    first = (
+        first_poll_window(src["first_poll_alerts"], where, key + ".first_poll_alerts")
+        if "first_poll_alerts" in src
+        else None
+    )
     return SourceConfig(
-        name=name, url=url or "", path=folder_path, interval=interval, max_age=max_age, demo=demo
+        name=name,
+        url=url or "",
+        path=folder_path,
+        interval=interval,
+        max_age=max_age,
+        demo=demo,
+        first_poll_alerts=first,
     )
 
 
@@ -356,7 +396,7 @@ def _fetch(data: dict[str, Any], where: str) -> FetchConfig:
 
 
 def _slack(data: dict[str, Any], where: str, env: dict[str, str]) -> SlackConfig:
-    slack = _table(data, "slack", where, {"post_interval", "api_url"})
+    slack = _table(data, "slack", where, {"post_interval", "api_url", "source_admins"})
     api_url = env.get("SLACK_API_URL") or slack.get("api_url") or SLACK_API_URL
     if not re.match(r"^https?://", api_url):
         raise ConfigError(where, "SLACK_API_URL", f"{api_url!r} is not an http(s) URL")
@@ -368,6 +408,9 @@ def _slack(data: dict[str, Any], where: str, env: dict[str, str]) -> SlackConfig
         app_token=env.get("SLACK_APP_TOKEN", "").strip(),
         api_url=api_url,
         post_interval=_num(slack.get("post_interval", 1.0), where, "slack.post_interval"),
+        source_admins=_str_list(
+            slack.get("source_admins", []), where, "slack.source_admins", 'e.g. ["U012ABCDEF"]'
+        ),
     )
 
 

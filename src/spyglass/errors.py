@@ -8,6 +8,7 @@
     │   ├── DurationError         "30d", "2h", "3mo": a duration with no known unit, or too long
     │   ├── CredentialsError      Slack tokens missing, malformed or refused
     │   ├── SocketModeError       Socket Mode could not connect
+    │   ├── SourceRefused         a feed someone asked to add cannot be (not a feed, internal address…)
     │   └── StoreError            the database cannot be used (bad URL, unreachable)
     │       ├── StoreBusy         another writer held the lock too long; nothing was written
     │       └── StoreUnwritable   the storage refused a write (disk full, read-only, I/O error)
@@ -63,6 +64,10 @@ class CredentialsError(UserError):
 
 class SocketModeError(UserError):
     """Socket Mode could not connect."""
+
+
+class SourceRefused(UserError):
+    """A URL given in Slack or an OPML file that cannot become a source; str() says why, in one line."""
 
 
 class StoreError(UserError):

@@ -101,7 +101,7 @@ def poll(
     are abandoned, nothing more is stored, and the claims are given back for the next worker."""
     state.sync_sources(svc)
     state.write_unsaved(svc, owner)
-    configs = {c.name: c for c in svc.settings.sources}
+    configs = {c.name: c for c in state.all_sources(svc)}
     claimed = state.claim(svc, list(names) if names is not None else list(configs), owner, only_due=only_due)
     report = PollReport()
     chosen = [configs[n] for n in claimed]
@@ -166,7 +166,16 @@ def _store(svc: Services, cfg: SourceConfig, sid: int, reading: Reading, lease: 
     with svc.store.session() as s:
         # Undated stories are not alerted on a source's first poll: they may be years old.
         first = s.scalar(select(Source.last_success_at).where(Source.id == sid)) is None
-        res = ingest(s, sid, batch, plan=plan, now=now_utc(), max_age=max_age, first_poll=first)
+        res = ingest(
+            s,
+            sid,
+            batch,
+            plan=plan,
+            now=now_utc(),
+            max_age=max_age,
+            first_poll=first,
+            first_alerts=cfg.first_poll_alerts,
+        )
         res.past_retention = past_retention
         if reading.remember is not None:
             reading.remember(s)

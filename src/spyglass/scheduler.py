@@ -25,6 +25,7 @@ from spyglass.delivery.outbox import Outbox, worker_id
 from spyglass.delivery.posters import Poster
 from spyglass.refresh import poll
 from spyglass.service import Services
+from spyglass.sources.state import added_sources
 from spyglass.store import retention
 from spyglass.store.db import StoreError
 from spyglass.store.schema import Meta
@@ -70,6 +71,11 @@ class Worker:
         self.scheduler.add_job(
             self._guarded(self.leader_jobs), "interval", seconds=30, next_run_time=now, id="leader"
         )
+        # Sources added from Slack or an OPML file come and go while the worker runs: one job polls
+        # whichever of them are due (each is claimed with a lease, like the config's sources).
+        self.scheduler.add_job(
+            self._guarded(self.poll_added), "interval", seconds=30, next_run_time=now, id="added-sources"
+        )
         self.scheduler.start()
         log.info("worker %s started: %d source(s)", self.owner, len(self.svc.settings.sources))
 
@@ -100,6 +106,15 @@ class Worker:
                 log.info("source %s: %d new, %d planned", r.name, r.stored, r.planned)
         if report.planned:
             self.drain()
+
+    def poll_added(self) -> None:
+        if self.stop.is_set():
+            return
+        names = [c.name for c in added_sources(self.svc)]
+        if names:
+            report = poll(self.svc, self.owner, names=names, only_due=True, stop=self.stop)
+            if report.planned:
+                self.drain()
 
     def leader_jobs(self) -> None:
         """The jobs one worker runs for the whole deployment: the due-check and the daily prune."""

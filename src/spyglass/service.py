@@ -12,8 +12,8 @@ from spyglass.config import Settings
 from spyglass.models import Topic
 from spyglass.sources.state import Unsaved
 from spyglass.store.db import Store, open_store
-from spyglass.store.planning import Plan, Route
-from spyglass.store.schema import Subscription
+from spyglass.store.planning import ChannelFilter, Plan, Route
+from spyglass.store.schema import ChannelMute, ChannelSource, Subscription
 from spyglass.store.search import SearchBackend, search_backend
 from spyglass.topics import Matcher, keyword_topic, load_topics
 
@@ -47,6 +47,20 @@ class Services:
         with self.store.read() as s:
             return list(s.scalars(select(Subscription).order_by(Subscription.id)).all())
 
+    def channel_filters(self) -> dict[str, ChannelFilter]:
+        """Each channel's choice of sources and its muted outlets (only channels that made one)."""
+        with self.store.read() as s:
+            chosen: dict[str, set[int]] = {}
+            for channel, sid in s.execute(select(ChannelSource.channel_id, ChannelSource.source_id)):
+                chosen.setdefault(channel, set()).add(sid)
+            muted: dict[str, set[str]] = {}
+            for channel, outlet in s.execute(select(ChannelMute.channel_id, ChannelMute.outlet)):
+                muted.setdefault(channel, set()).add(outlet)
+        return {
+            ch: ChannelFilter(frozenset(chosen[ch]) if ch in chosen else None, frozenset(muted.get(ch, ())))
+            for ch in chosen.keys() | muted.keys()
+        }
+
     def plan_and_matcher(self) -> tuple[Plan, Matcher]:
         """Who is subscribed to what right now, and a matcher for the topics plus every keyword in use."""
         by_slug = self.topic_by_slug
@@ -62,6 +76,8 @@ class Services:
                     plan.routes.setdefault(kt.slug, []).append(Route(sub.channel_id, kt.label))
                 elif sub.key in by_slug:
                     plan.routes.setdefault(sub.key, []).append(Route(sub.channel_id, by_slug[sub.key].label))
+        if self.slack_enabled:
+            plan.filters = self.channel_filters()
         key = tuple(sorted(keywords))
         with self._lock:
             matcher = self._matcher_cache.get(key)

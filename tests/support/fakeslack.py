@@ -50,6 +50,7 @@ class FakeSlack:
         # conversations.info: channels are public and the app not in them, unless listed here.
         self.private: set[str] = set()
         self.member_of: set[str] = set()
+        self.admins: set[str] = set()  # users.info says these users are workspace admins
         self._ts = 0
         self.latency = 0.0
         fake = self
@@ -246,24 +247,30 @@ class FakeSlack:
             return 200, {"ok": True, "channel": channel, "ts": ts}, lost
         if method in ("conversations.history", "conversations.replies"):
             return self._history(method, args)
-        if method == "conversations.info":
-            channel = str(args.get("channel", ""))
-            if channel in self.private and channel not in self.member_of:
-                return 200, {"ok": False, "error": "channel_not_found"}, {}
-            return (
-                200,
-                {
-                    "ok": True,
-                    "channel": {
-                        "id": channel,
-                        "is_private": channel in self.private,
-                        "is_member": channel in self.member_of,
-                        "is_archived": False,
-                    },
-                },
-                {},
-            )
+        if method in ("users.info", "conversations.info"):
+            return self._info(method, args)
         return 200, {"ok": False, "error": "unknown_method"}, {}
+
+    def _info(self, method: str, args: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        if method == "users.info":
+            user = str(args.get("user", ""))
+            return 200, {"ok": True, "user": {"id": user, "is_admin": user in self.admins}}, {}
+        channel = str(args.get("channel", ""))
+        if channel in self.private and channel not in self.member_of:
+            return 200, {"ok": False, "error": "channel_not_found"}, {}
+        return (
+            200,
+            {
+                "ok": True,
+                "channel": {
+                    "id": channel,
+                    "is_private": channel in self.private,
+                    "is_member": channel in self.member_of,
+                    "is_archived": False,
+                },
+            },
+            {},
+        )
 
     def _history(self, method: str, args: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
         if self._history_error:

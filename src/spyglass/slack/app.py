@@ -75,6 +75,16 @@ def channel_problem(client: WebClient, channel: str) -> str | None:
     return None
 
 
+def workspace_admin(client: WebClient, user: str) -> bool | None:
+    """Is ``user`` an admin or owner of the workspace (users.info, scope users:read)? None: Slack
+    would not say, and then nobody but `[slack] source_admins` may change sources."""
+    try:
+        info = client.users_info(user=user).get("user") or {}
+    except Exception:  # noqa: BLE001 - missing scope, unreachable: cannot tell
+        return None
+    return bool(info.get("is_admin") or info.get("is_owner") or info.get("is_primary_owner"))
+
+
 def _not_the_token_notice(record: logging.LogRecord) -> bool:
     # Bolt also reads SLACK_BOT_TOKEN from the environment and warns at every start that the client
     # we give it (made from the same token) wins. Nothing is wrong; keep it out of the log.
@@ -123,7 +133,13 @@ def build_app(svc: Services, client: WebClient, *, socket_mode: bool = False) ->
         # and does not wait to learn whether the change happened. The answer follows through respond().
         ack()
         try:
-            message = handle(svc, caller, text, channel_check=partial(channel_problem, client)).message
+            message = handle(
+                svc,
+                caller,
+                text,
+                channel_check=partial(channel_problem, client),
+                is_admin=partial(workspace_admin, client),
+            ).message
         except Exception:
             log.exception("command failed: %r", text[:200])
             message = {

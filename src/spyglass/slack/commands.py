@@ -22,6 +22,7 @@ from spyglass.delivery.mrkdwn import escape
 from spyglass.delivery.outbox import resume_channel
 from spyglass.models import Topic
 from spyglass.service import Services
+from spyglass.slack.sources import AdminCheck, channel_choices, feed_command, mute_command, sources_command
 from spyglass.store.db import StoreBusy
 from spyglass.store.schema import Delivery, Subscription
 from spyglass.store.search import Query, QueryError, parse_query
@@ -42,7 +43,10 @@ HELP = """*Spyglass* watches the news for surveillance-technology stories and po
 • `/spyglass topics` — every topic and what it matches
 • `/spyglass search WORDS` — search past stories; add `topic:SLUG`, `since:7d`, `"a phrase"` or `prefix*`
 • `/spyglass latest [TOPIC]` — the newest stories (also `/spyglass search topic:drones` or `since:7d` alone)
-• `/spyglass resume` — resume alerts after the app was re-added to this channel"""
+• `/spyglass resume` — resume alerts after the app was re-added to this channel
+• `/spyglass feed add URL [name]`, `feed list`, `feed remove NAME` — the workspace's feeds (admins add and remove)
+• `/spyglass sources only NAME…` or `sources all` — which feeds this channel follows
+• `/spyglass mute example.org` (or an outlet's name), `/spyglass unmute …` — keep an outlet out of this channel"""
 
 
 @dataclass
@@ -89,11 +93,18 @@ def split_command(text: str) -> tuple[str, str]:
 ChannelCheck = Callable[[str], "str | None"]
 
 
-def handle(svc: Services, caller: Caller, text: str, *, channel_check: ChannelCheck | None = None) -> Reply:
+def handle(
+    svc: Services,
+    caller: Caller,
+    text: str,
+    *,
+    channel_check: ChannelCheck | None = None,
+    is_admin: AdminCheck | None = None,
+) -> Reply:
     """Answer one `/spyglass` command. Writes wait at most COMMAND_WAIT for the database; if it stays
     busy they change nothing and say so."""
     try:
-        return _dispatch(svc, caller, text, channel_check)
+        return _dispatch(svc, caller, text, channel_check, is_admin)
     except StoreBusy:
         return notice(
             "Spyglass's database is busy with another job right now, so nothing was changed. "
@@ -101,7 +112,9 @@ def handle(svc: Services, caller: Caller, text: str, *, channel_check: ChannelCh
         )
 
 
-def _dispatch(svc: Services, caller: Caller, text: str, channel_check: ChannelCheck | None) -> Reply:
+def _dispatch(
+    svc: Services, caller: Caller, text: str, channel_check: ChannelCheck | None, is_admin: AdminCheck | None
+) -> Reply:
     if len(text or "") > MAX_COMMAND_TEXT:
         return notice(
             f"That command is {len(text)} characters long; please keep it under {MAX_COMMAND_TEXT}."
@@ -123,7 +136,17 @@ def _dispatch(svc: Services, caller: Caller, text: str, channel_check: ChannelCh
         return search(svc, rest)
     if verb in ("latest", "recent", "new"):
         return latest(svc, rest)
+    if verb in ("feed", "feeds"):
+        return _said(*feed_command(svc, caller.user_id, rest, is_admin))
+    if verb in ("sources", "source"):
+        return _said(*sources_command(svc, caller.channel_id, caller.user_id, rest))
+    if verb in ("mute", "unmute"):
+        return _said(*mute_command(svc, caller.channel_id, caller.user_id, rest, mute=verb == "mute"))
     return notice(f"I don't know `{escape(verb[:40])}`. Here is what I can do:\n{HELP}")
+
+
+def _said(text: str, in_channel: bool) -> Reply:
+    return announce(text) if in_channel else notice(text)
 
 
 def resume(svc: Services, caller: Caller) -> Reply:
@@ -364,6 +387,7 @@ def list_subscriptions(svc: Services, caller: Caller) -> Reply:
         if sub.kind == "topic":
             line += f" (`{escape(sub.key)}`)"
         lines.append(line)
+    lines.extend(channel_choices(svc, caller.channel_id))
     paused = next((sub.paused_reason for sub in subs if sub.paused_reason), None)
     if paused:
         lines.append(

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from spyglass.clock import now_utc
-from spyglass.config import SourceConfig
+from spyglass.config import Settings, SourceConfig
 from spyglass.errors import FetchError, SourceError
 from spyglass.parse.feed import ParsedFeed, parse_feed
 from spyglass.service import Services
@@ -106,14 +106,12 @@ class FeedFileSource:
         return reading
 
 
-async def _fetch(
-    svc: Services, feeds: Sequence[SourceConfig], stop: threading.Event | None
-) -> list[FetchResult] | None:
-    fc = svc.settings.fetch
-    # Sources from the config file are trusted; anything else is checked against internal addresses,
-    # except the hosts and networks the operator allows.
-    guard = AddressGuard(svc.settings.allow_hosts, svc.settings.allow_networks)
-    fetcher = Fetcher(
+def make_fetcher(settings: Settings) -> Fetcher:
+    """The fetcher the settings describe. Sources from the config file are trusted; anything else is
+    checked against internal addresses, except the hosts and networks the operator allows."""
+    fc = settings.fetch
+    guard = AddressGuard(settings.allow_hosts, settings.allow_networks)
+    return Fetcher(
         timeout=fc.timeout,
         connect_timeout=fc.connect_timeout,
         deadline=fc.deadline,
@@ -124,6 +122,12 @@ async def _fetch(
         guard=guard,
         user_agent=fc.user_agent or DEFAULT_USER_AGENT,
     )
+
+
+async def _fetch(
+    svc: Services, feeds: Sequence[SourceConfig], stop: threading.Event | None
+) -> list[FetchResult] | None:
+    fetcher = make_fetcher(svc.settings)
     try:
         with svc.store.session() as s:
             rows = s.scalars(select(Source).where(Source.name.in_([f.name for f in feeds])))

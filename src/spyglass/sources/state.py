@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from spyglass import defaults
 from spyglass.clock import now_utc
 from spyglass.config import SourceConfig
-from spyglass.defaults import DUE_TOLERANCE
+from spyglass.defaults import DUE_TOLERANCE, FAILING_AFTER
 from spyglass.errors import StoreError
 from spyglass.store.schema import Source
 from spyglass.urls import redact_url
@@ -143,6 +143,35 @@ def sync_sources(svc: Services) -> None:
                 row.error_count = 0
             if row.location != shown_location(cfg):
                 row.location = shown_location(cfg)
+            if row.origin != "config":  # the config file now names it: the operator's, trusted
+                row.origin, row.url = "config", None
+
+
+def added_sources(svc: Services) -> list[SourceConfig]:
+    """Sources added from Slack or an OPML file (rows of origin slack/opml), as the refresh reads them:
+    untrusted (every fetch goes through the address guard), polled at the default interval."""
+    configured = {c.name for c in svc.settings.sources}
+    with svc.store.read() as s:
+        rows = s.execute(
+            select(Source.name, Source.url, Source.origin).where(
+                Source.origin != "config", Source.url.is_not(None)
+            )
+        ).all()
+    return [
+        SourceConfig(
+            name=name,
+            url=url or "",
+            trusted=False,
+            first_poll_alerts=svc.settings.first_poll_alerts,
+            origin=origin,
+        )
+        for name, url, origin in rows
+        if name not in configured
+    ]
+
+
+def all_sources(svc: Services) -> list[SourceConfig]:
+    return [*svc.settings.sources, *added_sources(svc)]
 
 
 def source_id(svc: Services, name: str) -> int:
@@ -275,7 +304,7 @@ def write_unsaved(svc: Services, owner: str) -> None:
     failures, leases = svc.unsaved.take()
     if not failures and not leases:
         return
-    configs = {c.name: c for c in svc.settings.sources}
+    configs = {c.name: c for c in all_sources(svc)}
     try:
         with svc.store.session() as s:
             for name, failure in failures.items():
@@ -296,3 +325,31 @@ def write_unsaved(svc: Services, owner: str) -> None:
         len(failures),
         len(leases),
     )
+
+
+# ------------------------------------------------------------------------------------ for people
+def health(src: Source) -> str:
+    """ok / error / FAILING / DISABLED, as `spyglass sources` and `/spyglass feed list` show it."""
+    if src.disabled_reason:
+        return "DISABLED"
+    if src.error_count >= FAILING_AFTER:
+        return "FAILING"
+    return "error" if src.error_count else "ok"
+
+
+def ago(dt: datetime | None, now: datetime) -> str:
+    """ "3m ago", "in 12m", "never": rough and short."""
+    if dt is None:
+        return "never"
+    secs = int((dt - now).total_seconds())
+    span = abs(secs)
+    text = (
+        f"{span}s"
+        if span < 120
+        else f"{span // 60}m"
+        if span < 7200
+        else f"{span // 3600}h"
+        if span < 172800
+        else f"{span // 86400}d"
+    )
+    return f"in {text}" if secs > 0 else f"{text} ago"

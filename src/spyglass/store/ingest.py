@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from spyglass import dedupe
 from spyglass.models import Match, Story
-from spyglass.store.planning import Plan, plan_alerts, plan_replies
+from spyglass.store.planning import Origin, Plan, plan_alerts, plan_replies
 from spyglass.store.retention import tombstone_key
 from spyglass.store.schema import Cluster, Delivery, LshBand, StoryRow, StoryTopic, Tombstone
 
@@ -162,13 +162,16 @@ def ingest(
     now: datetime,
     max_age: float,
     first_poll: bool = False,
+    first_alerts: float | None = None,
 ) -> IngestResult:
     """Store new stories of one source, cluster near-duplicates, and write the outbox rows.
 
     Writers are serialized (see lock_for_ingest), so ids can be handed out here and every row of the
     batch written with one executemany per table at the end, instead of several statements per story.
     Near-duplicates are looked up in the database (LSH bands) and among this batch's own stories.
-    Everything stays in the caller's transaction.
+    Everything stays in the caller's transaction. On a source's first poll, ``first_alerts`` (seconds)
+    limits alerts to stories published that recently (0: none), so a new feed's backlog is stored
+    and searchable but does not flood the channels.
     """
     lock_for_ingest(session)
     session.flush()  # whatever the caller added must be visible to the queries below
@@ -214,9 +217,24 @@ def ingest(
         result.stored += 1
         if joined:
             result.clustered += 1
-            replies = plan_replies(conn, cluster_id, story_id, now, deliveries)
+            replies = plan_replies(
+                conn, cluster_id, story_id, now, deliveries, plan, _origin(story, source_id)
+            )
         else:
-            replies = _plan_new(result, cluster_id, story, story_id, matches, plan, now, max_age, first_poll)
+            window = first_alerts if first_poll else None
+            replies = _plan_new(
+                result,
+                cluster_id,
+                story,
+                story_id,
+                matches,
+                plan,
+                now,
+                max_age,
+                first_poll,
+                window,
+                source_id,
+            )
         deliveries.extend(replies)
         result.planned += len(replies)
     _write(conn, new_clusters, [p.row for p in pending], bands, topics, deliveries, grown)
@@ -262,6 +280,8 @@ def _plan_new(
     now: datetime,
     max_age: float,
     first_poll: bool,
+    window: float | None,
+    source_id: int | None,
 ) -> list[dict[str, Any]]:
     """Alerts for a story that starts a cluster, and why there are none when there are none."""
     # An undated story is "now" only in the sense of first seen: on a source's first poll it
@@ -269,7 +289,13 @@ def _plan_new(
     fresh = max_age <= 0 or (
         story.published >= now - timedelta(seconds=max_age) and (story.dated or not first_poll)
     )
-    replies = plan_alerts(cluster_id, story_id, matches, plan, now) if fresh and matches else []
+    if window is not None:  # a new source's backlog: stored and searchable, alerted only if this recent
+        fresh = fresh and window > 0 and story.dated and story.published >= now - timedelta(seconds=window)
+    replies = (
+        plan_alerts(cluster_id, story_id, matches, plan, now, _origin(story, source_id))
+        if fresh and matches
+        else []
+    )
     if not matches:
         result.off_topic += 1
     elif not fresh:
@@ -278,6 +304,10 @@ def _plan_new(
         result.unrouted += 1
         result.unfollowed.update(m.slug for m in matches)
     return replies
+
+
+def _origin(story: Story, source_id: int | None) -> Origin:
+    return Origin(source_id, story.provider, story.provider_domain)
 
 
 def _write(

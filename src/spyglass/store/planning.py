@@ -28,6 +28,31 @@ class Route:
     label: str
 
 
+@dataclass(frozen=True)
+class Origin:
+    """Where a story came from, as a channel's source choice and mutes see it."""
+
+    source_id: int | None
+    provider: str
+    domain: str
+
+
+@dataclass(frozen=True)
+class ChannelFilter:
+    """A channel's choice: only some sources (`/spyglass sources only …`), and muted outlets."""
+
+    sources: frozenset[int] | None = None  # None: every source
+    muted: frozenset[str] = frozenset()  # domains (subdomains included) or outlet names, folded
+
+    def allows(self, origin: Origin) -> bool:
+        if self.sources is not None and origin.source_id not in self.sources:
+            return False
+        if not self.muted:
+            return True
+        domain, name = origin.domain.lower(), fold(origin.provider).strip()
+        return not any(domain == m or domain.endswith("." + m) or name == m for m in self.muted)
+
+
 @dataclass
 class Plan:
     """Who wants what: subscription key (topic slug or keyword slug) → channels."""
@@ -35,6 +60,11 @@ class Plan:
     routes: dict[str, list[Route]] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)  # slug → label, for the console channel
     console: bool = False  # no Slack: every matched story goes to the console channel
+    filters: dict[str, ChannelFilter] = field(default_factory=dict)  # channel → its choice, when it made one
+
+    def allows(self, channel: str, origin: Origin) -> bool:
+        f = self.filters.get(channel)
+        return f is None or f.allows(origin)
 
 
 def concise(phrases: Sequence[str]) -> list[str]:
@@ -49,7 +79,7 @@ def concise(phrases: Sequence[str]) -> list[str]:
 
 
 def plan_alerts(
-    cluster_id: int, story_id: int, matches: Sequence[Match], plan: Plan, now: datetime
+    cluster_id: int, story_id: int, matches: Sequence[Match], plan: Plan, now: datetime, origin: Origin
 ) -> list[dict[str, Any]]:
     per_channel: dict[str, tuple[list[str], list[str]]] = {}
     for m in matches:
@@ -57,6 +87,8 @@ def plan_alerts(
         if plan.console and not m.slug.startswith("kw:"):
             routes.append(Route(CONSOLE_CHANNEL, plan.labels.get(m.slug, m.slug)))
         for route in routes:
+            if not plan.allows(route.channel_id, origin):
+                continue
             labels, reasons = per_channel.setdefault(route.channel_id, ([], []))
             if route.label not in labels:
                 labels.append(route.label)
@@ -78,7 +110,13 @@ def plan_alerts(
 
 
 def plan_replies(
-    conn: Connection, cluster_id: int, story_id: int, now: datetime, planned: Sequence[dict[str, Any]]
+    conn: Connection,
+    cluster_id: int,
+    story_id: int,
+    now: datetime,
+    planned: Sequence[dict[str, Any]],
+    plan: Plan,
+    origin: Origin,
 ) -> list[dict[str, Any]]:
     """A later duplicate never makes a new alert; where the story was alerted, it becomes a thread reply."""
     channels = list(
@@ -104,4 +142,5 @@ def plan_replies(
             "created_at": now,
         }
         for channel in dict.fromkeys(channels)
+        if plan.allows(channel, origin)  # a muted outlet stays muted in threads too
     ]

@@ -74,6 +74,30 @@ class Source(Base):
     last_stored: Mapped[int | None] = mapped_column(Integer)
     last_skipped: Mapped[int | None] = mapped_column(Integer)
     last_skip_reason: Mapped[str | None] = mapped_column(Text)
+    # Where the source came from: "config" (the operator's file, trusted, kept in step by
+    # sync_sources) or "slack" / "opml" (added at run time: untrusted, removable, URL kept here).
+    origin: Mapped[str] = mapped_column(String(10), default="config", server_default="config")
+    url: Mapped[str | None] = mapped_column(Text)  # an added source's feed URL (never with credentials)
+    added_by: Mapped[str | None] = mapped_column(String(40))
+    added_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ChannelSource(Base):
+    """A channel that follows only some sources lists them here; a channel with no rows follows all."""
+
+    __tablename__ = "channel_sources"
+
+    channel_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True)
+
+
+class ChannelMute(Base):
+    """An outlet a channel does not want: a domain ("example.org", subdomains too) or an outlet's name."""
+
+    __tablename__ = "channel_mutes"
+
+    channel_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    outlet: Mapped[str] = mapped_column(String(200), primary_key=True)  # folded: lower case
 
 
 class FolderFile(Base):
