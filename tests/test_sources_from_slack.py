@@ -191,3 +191,39 @@ def test_sources_only_and_mute_change_which_channels_get_a_story(world: World) -
     assert got("CMUTE") == {a[1]}  # news.beta.example is under the muted domain
     assert "unmuted *beta.example*" in world.say("unmute beta.example", channel="CMUTE")
     assert "follow *all* sources" in world.say("sources all", channel="CONLY")
+
+
+def test_from_an_empty_config_to_alerts_without_touching_the_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`spyglass run` with no sources at all: a feed added and a topic followed from Slack, and the
+    running worker (not a `poll --once`) posts the alert."""
+    with FakeSlack() as slack, FeedServer() as feeds:
+        slack.admins.add(ADMIN)
+        story = distinct_story(7, "live")
+        feeds.route("/watch.xml", feed([(story, 300)]))
+        cfg = tmp_path / "spyglass.toml"
+        cfg.write_text(
+            f'[storage]\nurl = "sqlite:///{tmp_path / "sg.db"}"\n[slack]\npost_interval = 0.05\n'
+            '[network]\nallow_networks = ["127.0.0.0/8"]\n'
+        )
+        env = {"SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": slack.api_url}
+        port = free_port()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "spyglass", "--config", str(cfg), "run", "--port", str(port)],
+            env={**os.environ, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            wait_listening(port, proc, timeout=20)
+            said = command(port, slack, f"feed add {feeds.url('/watch.xml')}", user=ADMIN, channel="CLIVE")
+            assert "added the feed" in said["text"]
+            assert "subscribed" in command(port, slack, "subscribe face-recognition", channel="CLIVE")["text"]
+            # The worker polls added sources every 30 s; the alert follows without any command.
+            assert slack.wait_for(lambda: slack.posts("CLIVE", top_level=True), timeout=60), proc
+            assert story[1] in slack.posts("CLIVE", top_level=True)[0]["text"]
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)

@@ -102,7 +102,8 @@ def _why_not_alerted(svc: Services, report: PollReport) -> str:
         )
     if too_old:
         parts.append(
-            f"{too_old} older than max_age ({format_duration(svc.settings.max_age)}) or undated on a first poll"
+            f"{too_old} older than max_age ({format_duration(svc.settings.max_age)}), or on a new source's first poll"
+            " undated or older than first_poll_alerts"
         )
     if unrouted:
         names = ", ".join(slug.removeprefix("kw:") for slug, _ in unfollowed.most_common(5))

@@ -9,27 +9,25 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from spyglass.clock import now_utc
 from spyglass.defaults import MAX_COMMAND_TEXT
-from spyglass.delivery.blocks import build_notice, build_search_results
 from spyglass.delivery.mrkdwn import escape
 from spyglass.delivery.outbox import resume_channel
 from spyglass.models import Topic
 from spyglass.service import Services
+from spyglass.slack.reads import latest, list_topics, resolve_names, search, unknown_message
+from spyglass.slack.reply import Reply, announce, notice
 from spyglass.slack.sources import AdminCheck, channel_choices, feed_command, mute_command, sources_command
 from spyglass.store.db import StoreBusy
 from spyglass.store.schema import Delivery, Subscription
-from spyglass.store.search import Query, QueryError, parse_query
-from spyglass.store.search import search as run_search
 from spyglass.text import strip_controls
-from spyglass.topics import example_phrases, keyword_topic
-from spyglass.topics.names import norm_name, resolve_topic, suggest_topics
+from spyglass.topics import keyword_topic
+from spyglass.topics.names import norm_name
 
 MAX_SUBSCRIPTIONS = 200
 _QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‟": '"', "«": '"', "»": '"'})
@@ -49,12 +47,6 @@ HELP = """*Spyglass* watches the news for surveillance-technology stories and po
 • `/spyglass mute example.org` (or an outlet's name), `/spyglass unmute …` — keep an outlet out of this channel"""
 
 
-@dataclass
-class Reply:
-    message: dict[str, Any]
-    in_channel: bool = False
-
-
 @dataclass(frozen=True)
 class Caller:
     team_id: str
@@ -69,16 +61,6 @@ class Caller:
             if re.fullmatch(r"[UW][A-Z0-9]{2,20}", self.user_id)
             else escape(self.user_name or "someone")
         )
-
-
-def notice(text: str) -> Reply:
-    return Reply(build_notice(text))
-
-
-def announce(text: str) -> Reply:
-    msg = build_notice(text)
-    msg["response_type"] = "in_channel"
-    return Reply(msg, in_channel=True)
 
 
 def split_command(text: str) -> tuple[str, str]:
@@ -170,25 +152,6 @@ def resume(svc: Services, caller: Caller) -> Reply:
     )
 
 
-def resolve_names(words: Sequence[str], topics: Sequence[Topic]) -> tuple[list[Topic], list[str]]:
-    """Greedy longest match so labels of several words work: `face recognition drones`."""
-    found: list[Topic] = []
-    unknown: list[str] = []
-    i = 0
-    while i < len(words):
-        for j in range(len(words), i, -1):
-            t = resolve_topic(" ".join(words[i:j]), topics)
-            if t:
-                if t not in found:
-                    found.append(t)
-                i = j
-                break
-        else:
-            unknown.append(words[i])
-            i += 1
-    return found, unknown
-
-
 def _parse_args(rest: str) -> tuple[list[str], list[str], list[str]]:
     """→ (bare words, quoted phrases, excluded phrases)."""
     words: list[str] = []
@@ -205,18 +168,6 @@ def _parse_args(rest: str) -> tuple[list[str], list[str], list[str]]:
     return words, phrases, excludes
 
 
-def _unknown_message(unknown: list[str], topics: Sequence[Topic]) -> str:
-    parts = []
-    for name in unknown[:5]:
-        close = suggest_topics(name, topics, n=3)
-        hint = f" Did you mean {', '.join(f'`{t.slug}`' for t in close)}?" if close else ""
-        parts.append(f"`{escape(name[:60])}` is not a topic.{hint}")
-    parts.append(
-        'See `/spyglass topics` for the list, or follow a keyword with `/spyglass subscribe "exact phrase"`.'
-    )
-    return "\n".join(parts)
-
-
 def subscribe(svc: Services, caller: Caller, rest: str, channel_check: ChannelCheck | None = None) -> Reply:
     words, phrases, excludes = _parse_args(rest)
     if not words and not phrases:
@@ -229,7 +180,7 @@ def subscribe(svc: Services, caller: Caller, rest: str, channel_check: ChannelCh
         )
     topics, unknown = resolve_names(words, svc.topics)
     if unknown:
-        return notice(_unknown_message(unknown, svc.topics))  # change nothing when any name is wrong
+        return notice(unknown_message(unknown, svc.topics))  # change nothing when any name is wrong
     for p in phrases + excludes:
         if len(p) < 2 or len(p) > 100:
             return notice(f"Keyword `{escape(p[:60])}` should be 2–100 characters.")
@@ -345,7 +296,7 @@ def unsubscribe(svc: Services, caller: Caller, rest: str) -> Reply:
             wanted |= {norm_name(w) for w in unknown if norm_name(w) in keywords}
             unknown = [w for w in unknown if norm_name(w) not in keywords]
             if unknown:
-                return notice(_unknown_message(unknown, svc.topics))
+                return notice(unknown_message(unknown, svc.topics))
             slugs = {t.slug for t in topics}
             targets = [
                 sub
@@ -395,49 +346,3 @@ def list_subscriptions(svc: Services, caller: Caller) -> Reply:
             "Invite the app back to the channel, then run `/spyglass resume`."
         )
     return notice("\n".join(lines))
-
-
-def list_topics(svc: Services) -> Reply:
-    lines = ["*Topics* (subscribe with the slug):"]
-    for t in svc.topics:
-        examples = ", ".join(example_phrases(t, 5))
-        lines.append(f"• `{escape(t.slug)}` *{escape(t.label)}* — {escape(examples)}")
-    return notice("\n".join(lines)[:2900])
-
-
-def search(svc: Services, rest: str) -> Reply:
-    try:
-        q = parse_query(rest)
-    except QueryError as e:
-        return notice(escape(str(e)))
-    if q.empty and not q.filters_only:
-        return notice(
-            "Search for what? e.g. `/spyglass search facial recognition vans since:30d`, `topic:drones protest`, "
-            "or just `topic:drones` for the latest."
-        )
-    if q.topic:
-        topic = resolve_topic(q.topic, svc.topics)
-        if topic is None:
-            return notice(_unknown_message([q.topic], svc.topics))
-        q.topic = topic.slug
-    hits = run_search(svc.search, svc.store, q, limit=10)
-    return Reply(build_search_results(rest, hits))
-
-
-def latest(svc: Services, rest: str) -> Reply:
-    """`/spyglass latest [TOPIC]`: the newest stories, of one topic if named."""
-    names = rest.split()
-    q = Query(since=now_utc() - timedelta(days=365 * 50))
-    if names:
-        topics, unknown = resolve_names(names, svc.topics)
-        if unknown or len(topics) != 1:
-            return notice(
-                _unknown_message(unknown, svc.topics)
-                if unknown
-                else "Name one topic, e.g. `/spyglass latest drones`."
-            )
-        q.topic = topics[0].slug
-        label = f"latest {topics[0].label}"
-    else:
-        label = "latest"
-    return Reply(build_search_results(label, run_search(svc.search, svc.store, q, limit=10)))

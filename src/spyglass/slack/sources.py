@@ -21,7 +21,7 @@ from spyglass.durations import format_duration
 from spyglass.errors import SourceRefused
 from spyglass.service import Services
 from spyglass.sources.check import check_feed
-from spyglass.sources.state import ago, health
+from spyglass.sources.state import ago, health, sync_sources
 from spyglass.store.schema import ChannelMute, ChannelSource, Source
 from spyglass.text import fold, strip_controls
 from spyglass.urls import redact_url
@@ -178,9 +178,16 @@ def sources_command(svc: Services, channel: str, user: str, rest: str) -> tuple[
         return f"<@{user}> set this channel to follow *all* sources.", True
     if verb != "only":
         return "Try `/spyglass sources only NAME…` or `/spyglass sources all`.", False
-    names = [n.strip() for n in re.split(r",|\n", args) if n.strip()] if "," in args else args.split()
+    sync_sources(svc)  # the config's sources have rows even before their first poll
     with svc.store.session(quick=True) as s:
         known = {r.name.lower(): r for r in s.scalars(select(Source))}
+        # Names may hold spaces: the whole text if it is one name, else names split on commas or spaces.
+        whole = " ".join(args.split())
+        names = (
+            [whole]
+            if whole.lower() in known
+            else [n.strip() for n in re.split(r"[,\s]+" if "," not in args else ",", args) if n.strip()]
+        )
         chosen = [known.get(n.lower()) for n in names]
         unknown = [n for n, r in zip(names, chosen, strict=True) if r is None]
         if unknown or not names:
