@@ -4,6 +4,7 @@ on SQLite here and on PostgreSQL when it is available."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from alembic.autogenerate import compare_metadata
@@ -104,3 +105,24 @@ def test_upgrading_an_older_database_indexes_the_topics_it_already_holds(db_url:
 
 def test_upgrading_an_older_postgres_database_indexes_its_topics(pg_url: str) -> None:
     assert _upgrade_with_a_story(pg_url) == [(7, "drones"), (7, "kw:abc")]
+
+
+def test_the_cheap_head_revision_is_alembics_own() -> None:
+    """Start-up reads the head from the file names; Alembic reads the migrations' revision chain."""
+    from alembic.script import ScriptDirectory
+
+    from spyglass.store.migrate import alembic_config, head_revision
+
+    assert head_revision() == ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def test_current_revision_of_an_empty_database_is_none(tmp_path: Path) -> None:
+    from spyglass.store.migrate import current_revision
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'empty.db'}", migrate=False)
+    assert current_revision(engine) is None
+    upgrade(engine)
+    from spyglass.store.migrate import head_revision
+
+    assert current_revision(engine) == head_revision()
+    engine.dispose()

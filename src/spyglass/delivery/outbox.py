@@ -124,6 +124,9 @@ class Outbox:
                     time.sleep(0.5)
                     continue
                 break
+            if self.poster.local:
+                self._drain_locally(ids, report)
+                continue
             by_channel: dict[str, list[int]] = defaultdict(list)
             with self.store.session() as s:
                 for did, ch in s.execute(
@@ -193,31 +196,10 @@ class Outbox:
             if d is None or d.status != "pending" or d.lease_owner != self.owner:
                 return False
             d.lease_until = now_utc() + defaults.DELIVERY_LEASE
-            story = s.get(StoryRow, d.story_id)
-            if story is None:
-                d.status = "failed"
-                d.last_error = "story no longer exists"
+            ready = self._prepare(s, d, report)
+            if ready is None:
                 return False
-            thread_ts = None
-            if d.kind == "reply":
-                alert = s.scalar(
-                    select(Delivery).where(
-                        Delivery.cluster_id == d.cluster_id,
-                        Delivery.channel_id == d.channel_id,
-                        Delivery.kind == "alert",
-                    )
-                )
-                if alert is None or alert.status in ("failed", "held"):
-                    d.status = "skipped"
-                    d.last_error = "the original alert was not posted"
-                    return False
-                if not alert.ts:  # original not posted yet: try again shortly
-                    d.not_before = now_utc() + timedelta(seconds=2)
-                    d.lease_owner = d.lease_until = None
-                    with self._report_lock:
-                        report.deferred += 1
-                    return False
-                thread_ts = alert.ts
+            story, thread_ts = ready
             view = alert_view(s, d, story)
             channel, kind, attempts, unconfirmed = d.channel_id, d.kind, d.attempts, d.unconfirmed_at
         key = delivery_key(did, view.url)
@@ -242,6 +224,58 @@ class Outbox:
                 "run `/spyglass resume` in that channel.",
             )
         return True
+
+    def _prepare(self, s: Session, d: Delivery, report: DrainReport) -> tuple[StoryRow, str | None] | None:
+        """The story and, for a thread reply, its alert's ts; None when the row is settled instead
+        (its story is gone, its alert was never posted, or the alert is not posted yet: later)."""
+        story = s.get(StoryRow, d.story_id)
+        if story is None:
+            d.status = "failed"
+            d.last_error = "story no longer exists"
+            return None
+        if d.kind != "reply":
+            return story, None
+        alert = s.scalar(
+            select(Delivery).where(
+                Delivery.cluster_id == d.cluster_id,
+                Delivery.channel_id == d.channel_id,
+                Delivery.kind == "alert",
+            )
+        )
+        if alert is None or alert.status in ("failed", "held"):
+            d.status = "skipped"
+            d.last_error = "the original alert was not posted"
+            return None
+        if not alert.ts:  # original not posted yet: try again shortly
+            d.not_before = now_utc() + timedelta(seconds=2)
+            d.lease_owner = d.lease_until = None
+            with self._report_lock:
+                report.deferred += 1
+            return None
+        return story, alert.ts
+
+    def _drain_locally(self, ids: list[int], report: DrainReport) -> None:
+        """A poster that cannot fail or lose an answer (the console): the whole claimed batch in one
+        transaction, in id order, so an alert is marked before its thread replies are read. A crash
+        before the commit prints the batch again on the next run: at least once, as everywhere."""
+        with self.store.session() as s:
+            rows = s.scalars(select(Delivery).where(Delivery.id.in_(ids)).order_by(Delivery.id)).all()
+            for d in rows:
+                if self.stop.is_set():
+                    d.lease_owner = d.lease_until = None
+                    continue
+                if d.status != "pending" or d.lease_owner != self.owner:
+                    continue
+                ready = self._prepare(s, d, report)
+                if ready is None:
+                    continue
+                story, thread_ts = ready
+                outcome = self.poster.post(d.channel_id, {}, alert_view(s, d, story), thread_ts)
+                d.attempts += 1
+                d.status, d.ts, d.sent_at, d.last_error = "sent", outcome.ts, now_utc(), None
+                d.lease_owner = d.lease_until = None
+                s.flush()  # a reply later in this batch reads this alert's ts
+                report.sent += 1
 
     def _posted_after_all(
         self, did: int, channel: str, key: str, thread_ts: str | None, since: datetime, report: DrainReport

@@ -79,6 +79,9 @@ class Lookup:
 
 class Poster(Protocol):
     pacing: float  # seconds between two posts to one channel
+    # Posts that cannot fail or lose their answer (the console): the outbox writes a whole batch
+    # in one transaction instead of one claim, post and mark per row.
+    local: bool
 
     def post(
         self, channel: str, message: dict[str, Any], view: AlertView, thread_ts: str | None, key: str = ""
@@ -109,6 +112,8 @@ def slack_client(token: str, api_url: str) -> WebClient:
 
 
 class SlackPoster:
+    local = False
+
     def __init__(self, client: WebClient, pacing: float = 1.0) -> None:
         self.client = client
         self.pacing = pacing
@@ -215,6 +220,7 @@ class ConsolePoster:
     """Prints alerts readably. Used when no SLACK_BOT_TOKEN is set."""
 
     pacing = 0.0
+    local = True
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stdout

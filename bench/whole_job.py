@@ -1,0 +1,180 @@
+"""The whole job as a user runs it: `spyglass poll --once` as a process, cold and warm, against a
+naive script and lemon24/reader on the same feeds, side by side in one run.
+
+200 feeds × 50 generated stories (fewer with --quick) are served from 20 loopback addresses
+(127.0.0.1–127.0.0.20), each request answered after 100 ms, with ETag/Last-Modified → 304.
+Spyglass delivers to the console (the README's default, no Slack token), with no age limit so
+every matched story is an alert. The naive bot is `feedparser.parse(url)` in turn, printing the
+stories that contain a surveillance word. reader (`reader[search]` from PyPI, installed into a
+venv of the benchmark's own, never a project dependency) fetches, parses, stores and indexes
+with 16 workers and matches nothing. Every contender starts from an empty database.
+
+    python bench/whole_job.py [--quick] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import gen  # noqa: E402  (puts tests/ on sys.path for the feed server)
+from support.feedserver import FeedServer  # noqa: E402
+
+HOSTS = [f"127.0.0.{i}" for i in range(1, 21)]
+LATENCY = 0.1
+READER_VENV = gen.CACHE_DIR / "reader-venv"
+NAIVE = """
+import sys, feedparser
+words = ("surveillance", "facial recognition", "drone", "licence plate", "spyware", "cctv", "biometric")
+n = 0
+for url in open(sys.argv[1]).read().split():
+    for e in feedparser.parse(url).entries:
+        text = (e.get("title", "") + " " + e.get("summary", "")).lower()
+        if any(w in text for w in words):
+            print(e.get("title", ""), e.get("link", ""))
+            n += 1
+print(n, "matches", file=sys.stderr)
+"""
+READER = """
+import sys
+from reader import make_reader
+reader = make_reader(sys.argv[2])
+reader.enable_search()
+for url in open(sys.argv[1]).read().split():
+    reader.add_feed(url, exist_ok=True)
+reader.update_feeds(workers=16)
+reader.update_search()
+print(reader.get_entry_counts().total, "entries", file=sys.stderr)
+"""
+
+
+def serve(n_feeds: int, per_feed: int) -> tuple[list[FeedServer], list[str]]:
+    bodies = gen.make_feeds(n_feeds, per_feed, seed=12)
+    servers = [FeedServer(host=h) for h in HOSTS]
+    urls = []
+    for i, body in enumerate(bodies):
+        srv = servers[i % len(servers)]
+        srv.route(
+            gen.feed_path(i),
+            body,
+            content_type="application/rss+xml; charset=utf-8",
+            etag=f'"feed-{i}-v1"',
+            last_modified=gen.LAST_MODIFIED,
+            delay=LATENCY,
+        )
+        urls.append(srv.url(gen.feed_path(i)))
+    for srv in servers:
+        srv.start()
+    return servers, urls
+
+
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, str, str]:
+    t0 = time.perf_counter()
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
+    dt = time.perf_counter() - t0
+    if out.returncode not in (0, 1):
+        raise RuntimeError(f"{cmd[:3]} failed ({out.returncode}): {out.stderr[-2000:]}")
+    return dt, out.stdout, out.stderr
+
+
+def spyglass_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.upper().endswith("_PROXY") and not k.startswith("SLACK_")}
+    env["NO_PROXY"] = "*"
+    return env
+
+
+def reader_python() -> Path | None:
+    """The benchmark's own venv with reader, made on first use (None: it could not be installed)."""
+    py = READER_VENV / "bin" / "python"
+    if not py.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(READER_VENV)], check=True)
+        got = subprocess.run([str(py), "-m", "pip", "install", "-q", "reader[search]", "sgmllib3k"], capture_output=True)
+        if got.returncode != 0:
+            return None
+    return py
+
+
+def run(quick: bool, record: Callable[..., None], log: Callable[[str], None] = print) -> dict[str, float]:
+    n_feeds, per_feed = (40, 50) if quick else (200, 50)
+    servers, urls = serve(n_feeds, per_feed)
+    results: dict[str, float] = {}
+    try:
+        with tempfile.TemporaryDirectory() as tmp_s:
+            tmp = Path(tmp_s)
+            url_file = tmp / "urls.txt"
+            url_file.write_text("\n".join(urls))
+            cfg = tmp / "spyglass.toml"
+            lines = [f'max_age = "0"\n[storage]\nurl = "sqlite:///{tmp / "sg.db"}"\nretention = "0"\n']
+            lines += [f'[[sources]]\nname = "feed{i}"\nurl = "{u}"\n' for i, u in enumerate(urls)]
+            cfg.write_text("\n".join(lines))
+            spy = [sys.executable, "-m", "spyglass", "--config", str(cfg), "poll", "--once"]
+            log(f"[W] whole job: {n_feeds} feeds × {per_feed} stories on {len(HOSTS)} hosts, {LATENCY * 1000:.0f} ms each")
+            cold, out, _ = timed(spy, spyglass_env())
+            alerts = out.count("\n\n")
+            warm = statistics.median(timed(spy, spyglass_env())[0] for _ in range(3))
+            naive_script = tmp / "naive.py"
+            naive_script.write_text(NAIVE)
+            naive = timed([sys.executable, str(naive_script), str(url_file)])[0]
+            results.update(spyglass_cold=cold, spyglass_warm=warm, naive=naive, alerts=alerts)
+            record("W whole job", "poll --once, cold (console alerts)", cold, "s", naive, "naive bot", cold / naive,
+                   "≥ 10 × faster than naive", naive / cold >= 10, f"{alerts} alerts printed")
+            py = reader_python()
+            if py is not None:
+                reader_script = tmp / "reader_run.py"
+                reader_script.write_text(READER)
+                r_cold = timed([str(py), str(reader_script), str(url_file), str(tmp / "reader.db")])[0]
+                r_warm = statistics.median(
+                    timed([str(py), str(reader_script), str(url_file), str(tmp / "reader.db")])[0] for _ in range(3)
+                )
+                results.update(reader_cold=r_cold, reader_warm=r_warm)
+                record("W whole job", "poll --once, cold vs reader", cold, "s", r_cold, "reader, 16 workers", cold / r_cold,
+                       "≥ 3 × faster than reader", r_cold / cold >= 3, "")
+                record("W whole job", "poll --once, warm (all 304)", warm, "s", r_warm, "reader, warm", warm / r_warm,
+                       "≤ reader's warm", warm <= r_warm, "")
+            else:
+                log("  reader could not be installed: its rows are left out")
+            for name, args in (("spyglass --help", ["--help"]), ("spyglass topics", ["--config", str(cfg), "topics"]),
+                               ("spyglass search face", ["--config", str(cfg), "search", "face"])):
+                t = statistics.median(timed([sys.executable, "-m", "spyglass", *args], spyglass_env())[0] for _ in range(3))
+                results[name] = t
+                limit = 0.1 if name.endswith("--help") else 0.3
+                record("W whole job", name, t, "s", limit, "target", t / limit, f"≤ {limit} s", t <= limit, "wall time of the process")
+    finally:
+        for srv in servers:
+            srv.stop()
+    return results
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    rows: list[dict[str, object]] = []
+
+    def record(section: str, figure: str, value: float, unit: str, base: float, base_name: str, ratio: float,
+               target: str, met: bool, note: str) -> None:
+        rows.append(dict(figure=figure, value=value, unit=unit, baseline=base, baseline_name=base_name, ratio=ratio,
+                         target=target, met=met, note=note))
+        print(f"  → {figure}: {value:.3f} {unit} (baseline {base_name}: {base:.3f}; ratio {ratio:.3g}) {target}: "
+              f"{'yes' if met else 'NO'} {note}")
+
+    run(args.quick, record)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
