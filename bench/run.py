@@ -34,6 +34,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))  # tests/support: the stand-ins the tests use
 
 import gen  # noqa: E402
+import whole_job  # noqa: E402
 from support.fakeslack import TOKEN, FakeSlack  # noqa: E402
 from support.feedserver import FeedServer  # noqa: E402
 
@@ -761,7 +762,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="small sizes: a smoke run in under 2 minutes")
     ap.add_argument("--json", default=str(HERE / "results.json"), help="where to write the JSON results")
     ap.add_argument(
-        "--only", default="", help="comma-separated: ingest,parse,matching,dedupe,search,memory,delivery"
+        "--only",
+        default="",
+        help="comma-separated: ingest,parse,matching,dedupe,search,memory,delivery,whole",
     )
     ap.add_argument(
         "--feeds",
@@ -782,7 +785,7 @@ def main(argv: list[str] | None = None) -> int:
     only = {s.strip() for s in args.only.split(",") if s.strip()}
     with tempfile.TemporaryDirectory(prefix="spyglass-bench-") as d:
         tmp = Path(d)
-        steps: list[tuple[str, Callable[[], None]]] = [
+        steps: list[tuple[str, Callable[[], object]]] = [
             ("ingest", lambda: bench_ingest(args.quick, tmp)),
             ("parse", lambda: bench_parse(args.quick, args.feeds)),
             ("matching", lambda: bench_matching(args.quick)),
@@ -790,6 +793,8 @@ def main(argv: list[str] | None = None) -> int:
             ("search", lambda: bench_search(args.quick)),
             ("memory", lambda: bench_memory(args.quick, tmp)),
             ("delivery", lambda: bench_delivery(args.quick, tmp)),
+            # The whole job as a user runs it; --quick does not install reader (no pip in CI's smoke run).
+            ("whole", lambda: whole_job.run(args.quick, record, log, install_reader=not args.quick)),
         ]
         for name, step in steps:
             if not only or name in only:

@@ -89,23 +89,35 @@ def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, str
 
 
 def spyglass_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.upper().endswith("_PROXY") and not k.startswith("SLACK_")}
+    env = {
+        k: v for k, v in os.environ.items() if not k.upper().endswith("_PROXY") and not k.startswith("SLACK_")
+    }
     env["NO_PROXY"] = "*"
     return env
 
 
-def reader_python() -> Path | None:
-    """The benchmark's own venv with reader, made on first use (None: it could not be installed)."""
+def reader_python(install: bool = True) -> Path | None:
+    """The benchmark's own venv with reader, made on first use (None: it could not be, or may not)."""
     py = READER_VENV / "bin" / "python"
     if not py.exists():
+        if not install:
+            return None
         subprocess.run([sys.executable, "-m", "venv", str(READER_VENV)], check=True)
-        got = subprocess.run([str(py), "-m", "pip", "install", "-q", "reader[search]", "sgmllib3k"], capture_output=True)
+        got = subprocess.run(
+            [str(py), "-m", "pip", "install", "-q", "reader[search]", "sgmllib3k"], capture_output=True
+        )
         if got.returncode != 0:
             return None
     return py
 
 
-def run(quick: bool, record: Callable[..., None], log: Callable[[str], None] = print) -> dict[str, float]:
+def run(
+    quick: bool,
+    record: Callable[..., None],
+    log: Callable[[str], None] = print,
+    *,
+    install_reader: bool = True,
+) -> dict[str, float]:
     n_feeds, per_feed = (40, 50) if quick else (200, 50)
     servers, urls = serve(n_feeds, per_feed)
     results: dict[str, float] = {}
@@ -119,7 +131,9 @@ def run(quick: bool, record: Callable[..., None], log: Callable[[str], None] = p
             lines += [f'[[sources]]\nname = "feed{i}"\nurl = "{u}"\n' for i, u in enumerate(urls)]
             cfg.write_text("\n".join(lines))
             spy = [sys.executable, "-m", "spyglass", "--config", str(cfg), "poll", "--once"]
-            log(f"[W] whole job: {n_feeds} feeds × {per_feed} stories on {len(HOSTS)} hosts, {LATENCY * 1000:.0f} ms each")
+            log(
+                f"[W] whole job: {n_feeds} feeds × {per_feed} stories on {len(HOSTS)} hosts, {LATENCY * 1000:.0f} ms each"
+            )
             cold, out, _ = timed(spy, spyglass_env())
             alerts = out.count("\n\n")
             warm = statistics.median(timed(spy, spyglass_env())[0] for _ in range(3))
@@ -127,29 +141,76 @@ def run(quick: bool, record: Callable[..., None], log: Callable[[str], None] = p
             naive_script.write_text(NAIVE)
             naive = timed([sys.executable, str(naive_script), str(url_file)])[0]
             results.update(spyglass_cold=cold, spyglass_warm=warm, naive=naive, alerts=alerts)
-            record("W whole job", "poll --once, cold (console alerts)", cold, "s", naive, "naive bot", cold / naive,
-                   "≥ 10 × faster than naive", naive / cold >= 10, f"{alerts} alerts printed")
-            py = reader_python()
+            record(
+                "W whole job",
+                "poll --once, cold (console alerts)",
+                cold,
+                "s",
+                naive,
+                "naive bot",
+                cold / naive,
+                "≥ 10 × faster than naive",
+                naive / cold >= 10,
+                f"{alerts} alerts printed",
+            )
+            py = reader_python(install_reader)
             if py is not None:
                 reader_script = tmp / "reader_run.py"
                 reader_script.write_text(READER)
                 r_cold = timed([str(py), str(reader_script), str(url_file), str(tmp / "reader.db")])[0]
                 r_warm = statistics.median(
-                    timed([str(py), str(reader_script), str(url_file), str(tmp / "reader.db")])[0] for _ in range(3)
+                    timed([str(py), str(reader_script), str(url_file), str(tmp / "reader.db")])[0]
+                    for _ in range(3)
                 )
                 results.update(reader_cold=r_cold, reader_warm=r_warm)
-                record("W whole job", "poll --once, cold vs reader", cold, "s", r_cold, "reader, 16 workers", cold / r_cold,
-                       "≥ 3 × faster than reader", r_cold / cold >= 3, "")
-                record("W whole job", "poll --once, warm (all 304)", warm, "s", r_warm, "reader, warm", warm / r_warm,
-                       "≤ reader's warm", warm <= r_warm, "")
+                record(
+                    "W whole job",
+                    "poll --once, cold vs reader",
+                    cold,
+                    "s",
+                    r_cold,
+                    "reader, 16 workers",
+                    cold / r_cold,
+                    "≥ 3 × faster than reader",
+                    r_cold / cold >= 3,
+                    "",
+                )
+                record(
+                    "W whole job",
+                    "poll --once, warm (all 304)",
+                    warm,
+                    "s",
+                    r_warm,
+                    "reader, warm",
+                    warm / r_warm,
+                    "≤ reader's warm",
+                    warm <= r_warm,
+                    "",
+                )
             else:
-                log("  reader could not be installed: its rows are left out")
-            for name, args in (("spyglass --help", ["--help"]), ("spyglass topics", ["--config", str(cfg), "topics"]),
-                               ("spyglass search face", ["--config", str(cfg), "search", "face"])):
-                t = statistics.median(timed([sys.executable, "-m", "spyglass", *args], spyglass_env())[0] for _ in range(3))
+                log("  reader is not installed (a full run installs it): its rows are left out")
+            for name, args in (
+                ("spyglass --help", ["--help"]),
+                ("spyglass topics", ["--config", str(cfg), "topics"]),
+                ("spyglass search face", ["--config", str(cfg), "search", "face"]),
+            ):
+                t = statistics.median(
+                    timed([sys.executable, "-m", "spyglass", *args], spyglass_env())[0] for _ in range(3)
+                )
                 results[name] = t
                 limit = 0.1 if name.endswith("--help") else 0.3
-                record("W whole job", name, t, "s", limit, "target", t / limit, f"≤ {limit} s", t <= limit, "wall time of the process")
+                record(
+                    "W whole job",
+                    name,
+                    t,
+                    "s",
+                    limit,
+                    "target",
+                    t / limit,
+                    f"≤ {limit} s",
+                    t <= limit,
+                    "wall time of the process",
+                )
     finally:
         for srv in servers:
             srv.stop()
@@ -163,12 +224,35 @@ def main() -> int:
     args = ap.parse_args()
     rows: list[dict[str, object]] = []
 
-    def record(section: str, figure: str, value: float, unit: str, base: float, base_name: str, ratio: float,
-               target: str, met: bool, note: str) -> None:
-        rows.append(dict(figure=figure, value=value, unit=unit, baseline=base, baseline_name=base_name, ratio=ratio,
-                         target=target, met=met, note=note))
-        print(f"  → {figure}: {value:.3f} {unit} (baseline {base_name}: {base:.3f}; ratio {ratio:.3g}) {target}: "
-              f"{'yes' if met else 'NO'} {note}")
+    def record(
+        section: str,
+        figure: str,
+        value: float,
+        unit: str,
+        base: float,
+        base_name: str,
+        ratio: float,
+        target: str,
+        met: bool,
+        note: str,
+    ) -> None:
+        rows.append(
+            dict(
+                figure=figure,
+                value=value,
+                unit=unit,
+                baseline=base,
+                baseline_name=base_name,
+                ratio=ratio,
+                target=target,
+                met=met,
+                note=note,
+            )
+        )
+        print(
+            f"  → {figure}: {value:.3f} {unit} (baseline {base_name}: {base:.3f}; ratio {ratio:.3g}) {target}: "
+            f"{'yes' if met else 'NO'} {note}"
+        )
 
     run(args.quick, record)
     if args.json:

@@ -91,7 +91,9 @@ def test_start_up_is_quiet_at_the_default_level_and_chatty_with_v(tmp_path: Path
     for chatter in ("alembic", "Adding job tentatively", "token` will be unused", "setup plugin"):
         assert chatter not in quiet, quiet
     assert "worker" in quiet  # its own start line is still there
-    (tmp_path / "sg.db").unlink()  # migrations run again (on an up-to-date database Alembic is not even imported)
+    (
+        tmp_path / "sg.db"
+    ).unlink()  # migrations run again (on an up-to-date database Alembic is not even imported)
     for extra in ("sg.db-wal", "sg.db-shm"):
         (tmp_path / extra).unlink(missing_ok=True)
     chatty = first_seconds("-v")

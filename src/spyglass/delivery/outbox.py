@@ -225,7 +225,9 @@ class Outbox:
             )
         return True
 
-    def _prepare(self, s: Session, d: Delivery, report: DrainReport) -> tuple[StoryRow, str | None] | None:
+    def _prepare(
+        self, s: Session, d: Delivery, report: DrainReport, posted: dict[tuple[int, str], str] | None = None
+    ) -> tuple[StoryRow, str | None] | None:
         """The story and, for a thread reply, its alert's ts; None when the row is settled instead
         (its story is gone, its alert was never posted, or the alert is not posted yet: later)."""
         story = s.get(StoryRow, d.story_id)
@@ -235,6 +237,8 @@ class Outbox:
             return None
         if d.kind != "reply":
             return story, None
+        if posted and (d.cluster_id, d.channel_id) in posted:  # its alert went out earlier in this batch
+            return story, posted[(d.cluster_id, d.channel_id)]
         alert = s.scalar(
             select(Delivery).where(
                 Delivery.cluster_id == d.cluster_id,
@@ -256,26 +260,46 @@ class Outbox:
 
     def _drain_locally(self, ids: list[int], report: DrainReport) -> None:
         """A poster that cannot fail or lose an answer (the console): the whole claimed batch in one
-        transaction, in id order, so an alert is marked before its thread replies are read. A crash
-        before the commit prints the batch again on the next run: at least once, as everywhere."""
-        with self.store.session() as s:
+        transaction, in id order, marked sent with one executemany at the end. An alert posted in
+        the batch gives its thread replies their ts from memory. A crash before the commit prints
+        the batch again on the next run: at least once, as everywhere."""
+        with self.store.session() as s, s.no_autoflush:
             rows = s.scalars(select(Delivery).where(Delivery.id.in_(ids)).order_by(Delivery.id)).all()
+            posted: dict[tuple[int, str], str] = {}  # (cluster, channel) -> ts of alerts posted here
+            sent: list[dict[str, object]] = []
             for d in rows:
-                if self.stop.is_set():
-                    d.lease_owner = d.lease_until = None
+                if self.stop.is_set() or d.status != "pending" or d.lease_owner != self.owner:
                     continue
-                if d.status != "pending" or d.lease_owner != self.owner:
-                    continue
-                ready = self._prepare(s, d, report)
+                ready = self._prepare(s, d, report, posted)
                 if ready is None:
                     continue
                 story, thread_ts = ready
-                outcome = self.poster.post(d.channel_id, {}, alert_view(s, d, story), thread_ts)
-                d.attempts += 1
-                d.status, d.ts, d.sent_at, d.last_error = "sent", outcome.ts, now_utc(), None
-                d.lease_owner = d.lease_until = None
-                s.flush()  # a reply later in this batch reads this alert's ts
-                report.sent += 1
+                ts = self.poster.post(d.channel_id, {}, alert_view(s, d, story), thread_ts).ts
+                if d.kind == "alert":
+                    posted[(d.cluster_id, d.channel_id)] = ts
+                sent.append(
+                    {"id": d.id, "status": "sent", "ts": ts, "sent_at": now_utc(), "attempts": d.attempts + 1}
+                )
+            s.flush()  # what _prepare settled (skipped, deferred, failed)
+            if sent:
+                s.execute(
+                    update(Delivery),
+                    [{**row, "last_error": None, "lease_owner": None, "lease_until": None} for row in sent],
+                )
+            unsent = [
+                d.id for d in rows if d.lease_owner == self.owner and d.id not in {r["id"] for r in sent}
+            ]
+            if unsent:  # stopped part-way: the rest go back for the next drain
+                s.execute(
+                    update(Delivery)
+                    .where(
+                        Delivery.id.in_(unsent),
+                        Delivery.status == "pending",
+                        Delivery.lease_owner == self.owner,
+                    )
+                    .values(lease_owner=None, lease_until=None)
+                )
+            report.sent += len(sent)
 
     def _posted_after_all(
         self, did: int, channel: str, key: str, thread_ts: str | None, since: datetime, report: DrainReport

@@ -11,16 +11,23 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Connection, Select, Table, bindparam, func, insert, select, text, union_all, update
 from sqlalchemy.orm import Session
 
-from spyglass import dedupe
+from spyglass.lazy import lazy_module
 from spyglass.models import Match, Story
 from spyglass.store.planning import Origin, Plan, plan_alerts, plan_replies
 from spyglass.store.retention import tombstone_key
 from spyglass.store.schema import Cluster, Delivery, LshBand, StoryRow, StoryTopic, Tombstone
+
+# numpy (through dedupe) loads when the first story is stored: a poll where every feed answers 304
+# never pays for it.
+if TYPE_CHECKING:
+    from spyglass import dedupe
+else:
+    dedupe = lazy_module("spyglass.dedupe")
 
 _PG_INGEST_LOCK = 7_262_533_002
 MAX_CANDIDATES = 64
@@ -117,6 +124,22 @@ def _known_keys(
     return known_urls, known_guids
 
 
+def _signed(story: Story) -> tuple[Any, list[int]]:
+    sig = dedupe.signature(story.title, story.summary)
+    return sig, list(dict.fromkeys(dedupe.band_keys(sig)))
+
+
+def _stored_band_keys(conn: Connection, keys: set[int]) -> set[int]:
+    """Which of these band keys any stored story has: a few indexed IN queries for the whole batch,
+    so a story whose keys are all new (most stories) skips the per-story candidate query."""
+    found: set[int] = set()
+    ordered = sorted(keys)
+    for i in range(0, len(ordered), _KNOWN_CHUNK):
+        chunk = ordered[i : i + _KNOWN_CHUNK]
+        found.update(conn.scalars(select(LshBand.band).where(LshBand.band.in_(chunk)).distinct()))
+    return found
+
+
 def find_cluster(session: Session | Connection, story: Story, sig: object, keys: list[int]) -> int | None:
     """The cluster of the most similar recent story, if any is similar enough; an index lookup, not a scan."""
     keys = list(dict.fromkeys(keys))
@@ -186,16 +209,24 @@ def ingest(
     bands: list[dict[str, Any]] = []
     topics: list[dict[str, Any]] = []
     deliveries: list[dict[str, Any]] = []
-    for story, matches in batch:
+    signed = {
+        i: _signed(story)
+        for i, (story, _) in enumerate(batch)
+        if story.url not in known_urls and not (story.guid and story.guid in known_guids)
+    }
+    stored_keys = _stored_band_keys(conn, {k for _, keys in signed.values() for k in keys})
+    for i, (story, matches) in enumerate(batch):
         if story.url in known_urls or (story.guid and story.guid in known_guids):
             result.duplicates += 1
             continue
         known_urls.add(story.url)  # a repeat later in this batch is a duplicate too
         if story.guid:
             known_guids.add(story.guid)
-        sig = dedupe.signature(story.title, story.summary)
-        keys = list(dict.fromkeys(dedupe.band_keys(sig)))
-        cluster_id = _best_in_batch(story, sig, pending) or find_cluster(conn, story, sig, keys)
+        sig, keys = signed[i]
+        cluster_id = _best_in_batch(story, sig, pending) or (
+            # Only a story sharing a band key with the history can join an older cluster.
+            find_cluster(conn, story, sig, keys) if stored_keys.intersection(keys) else None
+        )
         story_id, next_story = next_story, next_story + 1
         joined = cluster_id is not None
         if cluster_id is None:
