@@ -36,7 +36,7 @@ from spyglass.delivery.outcomes import hold_channel, retry_later
 from spyglass.delivery.posters import Poster, PostOutcome, Result
 from spyglass.delivery.view import alert_view
 from spyglass.store.db import Store
-from spyglass.store.schema import Delivery, StoryRow, Subscription
+from spyglass.store.schema import Cluster, Delivery, StoryRow, Subscription
 
 log = logging.getLogger(__name__)
 
@@ -265,6 +265,11 @@ class Outbox:
         the batch again on the next run: at least once, as everywhere."""
         with self.store.session() as s, s.no_autoflush:
             rows = s.scalars(select(Delivery).where(Delivery.id.in_(ids)).order_by(Delivery.id)).all()
+            # The batch's stories in one query (the session keeps them for _prepare's lookups); and
+            # stories alone in their cluster (most alerts) have no related coverage to look up.
+            s.scalars(select(StoryRow).where(StoryRow.id.in_({d.story_id for d in rows}))).all()
+            clusters = select(Cluster.id, Cluster.size).where(Cluster.id.in_({d.cluster_id for d in rows}))
+            sizes = {cid: size for cid, size in s.execute(clusters)}
             posted: dict[tuple[int, str], str] = {}  # (cluster, channel) -> ts of alerts posted here
             sent: list[dict[str, object]] = []
             for d in rows:
@@ -274,7 +279,8 @@ class Outbox:
                 if ready is None:
                     continue
                 story, thread_ts = ready
-                ts = self.poster.post(d.channel_id, {}, alert_view(s, d, story), thread_ts).ts
+                view = alert_view(s, d, story, alone=sizes.get(d.cluster_id) == 1)
+                ts = self.poster.post(d.channel_id, {}, view, thread_ts).ts
                 if d.kind == "alert":
                     posted[(d.cluster_id, d.channel_id)] = ts
                 sent.append(

@@ -10,12 +10,13 @@ from spyglass.models import AlertView, RelatedLink
 from spyglass.store.schema import Delivery, StoryRow
 
 
-def alert_view(s: Session, d: Delivery, story: StoryRow) -> AlertView:
+def alert_view(s: Session, d: Delivery, story: StoryRow, *, alone: bool = False) -> AlertView:
     """What one delivery shows: the story, the topics and phrases that routed it to this channel, and
-    the related coverage (other outlets in its cluster, unless they get their own thread reply)."""
+    the related coverage (other outlets in its cluster, unless they get their own thread reply).
+    ``alone``: the caller knows the story is its cluster's only one (nothing to look up)."""
     related = [RelatedLink(r["title"], r["url"], r.get("provider", "")) for r in story.related or []]
     update = False
-    if d.kind == "alert":  # other outlets already in the cluster are related coverage too
+    if d.kind == "alert" and not alone:  # other outlets already in the cluster are related coverage too
         threaded = select(Delivery.story_id).where(  # ...unless they get their own thread reply here
             Delivery.cluster_id == d.cluster_id,
             Delivery.channel_id == d.channel_id,
