@@ -39,6 +39,23 @@ def feed(items: list[tuple[tuple[str, str, str], float]], title: str = "Watch We
     return f'<?xml version="1.0"?><rss version="2.0"><channel><title>{title}</title>{body}</channel></rss>'.encode()
 
 
+def slack_env(slack: FakeSlack) -> dict[str, str]:
+    return {"SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": slack.api_url}
+
+
+def spawn(cfg: Path, slack: FakeSlack, mode: str) -> tuple[int, subprocess.Popen[str]]:
+    """`spyglass serve` or `spyglass run` on a free port, talking to the stand-in Slack."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "spyglass", "--config", str(cfg), mode, "--port", str(port)],
+        env={**os.environ, **slack_env(slack)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    return port, proc
+
+
 class World:
     def __init__(self, slack: FakeSlack, feeds: FeedServer, port: int, cfg: Path, db: Path) -> None:
         self.slack, self.feeds, self.port, self.cfg, self.db = slack, feeds, port, cfg, db
@@ -64,16 +81,9 @@ def _serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, network: str) -> Ite
             f'[[sources]]\nname = "Config Feed"\nurl = "{feeds.url("/config.xml")}"\n'
         )
         feeds.route("/config.xml", feed([]))
-        env = {"SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": slack.api_url}
-        for k, v in env.items():
+        for k, v in slack_env(slack).items():
             monkeypatch.setenv(k, v)
-        port = free_port()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "spyglass", "--config", str(cfg), "serve", "--port", str(port)],
-            env={**os.environ, **env},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
+        port, proc = spawn(cfg, slack, "serve")
         try:
             wait_listening(port, proc)
             yield World(slack, feeds, port, cfg, db)
@@ -207,15 +217,7 @@ def test_from_an_empty_config_to_alerts_without_touching_the_server(
             f'[storage]\nurl = "sqlite:///{tmp_path / "sg.db"}"\n[slack]\npost_interval = 0.05\n'
             '[network]\nallow_networks = ["127.0.0.0/8"]\n'
         )
-        env = {"SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": slack.api_url}
-        port = free_port()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "spyglass", "--config", str(cfg), "run", "--port", str(port)],
-            env={**os.environ, **env},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        port, proc = spawn(cfg, slack, "run")
         try:
             wait_listening(port, proc, timeout=20)
             said = command(port, slack, f"feed add {feeds.url('/watch.xml')}", user=ADMIN, channel="CLIVE")
