@@ -21,6 +21,7 @@ MAX_TITLE = 500  # characters of a story's title
 MAX_SUMMARY = 5000  # characters of a story's summary as stored
 MAX_URL = 3000  # characters of a URL (Slack's limit for a link; longer ones are not links)
 MAX_PROVIDER = 200  # characters of an outlet's name
+MAX_SOURCE_NAME = 200  # characters of a source's name (sources.name is a String(200))
 MAX_GUID = 1000  # characters of an entry's id
 MAX_ITEMS = 2000  # entries read from one feed; the rest are counted as skipped
 MAX_MATCH_CHARS = 20_000  # of title and of summary read by the matcher and the classifier

@@ -14,7 +14,6 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
-from urllib.parse import urlsplit
 
 import listparser
 from rich.console import Console
@@ -22,14 +21,15 @@ from rich.progress import Progress
 from sqlalchemy import func, select
 
 from spyglass.clock import now_utc
+from spyglass.defaults import MAX_SOURCE_NAME
 from spyglass.errors import SourceRefused, UserError
 from spyglass.service import Services
 from spyglass.sources.check import check_feed
+from spyglass.sources.state import add_source, feed_name
 from spyglass.store.schema import Source
 from spyglass.urls import redact_url
 
 MAX_OPML_BYTES = 5 * 2**20
-MAX_NAME = 200
 
 
 @dataclass
@@ -85,26 +85,14 @@ def import_opml(svc: Services, path: Path, stream: TextIO) -> ImportReport:
 
 
 def _add(svc: Services, title: str, url: str) -> str:
-    base = " ".join(title.split())[:MAX_NAME] or urlsplit(url).hostname or "feed"
+    base = feed_name("", title, url)
     with svc.store.session() as s:
         taken = {n.lower() for n in s.scalars(select(func.lower(Source.name)))}
         taken |= {c.name.lower() for c in svc.settings.sources}
         name, n = base, 2
         while name.lower() in taken:  # two feeds called "News": "News (2)"
-            name, n = f"{base[: MAX_NAME - 6]} ({n})", n + 1
-        s.add(
-            Source(
-                name=name,
-                kind="feed",
-                location=redact_url(url),
-                url=url,
-                origin="opml",
-                added_by="opml",
-                added_at=now_utc(),
-                error_count=0,
-                stories_seen=0,
-            )
-        )
+            name, n = f"{base[: MAX_SOURCE_NAME - 6]} ({n})", n + 1
+        add_source(s, name, url, origin="opml", added_by="opml")
     return name
 
 

@@ -111,9 +111,9 @@ def poll(
         return report
     # Feeds that answered 304 have nothing to store: all of their bookkeeping is one transaction.
     # A warm poll of many feeds used to be mostly one commit per feed.
-    report.sources += _record_unchanged(svc, [f for f in feeds if f.fetched.kind == "not_modified"], owner)
+    report.sources += _record_unchanged(svc, [f for f in feeds if f.unchanged], owner)
     readers: list[SourceReader] = [
-        *(f for f in feeds if f.fetched.kind != "not_modified"),
+        *(f for f in feeds if not f.unchanged),
         *(FolderSource(c) for c in chosen if c.kind == "folder"),
         *(FeedFileSource(c, svc.settings.fetch.max_bytes) for c in chosen if c.kind == "feedfile"),
     ]
@@ -131,8 +131,7 @@ def _record_unchanged(svc: Services, feeds: Sequence[FeedSource], owner: str) ->
     try:
         with svc.store.session() as s:
             for feed in feeds:
-                reading = feed.read(svc.store, 0)  # a 304 reads nothing from the store
-                state.record_success(s, feed.cfg, Lease(owner), stories=0, counts=None, http=reading.http)
+                state.record_success(s, feed.cfg, Lease(owner), stories=0, counts=None, http=feed.http)
     except StoreError:  # nothing was written: each one the usual way, its failure recorded on it
         return [refresh_source(svc, feed, Lease(owner)) for feed in feeds]
     return [SourceReport(feed.cfg.name, "not_modified") for feed in feeds]

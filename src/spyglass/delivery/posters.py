@@ -130,11 +130,10 @@ class SlackPoster:
             resp = self.client.chat_postMessage(channel=channel, **kwargs)
         except SlackApiError as e:
             error = str(e.response.get("error") or f"HTTP {e.response.status_code}")
-            retry = e.response.headers.get("Retry-After") or e.response.headers.get("retry-after")
             return PostOutcome(
                 _classify(error, e),
                 error=error,
-                retry_after=float(retry) if retry and str(retry).isdigit() else None,
+                retry_after=_retry_after(e),
             )
         except URLError as e:  # never reached Slack (refused, DNS, connect timeout), after the SDK's retries
             return PostOutcome(Result.RETRY, error=f"cannot reach Slack: {e.reason}"[:300])
@@ -178,10 +177,9 @@ class SlackPoster:
                     inclusive=True,
                 )
         except SlackApiError as e:
-            retry = e.response.headers.get("Retry-After") or e.response.headers.get("retry-after")
             return Lookup(
                 error=str(e.response.get("error") or f"HTTP {e.response.status_code}"),
-                retry_after=float(retry) if retry and str(retry).isdigit() else None,
+                retry_after=_retry_after(e),
             )
         except Exception as e:
             return Lookup(error=f"{type(e).__name__}: {e}"[:300])
@@ -193,6 +191,12 @@ class SlackPoster:
             ):
                 return Lookup(ts=str(m.get("ts") or ""))
         return Lookup()
+
+
+def _retry_after(e: SlackApiError) -> float | None:
+    """Slack's Retry-After, in seconds, when it sent one."""
+    retry = e.response.headers.get("Retry-After") or e.response.headers.get("retry-after")
+    return float(retry) if retry and str(retry).isdigit() else None
 
 
 def _classify(error: str, e: SlackApiError) -> Result:

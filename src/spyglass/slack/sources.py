@@ -16,19 +16,19 @@ from urllib.parse import urlsplit
 from sqlalchemy import delete, func, select
 
 from spyglass.clock import now_utc
+from spyglass.defaults import MAX_SOURCE_NAME
 from spyglass.delivery.mrkdwn import escape
 from spyglass.durations import format_duration
 from spyglass.errors import SourceRefused
 from spyglass.service import Services
 from spyglass.sources.check import check_feed
-from spyglass.sources.state import ago, health, sync_sources
+from spyglass.sources.state import add_source, ago, feed_name, health, sync_sources
 from spyglass.store.schema import ChannelMute, ChannelSource, Source
 from spyglass.text import fold, strip_controls
 from spyglass.urls import redact_url
 
 # Whether a Slack user is a workspace admin or owner (None: Slack would not say).
 AdminCheck = Callable[[str], "bool | None"]
-MAX_NAME = 200
 MAX_LISTED = 60
 
 
@@ -76,8 +76,7 @@ def feed_add(svc: Services, user: str, args: str) -> tuple[str, bool]:
         checked = check_feed(svc.settings, url)
     except SourceRefused as e:
         return f"Not added: {escape(str(e))}", False
-    name = " ".join(strip_controls(name, keep_newlines=False).split())[:MAX_NAME] or checked.title[:MAX_NAME]
-    name = name or urlsplit(checked.url).hostname or "feed"
+    name = feed_name(name, checked.title, checked.url)
     with svc.store.session(quick=True) as s:
         same_name = s.scalar(select(Source.name).where(func.lower(Source.name) == name.lower()))
         if same_name:
@@ -90,19 +89,7 @@ def feed_add(svc: Services, user: str, args: str) -> tuple[str, bool]:
         )
         if same_url:
             return f"Not added: *{escape(same_url)}* already reads {escape(redact_url(checked.url))}.", False
-        s.add(
-            Source(
-                name=name,
-                kind="feed",
-                location=redact_url(checked.url),
-                url=checked.url,
-                origin="slack",
-                added_by=user,
-                added_at=now_utc(),
-                error_count=0,
-                stories_seen=0,
-            )
-        )
+        add_source(s, name, checked.url, origin="slack", added_by=user)
     newest = f", newest {ago(checked.newest, now_utc())}" if checked.newest else ""
     found = " (the feed this page names)" if checked.discovered else ""
     window = svc.settings.first_poll_alerts
@@ -208,7 +195,7 @@ def outlet_key(text: str) -> str:
         text = urlsplit(text).hostname or ""
     if re.fullmatch(r"[\w.-]+\.[a-z]{2,}", text, re.I):
         return text.lower().removeprefix("www.")
-    return fold(text)[:MAX_NAME]
+    return fold(text)[:MAX_SOURCE_NAME]
 
 
 def mute_command(svc: Services, channel: str, user: str, rest: str, *, mute: bool) -> tuple[str, bool]:

@@ -51,6 +51,18 @@ class FeedSource:
     def __init__(self, cfg: SourceConfig, fetched: FetchResult) -> None:
         self.cfg, self.fetched = cfg, fetched
 
+    @property
+    def unchanged(self) -> bool:
+        """The server answered 304: nothing to read or store, only the source's bookkeeping."""
+        return self.fetched.kind == "not_modified"
+
+    @property
+    def http(self) -> HttpState:
+        got = self.fetched
+        return HttpState(
+            got.etag, got.last_modified, redact_url(got.url) if got.url != self.cfg.url else None
+        )
+
     def read(self, store: Store, source_id: int) -> Reading:
         got = self.fetched
         if got.kind in ("error", "gone"):
@@ -59,9 +71,8 @@ class FeedSource:
                 retry_after=got.retry_after,
                 disable=got.kind == "gone" and got.http_status == 410,
             )
-        final = redact_url(got.url) if got.url != self.cfg.url else None
-        http = HttpState(got.etag, got.last_modified, final)
-        if got.kind == "not_modified":
+        http = self.http
+        if self.unchanged:
             return Reading(unchanged=True, http=http)
         parsed = parse_feed(
             got.body, source=self.cfg.name, base_url=got.url, headers=got.headers, now=now_utc()

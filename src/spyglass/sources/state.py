@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -27,9 +28,10 @@ from sqlalchemy.orm import Session
 from spyglass import defaults
 from spyglass.clock import now_utc
 from spyglass.config import SourceConfig
-from spyglass.defaults import DUE_TOLERANCE, FAILING_AFTER
+from spyglass.defaults import DUE_TOLERANCE, FAILING_AFTER, MAX_SOURCE_NAME
 from spyglass.errors import StoreError
 from spyglass.store.schema import Source
+from spyglass.text import strip_controls
 from spyglass.urls import redact_url
 
 if TYPE_CHECKING:
@@ -172,6 +174,33 @@ def added_sources(svc: Services) -> list[SourceConfig]:
 
 def all_sources(svc: Services) -> list[SourceConfig]:
     return [*svc.settings.sources, *added_sources(svc)]
+
+
+def feed_name(given: str, title: str, url: str) -> str:
+    """A new source's name: what the person gave, else the feed's own title, else its host; one
+    line, no control characters, bounded (both come from outside)."""
+    for candidate in (given, title):
+        name = " ".join(strip_controls(candidate, keep_newlines=False).split())[:MAX_SOURCE_NAME]
+        if name:
+            return name
+    return urlsplit(url).hostname or "feed"
+
+
+def add_source(s: Session, name: str, url: str, *, origin: str, added_by: str) -> None:
+    """A source added at run time (from Slack or an OPML file): untrusted, removable, polled like any."""
+    s.add(
+        Source(
+            name=name,
+            kind="feed",
+            location=redact_url(url),
+            url=url,
+            origin=origin,
+            added_by=added_by,
+            added_at=now_utc(),
+            error_count=0,
+            stories_seen=0,
+        )
+    )
 
 
 def source_id(svc: Services, name: str) -> int:
