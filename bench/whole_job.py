@@ -238,11 +238,50 @@ def run(
     return results
 
 
+def compare(other_src: Path, rounds: int, log: Callable[[str], None] = print) -> None:
+    """Cold and warm `poll --once` of this checkout and of another one (its `src/`), alternating
+    round by round on the same feeds, so a machine whose speed drifts treats both alike; medians."""
+    servers, urls = serve(200, 50)
+    times: dict[str, dict[str, list[float]]] = {
+        "this": {"cold": [], "warm": []},
+        "other": {"cold": [], "warm": []},
+    }
+    try:
+        for _ in range(rounds):
+            for who in ("this", "other"):
+                env = spyglass_env()
+                if who == "other":
+                    env["PYTHONPATH"] = str(other_src)
+                with tempfile.TemporaryDirectory() as tmp_s:
+                    cfg = Path(tmp_s) / "spyglass.toml"
+                    lines = [
+                        f'max_age = "0"\n[storage]\nurl = "sqlite:///{Path(tmp_s) / "sg.db"}"\nretention = "0"\n'
+                    ]
+                    lines += [f'[[sources]]\nname = "feed{i}"\nurl = "{u}"\n' for i, u in enumerate(urls)]
+                    cfg.write_text("\n".join(lines))
+                    spy = [sys.executable, "-m", "spyglass", "--config", str(cfg), "poll", "--once"]
+                    times[who]["cold"].append(timed(spy, env)[0])
+                    times[who]["warm"].append(timed(spy, env)[0])
+    finally:
+        for srv in servers:
+            srv.stop()
+    for kind in ("cold", "warm"):
+        a, b = statistics.median(times["this"][kind]), statistics.median(times["other"][kind])
+        log(
+            f"  {kind}: this checkout {a:.2f} s, {other_src} {b:.2f} s (medians of {rounds}; ratio {a / b:.2f})"
+        )
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--against", type=Path, help="another checkout's src/: compare poll --once with it")
+    ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
+    if args.against:
+        compare(args.against, args.rounds)
+        return 0
     rows: list[dict[str, object]] = []
 
     def record(
