@@ -16,7 +16,7 @@ from spyglass.topics import (
     load_topics,
 )
 from spyglass.topics.names import resolve_topic, suggest_topics
-from support.labels import SHIPPED_TOPICS, Score
+from support.labels import FIRST_TOPICS, SHIPPED_TOPICS, Score
 
 FIXTURE = Path(__file__).parent / "fixtures" / "labeled_stories.yaml"
 
@@ -168,8 +168,8 @@ def test_exclusion_naming_another_subject_vetoes_nearby_hits(matcher: Matcher) -
     [
         ("police drone", "drones"),
         ("police drones", "drones"),
-        ("a quadcopter", "drones"),
-        ("quadcopters", "drones"),
+        ("police fly a quadcopter", "drones"),
+        ("quadcopters watched the protesters", "drones"),
         ("faces recognised by cameras", "face-recognition"),
         ("faces recognized by cameras", "face-recognition"),
         ("cameras recognising faces", "face-recognition"),
@@ -224,7 +224,7 @@ def test_word_boundaries(matcher: Matcher, text: str, not_slug: str) -> None:
         ("“CCTV” cameras", "cctv"),
         ("CCTV🔍", "cctv"),
         ("NSO's", "spyware"),
-        ("drones.", "drones"),
+        ("police drones.", "drones"),
         ("ANPR/CCTV", "alpr"),
     ],
 )
@@ -407,7 +407,7 @@ def test_overrides_replace_and_add(topics: list[Topic]) -> None:
     drones = got[SLUGS.index("drones")]
     assert drones.label == "UAVs" and drones.phrases == ("uav",)
     m = Matcher(got)
-    assert {x.slug for x in m.match("Palantir wins drone deal", "")} == {"palantir"}
+    assert {x.slug for x in m.match("Palantir wins drone deal", "")} == {"palantir", "police-databases"}
     assert topics[SLUGS.index("drones")].label == "Drones"  # the packaged list is untouched
 
 
@@ -458,7 +458,7 @@ def test_fixture_precision_and_recall(matcher: Matcher) -> None:
         extra, missing = score.add(got, expected)
         if extra or missing:
             misses.append((item["title"], sorted(expected), sorted(got)))
-    assert covered == set(SLUGS)
+    assert set(FIRST_TOPICS) <= covered  # the ten later topics have their own set
     assert score.precision >= 0.95, misses
     assert score.recall >= 0.95, misses
 

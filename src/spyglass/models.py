@@ -47,6 +47,9 @@ class Topic:
     # Phrases that veto a hit nearby (e.g. "pegasus airlines", "boxing ring").
     exclusions: tuple[str, ...] = ()
     description: str = ""
+    # Words that tell this topic's context phrases are in its sense ("police" near "drone"). Empty: the
+    # matcher's shared surveillance anchors.
+    anchors: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from spyglass.text import fold
 
 _DEFAULT_PATH = Path(__file__).parent.parent / "data" / "topics.yaml"
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
-_KEYS = {"slug", "label", "description", "phrases", "context_phrases", "exclusions"}
+_KEYS = {"slug", "label", "description", "phrases", "context_phrases", "exclusions", "anchors"}
 _REQUIRED = ("slug", "label", "phrases")
 
 
@@ -97,7 +97,10 @@ def _parse_topic(item: Any, where: str) -> Topic:
     description = item.get("description") or ""
     if not isinstance(description, str):
         raise TopicsError(f"{where}: 'description' must be a string")
-    lists = {k: _phrase_list(item.get(k), where, k) for k in ("phrases", "context_phrases", "exclusions")}
+    lists = {
+        k: _phrase_list(item.get(k), where, k)
+        for k in ("phrases", "context_phrases", "exclusions", "anchors")
+    }
     if not lists["phrases"]:
         raise TopicsError(f"{where}: missing 'phrases'")
     return Topic(
@@ -106,6 +109,7 @@ def _parse_topic(item: Any, where: str) -> Topic:
         phrases=lists["phrases"],
         context_phrases=lists["context_phrases"],
         exclusions=lists["exclusions"],
+        anchors=lists["anchors"],
         description=description.strip(),
     )
 

@@ -148,8 +148,13 @@ class Matcher:
             for phrase in topic.exclusions:
                 if has_word(fold(phrase.lstrip("="))):
                     add(phrase.replace("~", " "), (_EXCL, ti, 0, 0))
-        for anchor in anchors:
-            add(anchor, (_ANCHOR, -1, 0, 0))
+        # A topic with anchors of its own reads its context phrases by those alone: "footage" tells
+        # nothing about a drone, and "agents" nothing about Border Patrol watching anyone.
+        self._own_anchors = [bool(t.anchors) for t in self.topics]
+        owners = [(-1, anchors)] + [(ti, t.anchors) for ti, t in enumerate(self.topics)]
+        for owner, words in owners:
+            for anchor in words:
+                add(anchor, (_ANCHOR, owner, 0, 0))
 
         self._slugs = [t.slug for t in self.topics]
         self._is_kw = [p.is_keyword for p in self._plans]
@@ -183,14 +188,14 @@ class Matcher:
         dict[int, list[tuple[int, int, int]]],
         dict[int, list[tuple[int, int, int]]],
         dict[int, list[_Span]],
-        list[_Span],
+        dict[int, list[_Span]],
     ]:
         """One pass of the automaton: every hit by kind, per topic index, as (start, end[, phrase id])."""
         # topic index -> list of (start, end, phrase id), per kind
         strong: dict[int, list[tuple[int, int, int]]] = {}
         context: dict[int, list[tuple[int, int, int]]] = {}
         excl: dict[int, list[_Span]] = {}
-        anchors: list[_Span] = []
+        anchors: dict[int, list[_Span]] = {}  # topic index, or -1 for the shared anchors
         pair_sides: dict[int, tuple[list[_Span], list[_Span]]] = {}
         for stop, (length, entries) in self._automaton.iter(text):
             start, end = stop - length + 2, stop - 1  # the words, without the padding spaces
@@ -206,7 +211,7 @@ class Matcher:
                 elif kind == _EXCL:
                     excl.setdefault(ti, []).append((start, end))
                 elif kind == _ANCHOR:
-                    anchors.append((start, end))
+                    anchors.setdefault(ti, []).append((start, end))
                 else:
                     pair_sides.setdefault(ref, ([], []))[side].append((start, end))
         for pair, (first, second) in pair_sides.items():
@@ -237,14 +242,20 @@ class Matcher:
                 strong.get(ti, []), context.get(ti, [])[:_MAX_HITS], spans[:_MAX_HITS], self._is_kw[ti]
             )
             strong[ti], context[ti] = s_hits, c_hits
-        anchor_starts: list[int] = []
+        # Surviving strong hits of surveillance topics anchor every topic's context phrases.
+        topic_hits: list[_Span] = []
         if any(context.values()):
-            del anchors[_MAX_HITS:]
             for ti, s_hits in strong.items():
                 if not self._is_kw[ti]:
-                    anchors.extend((s, e) for s, e, _ in s_hits[:_MAX_HITS])
-            anchors.sort()
-            anchor_starts = [s for s, _ in anchors]
+                    topic_hits.extend((s, e) for s, e, _ in s_hits[:_MAX_HITS])
+        near: dict[int, tuple[list[_Span], list[int]]] = {}
+
+        def anchors_for(ti: int) -> tuple[list[_Span], list[int]]:
+            own = ti if self._own_anchors[ti] else -1
+            if own not in near:
+                spans = sorted(anchors.get(own, [])[:_MAX_HITS] + topic_hits)
+                near[own] = (spans, [s for s, _ in spans])
+            return near[own]
 
         # Pass 2: context hits count only with an anchor nearby.
         out: list[Match] = []
@@ -258,7 +269,7 @@ class Matcher:
                     for h in weak[:_MAX_HITS]
                     # a context word inside a phrase that already fired ("Flock" in "Flock cameras") adds nothing
                     if not any(s <= h[0] and h[1] <= e for s, e, _ in fired)
-                    and _anchored(h, anchors, anchor_starts, spans)
+                    and _anchored(h, *anchors_for(ti), spans)
                 ]
             if not fired:
                 continue
