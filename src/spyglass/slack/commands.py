@@ -286,10 +286,14 @@ def unsubscribe(svc: Services, caller: Caller, rest: str) -> Reply:
         if [w.lower() for w in words] == ["all"] and not phrases:
             targets = subs
         else:
-            topics, unknown = resolve_names(words, svc.topics)
             wanted = {norm_name(p) for p in phrases}
-            # A keyword followed with quotes can be named without them: `unsubscribe palantir`.
+            # A keyword followed with quotes can be named without them: `unsubscribe palantir`. What the
+            # channel follows wins over a topic that happens to own the same word.
             keywords = {norm_name(sub.phrase) for sub in subs if sub.kind == "keyword"}
+            if words and norm_name(" ".join(words)) in keywords:
+                wanted.add(norm_name(" ".join(words)))
+                words = []
+            topics, unknown = resolve_names(words, svc.topics)
             if unknown and norm_name(" ".join(unknown)) in keywords:
                 wanted.add(norm_name(" ".join(unknown)))
                 unknown = []
@@ -303,7 +307,7 @@ def unsubscribe(svc: Services, caller: Caller, rest: str) -> Reply:
                 for sub in subs
                 if sub.key in slugs or (sub.kind == "keyword" and norm_name(sub.phrase) in wanted)
             ]
-            if not words and not phrases:
+            if not words and not wanted:
                 return notice("Unsubscribe from what? Name topics or keywords, or `all`.")
             if not targets:
                 return notice("This channel does not follow that. `/spyglass list` shows what it follows.")

@@ -27,6 +27,7 @@ or keyword subscriptions. A hit only counts on word boundaries (no "ice" in "pol
 from __future__ import annotations
 
 import itertools
+import re
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -92,6 +93,7 @@ ANCHORS: tuple[str, ...] = (
 )
 
 _STRONG, _CONTEXT, _EXCL, _ANCHOR, _PAIR = range(5)
+MAX_REASON_CHARS = 80  # a proximity match spans a few words; never a paragraph
 # What "why it matched" says for a topic only the trained classifier found.
 BACKSTOP_REASON = "similar to past stories on this topic"
 
@@ -236,6 +238,9 @@ class Matcher:
         if not strong and not context:
             return []
 
+        def words(start: int, end: int) -> str:
+            return _as_written(raw, text[start : end + 1].replace("\x00", " ").split())
+
         # Pass 1: exclusions veto hits; surviving strong hits of surveillance topics become anchors.
         for ti, spans in excl.items():
             s_hits, c_hits = self._veto(
@@ -273,12 +278,13 @@ class Matcher:
                 ]
             if not fired:
                 continue
-            display = self._plans[ti].display
-            if len(fired) == 1:
-                phrases: tuple[str, ...] = (display[fired[0][2]],)
-            else:
-                fired.sort()
-                phrases = tuple(dict.fromkeys(display[pid] for _, _, pid in fired))
+            # Why it matched, in the story's own words ("recognise pupils' faces"), not the pattern;
+            # "facial recognition" inside "live facial recognition" says nothing more.
+            fired.sort(key=lambda h: (h[0], -h[1]))
+            outer = [
+                h for i, h in enumerate(fired) if not any(o[0] <= h[0] and h[1] <= o[1] for o in fired[:i])
+            ]
+            phrases = tuple(dict.fromkeys(words(h[0], h[1]) for h in outer))
             out.append(Match(slug=self._slugs[ti], phrases=phrases))
         return out
 
@@ -302,6 +308,14 @@ class Matcher:
         if not vetoed:
             return strong, context
         return [h for h in strong if h not in vetoed], [h for h in context if h not in vetoed]
+
+
+def _as_written(raw: str, folded_words: list[str]) -> str:
+    """The words of a hit as the story wrote them ("licence-plate readers"), else as folded."""
+    pattern = r"\W+".join(re.escape(w) for w in folded_words)
+    found = re.search(rf"(?<!\w){pattern}(?!\w)", raw, re.IGNORECASE) if pattern else None
+    text = found.group(0) if found else " ".join(folded_words)
+    return " ".join(text.split())[:MAX_REASON_CHARS]
 
 
 def _near_pair(first: list[_Span], second: list[_Span]) -> _Span | None:
