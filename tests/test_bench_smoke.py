@@ -55,3 +55,56 @@ def test_history_db_tiny(tmp_path, monkeypatch) -> None:
         ).fetchone()[0]
         > 0
     )
+
+
+def test_realnews_scores_labels_against_an_archive_copy(tmp_path: Path) -> None:
+    """bench/realnews.py joins labels to an archive's texts by URL and counts what the shipped topics get."""
+    import json
+    import subprocess
+    import zipfile
+
+    entries = [
+        {
+            "link": "https://news.example/a",
+            "title": "Police roll out live facial recognition vans",
+            "description": "<p>The force scanned 40,000 faces.</p><p>The post X appeared first on Y.</p>",
+        },
+        {
+            "link": "https://news.example/b",
+            "title": "Drone footage shows volcano erupting",
+            "description": "Lava.",
+        },
+        {
+            "link": "https://news.example/c",
+            "title": "Council budget approved",
+            "description": "Tax rises 3%.",
+        },
+    ]
+    (tmp_path / "2022").mkdir()
+    with zipfile.ZipFile(tmp_path / "2022" / "01.zip", "w") as z:
+        z.writestr("01/2022-01-03/feed_entries.json", json.dumps(entries))
+    labels = tmp_path / "set.yaml"
+    labels.write_text(
+        "source: rumca-js/RSS-Link-Database-2022\nitems:\n"
+        "- {url: 'https://news.example/a', topics: [face-recognition]}\n"
+        "- {url: 'https://news.example/b', topics: []}\n"
+        "- {url: 'https://news.example/c', topics: [cctv]}\n",  # a deliberate miss: the report must count it
+        encoding="utf-8",
+    )
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH / "realnews.py"),
+            str(labels),
+            "--archive",
+            str(tmp_path),
+            "--json",
+            str(tmp_path / "r.json"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    figures = json.loads((tmp_path / "r.json").read_text())
+    assert figures["precision"] == 1.0 and figures["recall"] == 0.5, out.stdout
+    assert figures["per_topic"]["cctv"] == {"fn": 1}

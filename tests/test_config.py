@@ -79,3 +79,12 @@ def test_missing_file(tmp_path: Path) -> None:
 )
 def test_durations(value: str, seconds: float) -> None:
     assert parse_duration(value, "f", "k") == seconds
+
+
+def test_the_removed_classifier_switch_is_ignored_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    p = write(tmp_path, "[topics]\nclassifier = true\n")
+    with caplog.at_level("WARNING"):
+        load_settings(p, env={})  # an older config still loads
+    assert "topics.classifier is no longer used" in caplog.text

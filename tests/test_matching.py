@@ -280,9 +280,7 @@ def test_keyword_topic_matching_and_excludes() -> None:
     assert m.match("Ring of Kerry closed", "Kerry councillors met.") == []  # excludes veto the story
     assert m.match("Kerryman wins", "") == []  # whole words only
     [hit] = m.match("Met\u00a0police chiefs", "")
-    assert hit.slug == kw2.slug and hit.phrases == (
-        "Met police",
-    )  # as the story wrote it (spaces normalised)
+    assert hit.slug == kw2.slug and hit.phrases == ("Met Police",)  # a keyword reads as the person typed it
 
 
 def test_keyword_topics_do_not_anchor_context_phrases(topics: list[Topic]) -> None:
@@ -475,3 +473,31 @@ def test_no_exclusion_is_just_a_phrase_of_its_own_topic(topics: list[Topic]) -> 
     for t in topics:
         phrases = {key(p) for p in (*t.phrases, *t.context_phrases)}
         assert not phrases & {key(x) for x in t.exclusions}, t.slug
+
+
+@pytest.mark.parametrize(
+    "title,summary,fires",
+    [
+        ("Drone footage shows the volcano's lava reaching the sea", "", False),
+        ("Drone crashes into erupting volcano", "The flight to film the crater did not go to plan.", False),
+        ("Police fly drone over protest", "Officers said the footage would be kept for 30 days.", True),
+        ("Council drones to spot fly-tipping", "", True),
+    ],
+)
+def test_a_topic_with_anchors_of_its_own_reads_its_context_by_them(
+    matcher: Matcher, title: str, summary: str, fires: bool
+) -> None:
+    # "footage" and "camera" are shared surveillance anchors, but say nothing about what a drone watches.
+    assert ("drones" in slugs(matcher, title, summary)) is fires
+
+
+def test_agency_names_alone_are_immigration_news_not_border_surveillance(matcher: Matcher) -> None:
+    assert "border-surveillance" not in slugs(
+        matcher, "Border Patrol agents rescue children in Rio Grande", ""
+    )
+    assert "border-surveillance" in slugs(matcher, "Border Patrol adds surveillance towers in Arizona", "")
+
+
+def test_malware_is_spyware_only_near_someone_watched(matcher: Matcher) -> None:
+    assert "spyware" not in slugs(matcher, "Banking malware hits 300,000 Android phones", "")
+    assert "spyware" in slugs(matcher, "Malware used to spy on exiled journalists", "")

@@ -21,6 +21,7 @@ from spyglass.cli import main
 from support.fakeslack import TOKEN, FakeSlack
 from support.feeds import rss
 from support.feedserver import FeedServer
+from support.labels import SHIPPED_TOPICS
 from support.slackreq import SECRET, command, slash, wait_listening
 
 ITEMS = [
@@ -455,9 +456,14 @@ def test_subscribing_where_the_app_cannot_post_changes_nothing(world: dict) -> N
     assert "subscribed" in command(port, slack, "subscribe drones", channel="CPUBLIC")["text"]
 
 
-def test_topics_reply_shows_no_matcher_syntax(world: dict) -> None:
-    text = command(world["port"], world["slack"], "topics")["text"]
-    assert "face-recognition" in text and "~" not in text and " =" not in text
+def test_topics_reply_lists_every_topic_with_its_description_and_no_matcher_syntax(world: dict) -> None:
+    reply = command(world["port"], world["slack"], "topics")
+    text = reply["text"]
+    assert "~" not in text and " =" not in text
+    for slug in SHIPPED_TOPICS:
+        assert f"`{slug}`" in text, slug
+    assert "Rapid DNA, investigative genetic genealogy" in text  # descriptions, not only names
+    assert all(len(b["text"]["text"]) <= 3000 for b in reply["blocks"])  # Slack's section limit
 
 
 def test_a_same_outlet_republish_is_an_update_and_related_coverage_does_not_repeat_the_thread(

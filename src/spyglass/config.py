@@ -7,6 +7,7 @@ so the CLI can print one line and exit 2 instead of a traceback.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import re
 import tomllib
@@ -17,6 +18,8 @@ from typing import Any
 from spyglass import durations
 from spyglass.defaults import CONFIG_FILE, DATABASE_URL, MAX_AGE, POLL_INTERVAL, SLACK_API_URL
 from spyglass.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 FEED_FILE_SUFFIXES = (".xml", ".rss", ".atom", ".rdf")
 
@@ -89,7 +92,6 @@ class Settings:
     max_age: float = MAX_AGE
     topics_file: Path | None = None
     custom_topics: tuple[dict[str, Any], ...] = ()
-    topic_classifier: bool = True
     fetch: FetchConfig = field(default_factory=FetchConfig)
     slack: SlackConfig = field(default_factory=SlackConfig)
     allow_hosts: tuple[str, ...] = ()
@@ -245,9 +247,12 @@ def settings_from_dict(data: dict[str, Any], path: Path, env: dict[str, str]) ->
     )
     db_url, retention, tombstone_retention = _storage(data, where, path.parent, env)
     topics = _table(data, "topics", where, {"file", "custom", "classifier"})
-    classifier = topics.get("classifier", True)
-    if not isinstance(classifier, bool):
-        raise ConfigError(where, "topics.classifier", "must be true or false")
+    if (
+        "classifier" in topics
+    ):  # older configs: the trained classifier added nothing on real news and was removed
+        log.warning(
+            "%s: topics.classifier is no longer used (the classifier was removed); ignoring it", where
+        )
     topics_file = (
         (path.parent / _str(topics["file"], where, "topics.file")).resolve() if "file" in topics else None
     )
@@ -267,7 +272,6 @@ def settings_from_dict(data: dict[str, Any], path: Path, env: dict[str, str]) ->
         max_age=parse_duration(data.get("max_age", "72h"), where, "max_age"),
         topics_file=topics_file,
         custom_topics=tuple(custom),
-        topic_classifier=classifier,
         fetch=_fetch(data, where),
         slack=_slack(data, where, env),
         allow_hosts=allow_hosts,

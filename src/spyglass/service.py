@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
@@ -17,14 +16,6 @@ from spyglass.store.schema import ChannelMute, ChannelSource, Subscription
 from spyglass.store.search import SearchBackend, search_backend
 from spyglass.topics import Matcher, keyword_topic, load_topics
 
-if TYPE_CHECKING:
-    from spyglass.classify import Backstop
-
-# Chosen by leave-one-set-out evaluation (bench/classifier_eval.py): at 0.4 the classifier added 31 correct
-# topics and no wrong one across 8 held-out sets; 0.2 added 38 and 1 wrong, and lets a pile of generic
-# words ("surveillance, camera, police") fire a topic, which the phrase rules never allow.
-BACKSTOP_THRESHOLD = 0.4
-
 
 @dataclass
 class Services:
@@ -32,8 +23,6 @@ class Services:
     store: Store
     topics: list[Topic]
     search: SearchBackend
-    classifier: bool = False  # the trained classifier behind the phrase lists ([topics] classifier)
-    _backstop: Backstop | None = None
     source_ids: dict[str, int] = field(default_factory=dict)
     unsaved: Unsaved = field(default_factory=Unsaved)  # source state the database refused, for the next poll
     _matcher_cache: dict[tuple[str, ...], Matcher] = field(default_factory=dict)
@@ -65,14 +54,6 @@ class Services:
             for ch in chosen.keys() | muted.keys()
         }
 
-    def backstop(self) -> Backstop | None:
-        """The classifier, loaded on first use: commands that only read (search) never pay for it."""
-        if self.classifier and self._backstop is None:
-            from spyglass.classify import Backstop
-
-            self._backstop = Backstop(self.topics, threshold=BACKSTOP_THRESHOLD)
-        return self._backstop
-
     def plan_and_matcher(self) -> tuple[Plan, Matcher]:
         """Who is subscribed to what right now, and a matcher for the topics plus every keyword in use."""
         by_slug = self.topic_by_slug
@@ -94,7 +75,7 @@ class Services:
         with self._lock:
             matcher = self._matcher_cache.get(key)
             if matcher is None:
-                matcher = Matcher([*self.topics, *keywords.values()], backstop=self.backstop())
+                matcher = Matcher([*self.topics, *keywords.values()])
                 self._matcher_cache.clear()
                 self._matcher_cache[key] = matcher
         return plan, matcher
@@ -112,5 +93,4 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
         store=store,
         topics=topics,
         search=search_backend(store),
-        classifier=settings.topic_classifier,
     )

@@ -1,5 +1,5 @@
 """Scoring topic labels against the labelled fixtures: one definition of what counts, shared by
-the quality tests and bench/classifier_eval.py."""
+the quality tests and bench/realnews.py."""
 
 from __future__ import annotations
 

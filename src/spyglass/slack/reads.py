@@ -50,12 +50,16 @@ def unknown_message(unknown: list[str], topics: Sequence[Topic]) -> str:
     return "\n".join(parts)
 
 
+MAX_TOPICS_TEXT = 12_000  # 25 topics take ~4,000 characters
+
+
 def list_topics(svc: Services) -> Reply:
-    lines = ["*Topics* (subscribe with the slug):"]
+    lines = [f"*{len(svc.topics)} topics* (subscribe with the slug):"]
     for t in svc.topics:
-        examples = ", ".join(example_phrases(t, 5))
-        lines.append(f"• `{escape(t.slug)}` *{escape(t.label)}* — {escape(examples)}")
-    return notice("\n".join(lines)[:2900])
+        about = t.description or ", ".join(example_phrases(t, 5))
+        lines.append(f"• `{escape(t.slug)}` *{escape(t.label)}* — {escape(about[:300])}")
+    # build_notice splits this into sections; a long custom list stays well inside one message.
+    return notice("\n".join(lines)[:MAX_TOPICS_TEXT])
 
 
 def search(svc: Services, rest: str) -> Reply:

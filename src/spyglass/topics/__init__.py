@@ -15,11 +15,10 @@ if TYPE_CHECKING:
     from spyglass.topics.forms import spelling_variants
     from spyglass.topics.keywords import example_phrases, keyword_topic, readable_phrase
     from spyglass.topics.load import load_topics
-    from spyglass.topics.matcher import ANCHORS, BACKSTOP_REASON, Matcher
+    from spyglass.topics.matcher import ANCHORS, Matcher
 
 _WHERE = {
     "ANCHORS": "spyglass.topics.matcher",
-    "BACKSTOP_REASON": "spyglass.topics.matcher",
     "Matcher": "spyglass.topics.matcher",
     "TopicsError": "spyglass.errors",
     "example_phrases": "spyglass.topics.keywords",
@@ -30,7 +29,6 @@ _WHERE = {
 }
 __all__ = [
     "ANCHORS",
-    "BACKSTOP_REASON",
     "Matcher",
     "TopicsError",
     "example_phrases",

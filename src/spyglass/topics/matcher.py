@@ -30,7 +30,7 @@ import itertools
 import re
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import ahocorasick
 
@@ -39,9 +39,6 @@ from spyglass.models import Match, Topic
 from spyglass.text import fold
 from spyglass.topics.forms import WORD_CHARS, key, surface_forms
 from spyglass.topics.load import has_word
-
-if TYPE_CHECKING:
-    from spyglass.classify import Backstop
 
 WINDOW = 200  # characters (~30 words) for context anchoring and exclusion vetoes
 PAIR_GAP = 40  # characters (~6 words) allowed between the two halves of an "A ~ B" phrase
@@ -94,8 +91,6 @@ ANCHORS: tuple[str, ...] = (
 
 _STRONG, _CONTEXT, _EXCL, _ANCHOR, _PAIR = range(5)
 MAX_REASON_CHARS = 80  # a proximity match spans a few words; never a paragraph
-# What "why it matched" says for a topic only the trained classifier found.
-BACKSTOP_REASON = "similar to past stories on this topic"
 
 
 _Span = tuple[int, int]  # start, end (inclusive) in the folded text
@@ -116,11 +111,8 @@ class _TopicPlan:
 class Matcher:
     """Matches stories against topics; build once, reuse (thread-safe for concurrent ``match`` calls)."""
 
-    def __init__(
-        self, topics: Sequence[Topic], anchors: Iterable[str] = ANCHORS, backstop: Backstop | None = None
-    ) -> None:
+    def __init__(self, topics: Sequence[Topic], anchors: Iterable[str] = ANCHORS) -> None:
         self.topics = list(topics)
-        self._backstop = backstop
         self._plans = [_TopicPlan(t) for t in self.topics]
         # pair id -> (topic index, kind, phrase id)
         self._pairs: list[tuple[int, int, int]] = []
@@ -168,21 +160,8 @@ class Matcher:
             self._automaton.make_automaton()
 
     def match(self, title: str, summary: str) -> list[Match]:
-        """Topics that fire for this story, in the order given, with the phrases that fired.
-
-        With a backstop, topics its trained classifier is confident about are added too (phrase lists
-        miss journalists' paraphrases; the classifier reads every word). They carry BACKSTOP_REASON.
-        """
-        out = self._match_phrases(title, summary)
-        if self._backstop is None:
-            return out
-        extra = self._backstop.topics(title, summary, known={m.slug for m in out})
-        if not extra:
-            return out
-        out += [Match(slug=s, phrases=(BACKSTOP_REASON,)) for s in self._slugs if s in extra]
-        order = {s: i for i, s in enumerate(self._slugs)}
-        out.sort(key=lambda m: order[m.slug])
-        return out
+        """Topics that fire for this story, in the order given, with the words of the story that fired."""
+        return self._match_phrases(title, summary)
 
     def _scan(
         self, text: str
@@ -237,9 +216,7 @@ class Matcher:
         strong, context, excl, anchors = self._scan(text)
         if not strong and not context:
             return []
-
-        def words(start: int, end: int) -> str:
-            return _as_written(raw, text[start : end + 1].replace("\x00", " ").split())
+        written = _Written(raw, text)
 
         # Pass 1: exclusions veto hits; surviving strong hits of surveillance topics become anchors.
         for ti, spans in excl.items():
@@ -278,13 +255,10 @@ class Matcher:
                 ]
             if not fired:
                 continue
-            # Why it matched, in the story's own words ("recognise pupils' faces"), not the pattern;
-            # "facial recognition" inside "live facial recognition" says nothing more.
-            fired.sort(key=lambda h: (h[0], -h[1]))
-            outer = [
-                h for i, h in enumerate(fired) if not any(o[0] <= h[0] and h[1] <= o[1] for o in fired[:i])
-            ]
-            phrases = tuple(dict.fromkeys(words(h[0], h[1]) for h in outer))
+            if self._is_kw[ti]:  # a keyword subscription: its words are the ones the person typed
+                phrases: tuple[str, ...] = (self._plans[ti].display[fired[0][2]],)
+            else:
+                phrases = written.reasons(fired)
             out.append(Match(slug=self._slugs[ti], phrases=phrases))
         return out
 
@@ -308,6 +282,34 @@ class Matcher:
         if not vetoed:
             return strong, context
         return [h for h in strong if h not in vetoed], [h for h in context if h not in vetoed]
+
+
+class _Written:
+    """Why a topic matched, in the story's own words ("recognise pupils' faces"), not the pattern."""
+
+    __slots__ = ("_lowered", "raw", "text")
+
+    def __init__(self, raw: str, text: str) -> None:
+        self.raw, self.text = raw, text
+        self._lowered: str | None = None  # made on the first hit
+
+    def reasons(self, fired: list[tuple[int, int, int]]) -> tuple[str, ...]:
+        # "facial recognition" inside "live facial recognition" says nothing more.
+        if len(fired) > 1:
+            fired = sorted(fired, key=lambda h: (h[0], -h[1]))
+            fired = [h for i, h in enumerate(fired) if not any(o[1] >= h[1] for o in fired[:i])]
+        return tuple(dict.fromkeys(self.words(h[0], h[1]) for h in fired))
+
+    def words(self, start: int, end: int) -> str:
+        folded = self.text[start : end + 1].replace("\x00", " ").split()
+        if self._lowered is None:
+            self._lowered = self.raw.lower()
+        # Fast path: the story wrote the words with single spaces ("facial recognition").
+        joined = " ".join(folded)
+        at = self._lowered.find(joined) if len(self._lowered) == len(self.raw) else -1
+        if at >= 0:
+            return self.raw[at : at + len(joined)][:MAX_REASON_CHARS]
+        return _as_written(self.raw, folded)
 
 
 def _as_written(raw: str, folded_words: list[str]) -> str:
