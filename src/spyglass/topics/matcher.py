@@ -15,6 +15,8 @@ or keyword subscriptions. A hit only counts on word boundaries (no "ice" in "pol
   "police", "surveillance", "camera"). Why a window and not the whole story: the summary of a story about
   a beach is allowed to mention the police; what tells the ambiguous word's sense is its neighbourhood.
   The anchors never fire a topic by themselves: "surveillance" alone says nothing about *which* technology.
+* A topic's own ``anchors``, when it has them, replace the shared ones for its context phrases: every
+  drone carries a camera, so "footage" says nothing about whether one watches people; "police" does.
 * ``exclusions`` veto. An exclusion that contains a hit ("boxing ring", "Pegasus Airlines",
   "bagpipe drones") vetoes that hit only. An exclusion that contains no hit of the topic names another
   subject ("prosopagnosia", "aquarium") and vetoes all the topic's hits within ``WINDOW``; for keyword
