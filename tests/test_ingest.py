@@ -265,3 +265,56 @@ def test_why_it_matched_drops_phrases_inside_longer_ones(phrases: list[str], sho
     from spyglass.store.planning import concise
 
     assert concise(phrases) == shown
+
+
+def test_one_outlets_article_on_two_of_its_sites_is_one_story(store: Store) -> None:
+    # Found in a real archive: BBC feeds link one article on bbc.co.uk and bbc.com, one with an excerpt
+    # and one with the headline repeated as its summary, too unlike for the text measure alone.
+    title = "North Korea hackers stole $400m of cryptocurrency in 2021, report says"
+    first = story(
+        "https://www.bbc.co.uk/news/business-59990477?at_medium=RSS",
+        title,
+        "Blockchain analysts say the value taken in the hacks grew by 40% on the year.",
+    )
+    run(store, [(first, FR)])
+    res = run(store, [(story("https://www.bbc.com/news/business-59990477", title, title), FR)])
+    assert res.stored == 1 and res.clustered == 1
+    with store.session() as s:
+        assert s.scalar(select(func.count()).select_from(Cluster)) == 1
+
+
+def test_the_same_path_on_two_outlets_is_not_one_story(store: Store) -> None:
+    run(
+        store,
+        [
+            (
+                story(
+                    "https://www.alpha.example/news/business-59990477", "Alpha: police buy face recognition"
+                ),
+                FR,
+            )
+        ],
+    )
+    res = run(
+        store,
+        [
+            (
+                story(
+                    "https://www.beta.example/news/business-59990477",
+                    "Beta's own report",
+                    "Different words entirely, about a council budget and bins.",
+                ),
+                FR,
+            )
+        ],
+    )
+    assert res.clustered == 0
+
+
+def test_sites_of_one_outlet() -> None:
+    from spyglass.urls import site_of
+
+    assert site_of("bbc.co.uk") == site_of("bbc.com") == "bbc"
+    assert site_of("edition.cnn.com") == "cnn"
+    assert site_of("127.0.0.1") == "127.0.0.1" and site_of("localhost") == "localhost"
+    assert site_of("alpha.example") != site_of("beta.example")

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import re
+from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 from spyglass.defaults import MAX_URL
+
+# A shared path shorter than this ("/", "/news") says nothing about being one article.
+MIN_SHARED_PATH = 12
 
 # Blocklist, never allowlist: an allowlist would delete meaningful parameters such as `id=7`.
 _TRACKING_EXACT = frozenset(
@@ -153,6 +159,44 @@ def link_url(url: str) -> str:
         return url
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not is_tracking_param(k)]
     return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+
+
+@functools.cache
+def site_of(domain: str) -> str:
+    """The outlet behind a host, without its country or subdomain: bbc.co.uk and bbc.com are both "bbc",
+    edition.cnn.com is "cnn" (the Public Suffix List says where the registrable name starts)."""
+    host = domain.lower().rstrip(".")
+    if not host or ":" in host or host.replace(".", "").isdigit():  # an address, or host:port
+        return host
+    private = _psl().privatesuffix(host)
+    return private.split(".", 1)[0] if private else host
+
+
+def same_story_url(a: str, b: str) -> bool:
+    """Two canonical URLs of one article on one outlet's sites (bbc.com/news/x-123 and bbc.co.uk/news/x-123)."""
+    pa, pb = urlsplit(a), urlsplit(b)
+    path = pa.path.rstrip("/")
+    if path != pb.path.rstrip("/") or pa.query != pb.query or len(path) < MIN_SHARED_PATH:
+        return False
+    return site_of(pa.hostname or "") == site_of(pb.hostname or "")
+
+
+def article_key(url: str) -> int | None:
+    """A near-duplicate candidate key (like an LSH band key) shared by one article's URLs on one outlet's
+    sites, so the index lookup finds bbc.com/news/x-123 for bbc.co.uk/news/x-123 whatever their text."""
+    parts = urlsplit(url)
+    path = parts.path.rstrip("/")
+    if len(path) < MIN_SHARED_PATH:
+        return None
+    digest = hashlib.blake2b(f"{site_of(parts.hostname or '')}|{path}?{parts.query}".encode(), digest_size=8)
+    return (int.from_bytes(digest.digest(), "big") & 0x7FFFFFFFFFFFFFFF) - (1 << 62)
+
+
+@functools.cache
+def _psl() -> Any:
+    from publicsuffixlist import PublicSuffixList  # a bundled list: no network
+
+    return PublicSuffixList()
 
 
 def domain_of(url: str) -> str:

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from spyglass.defaults import MAX_RELATED
 from spyglass.models import AlertView, RelatedLink
+from spyglass.store.ingest import same_outlet
 from spyglass.store.schema import Delivery, StoryRow
 
 
@@ -43,7 +44,7 @@ def alert_view(s: Session, d: Delivery, story: StoryRow, *, alone: bool = False)
                 Delivery.kind == "alert",
             )
         )
-        update = bool(first) and first == story.provider_domain
+        update = same_outlet(first or "", story.provider_domain)
     return AlertView(
         title=story.title,
         url=story.original_url,

@@ -21,6 +21,7 @@ from spyglass.models import Match, Story
 from spyglass.store.planning import Origin, Plan, plan_alerts, plan_replies
 from spyglass.store.retention import tombstone_key
 from spyglass.store.schema import Cluster, Delivery, LshBand, StoryRow, StoryTopic, Tombstone
+from spyglass.urls import article_key, same_story_url, site_of
 
 # numpy (through dedupe) loads when the first story is stored: a poll where every feed answers 304
 # never pays for it.
@@ -79,7 +80,7 @@ def _candidates_stmt(n_keys: int) -> Select[Any]:
         .limit(MAX_CANDIDATES)
     )
     stmt: Select[Any] = select(
-        StoryRow.cluster_id, StoryRow.signature, StoryRow.published_at, StoryRow.provider_domain
+        StoryRow.cluster_id, StoryRow.signature, StoryRow.published_at, StoryRow.provider_domain, StoryRow.url
     ).where(StoryRow.id.in_(ranked), StoryRow.published_at.between(bindparam("lo"), bindparam("hi")))  # type: ignore[assignment]
     return stmt
 
@@ -126,7 +127,9 @@ def _known_keys(
 
 def _signed(story: Story) -> tuple[Any, list[int]]:
     sig = dedupe.signature(story.title, story.summary)
-    return sig, list(dict.fromkeys(dedupe.band_keys(sig)))
+    keys = dedupe.band_keys(sig)
+    at = article_key(story.url)
+    return sig, list(dict.fromkeys(keys if at is None else [*keys, at]))
 
 
 def _stored_band_keys(conn: Connection, keys: set[int]) -> set[int]:
@@ -156,13 +159,21 @@ def find_cluster(session: Session | Connection, story: Story, sig: object, keys:
         return None
     best: tuple[float, int] | None = None
     sims = dedupe.similarities(sig, [r[1] for r in rows])  # type: ignore[arg-type]  # one numpy pass
-    for (cluster_id, _blob, published, domain), sim in zip(rows, sims, strict=True):
-        if sim is None or abs(published - story.published) > window:
+    for (cluster_id, _blob, published, domain, url), sim in zip(rows, sims, strict=True):
+        if abs(published - story.published) > window:
             continue
-        same_site = bool(domain) and domain == story.provider_domain
-        if dedupe.is_near_duplicate(sim, same_site) and (best is None or sim > best[0]):
+        if same_story_url(url, story.url):  # one outlet's article on two of its sites: the same report
+            return int(cluster_id)
+        if sim is None or not dedupe.is_near_duplicate(sim, same_outlet(domain, story.provider_domain)):
+            continue
+        if best is None or sim > best[0]:
             best = (sim, cluster_id)
     return best[1] if best else None
+
+
+def same_outlet(a: str, b: str) -> bool:
+    """bbc.co.uk and bbc.com are one outlet: its republished stories join at the same-site threshold."""
+    return bool(a) and bool(b) and (a == b or site_of(a) == site_of(b))
 
 
 @dataclass
@@ -390,10 +401,15 @@ def _best_in_batch(story: Story, sig: Any, pending: Sequence[_Pending]) -> int |
     sims = dedupe.similarities(sig, [p.row["signature"] for p in pending])
     best: tuple[float, int] | None = None
     for p, sim in zip(pending, sims, strict=True):
-        if sim is None or abs(p.story.published - story.published) > window:
+        if abs(p.story.published - story.published) > window:
             continue
-        same_site = bool(p.story.provider_domain) and p.story.provider_domain == story.provider_domain
-        if dedupe.is_near_duplicate(sim, same_site) and (best is None or sim > best[0]):
+        if same_story_url(p.story.url, story.url):
+            return p.cluster_id
+        if sim is None or not dedupe.is_near_duplicate(
+            sim, same_outlet(p.story.provider_domain, story.provider_domain)
+        ):
+            continue
+        if best is None or sim > best[0]:
             best = (sim, p.cluster_id)
     return best[1] if best else None
 
