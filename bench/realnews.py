@@ -8,6 +8,9 @@ stories, with the tolerated broader labels of tests/support/labels.py.
     git clone https://github.com/rumca-js/RSS-Link-Database-2022 /tmp/rldb-2022
     python bench/realnews.py bench/realnews/frozen-2022.yaml --archive /tmp/rldb-2022
 
+    git clone https://github.com/rumca-js/RSS-Link-Database /tmp/rldb-bookmarks
+    python bench/realnews.py bench/realnews/frozen-bookmarks.yaml --archive /tmp/rldb-bookmarks
+
     git clone https://github.com/bertmad3400/articleMD /tmp/articlemd
     python bench/realnews.py bench/realnews/frozen-security.yaml --archive /tmp/articlemd
 
@@ -60,6 +63,19 @@ def rumca_stories(root: Path) -> dict[str, tuple[str, str]]:
                     desc = html.unescape(_TAG.sub(" ", e.get("description") or ""))
                     desc = _TRAILER.sub("", " ".join(desc.split())).strip()
                     out[url] = (html.unescape(e.get("title") or "").strip(), desc[:600])
+    return out
+
+
+def bookmarks_stories(root: Path) -> dict[str, tuple[str, str]]:
+    """url -> (title, description) from the bookmark archive's yearly <year>/bookmarks_entries.json."""
+    out: dict[str, tuple[str, str]] = {}
+    for path in sorted(root.glob("*/bookmarks_entries.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        for e in data if isinstance(data, list) else data.get("links", []):
+            url = e.get("link") or ""
+            if url and url not in out:
+                desc = " ".join(html.unescape(_TAG.sub(" ", e.get("description") or "")).split())
+                out[url] = (html.unescape(e.get("title") or ""), desc[:600])
     return out
 
 
@@ -119,7 +135,8 @@ def main() -> int:
     ap.add_argument("--json", type=Path)
     opts = ap.parse_args()
     labels = yaml.safe_load(opts.labels.read_text(encoding="utf-8"))
-    reader = articlemd_stories if labels["source"] == "bertmad3400/articleMD" else rumca_stories
+    readers = {"bertmad3400/articleMD": articlemd_stories, "rumca-js/RSS-Link-Database": bookmarks_stories}
+    reader = readers.get(labels["source"], rumca_stories)
     texts = reader(opts.archive)
     total, per, misses = score(labels, texts)
     print(f"{opts.labels.name}: {len(labels['items'])} stories")
