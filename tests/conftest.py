@@ -61,3 +61,11 @@ def pg_url() -> Iterator[str]:
         with engine.begin() as conn:
             conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         engine.dispose()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The per-topic quality table, when the quality tests ran (see tests/test_topic_quality.py)."""
+    from support.labels import QUALITY_REPORT
+
+    for line in QUALITY_REPORT:
+        terminalreporter.write_line(line)

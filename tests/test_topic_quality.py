@@ -32,7 +32,7 @@ import pytest
 from spyglass.defaults import MAX_TITLE
 from spyglass.text import clean_text
 from spyglass.topics import Matcher, load_topics
-from support.labels import FIRST_TOPICS, SHIPPED_TOPICS, Score, load_items
+from support.labels import FIRST_TOPICS, QUALITY_REPORT, SHIPPED_TOPICS, Score, load_items, tolerated
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # A story may also go to a broader topic that contains it, without counting against precision.
@@ -155,3 +155,29 @@ def test_heldout_set_shape() -> None:
 
 def test_heldout_set_precision_and_recall(matcher: Matcher) -> None:
     assert_quality(matcher, load("labeled_stories_heldout.yaml"), "heldout")
+
+
+def test_every_topic_scores_on_the_labelled_sets_and_the_table_is_reported(matcher: Matcher) -> None:
+    """Per topic, over every labelled set (distinct stories): what ships, topic by topic. The table is
+    printed at the end of the run (a guard, like the sets: see the module docstring)."""
+    per: dict[str, Score] = {slug: Score() for slug in SHIPPED_TOPICS}
+    files = [(f, n) for f, n, _ in SETS.values()] + [("labeled_stories_heldout.yaml", None)]
+    for file, set_no in dict.fromkeys(files):
+        for item in load(file, set_no):
+            if item.get("dup_of"):
+                continue
+            found, expected = got(matcher, item), set(item["expected_topics"])
+            for slug, score in per.items():
+                if slug in expected:
+                    score.tp += slug in found
+                    score.fn += slug not in found
+                elif slug in found and slug not in tolerated(expected):  # a containing topic is no error
+                    score.fp += 1
+    lines = [f"{'topic':<26} {'labels':>6} {'precision':>9} {'recall':>6}"]
+    weak = []
+    for slug, s in per.items():
+        lines.append(f"{slug:<26} {s.tp + s.fn:>6} {s.precision:>9.3f} {s.recall:>6.3f}")
+        if s.tp + s.fn < 6 or s.precision < 0.85 or s.recall < 0.85:
+            weak.append(lines[-1])
+    QUALITY_REPORT[:] = ["Topic quality on the labelled fixtures (in-sample guards, not estimates):", *lines]
+    assert not weak, "\n".join(weak)
