@@ -247,9 +247,8 @@ def settings_from_dict(data: dict[str, Any], path: Path, env: dict[str, str]) ->
     )
     db_url, retention, tombstone_retention = _storage(data, where, path.parent, env)
     topics = _table(data, "topics", where, {"file", "custom", "classifier"})
-    if (
-        "classifier" in topics
-    ):  # older configs: the trained classifier added nothing on real news and was removed
+    # Older configs: the trained classifier added nothing on real news and was removed.
+    if "classifier" in topics:
         log.warning(
             "%s: topics.classifier is no longer used (the classifier was removed); ignoring it", where
         )

@@ -63,3 +63,10 @@ COMMAND_WAIT = 2.0
 # The SDK counts a connection stale after 4 unanswered pings and checks once per ping: every 2 s
 # means a silently dropped connection is replaced within about 10 s (the SDK's 10 s took ~58 s).
 SOCKET_PING = 2.0
+
+# Why it matched: a proximity match spans a few words of the story, never a paragraph.
+MAX_REASON_CHARS = 80
+# /spyglass topics: 25 topics take ~4,000 characters; a long custom list stays inside one message.
+MAX_TOPICS_TEXT = 12_000
+# A URL path shorter than this ("/", "/news") says nothing about being one article on two sites.
+MIN_SHARED_PATH = 12

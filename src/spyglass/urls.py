@@ -8,10 +8,7 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
-from spyglass.defaults import MAX_URL
-
-# A shared path shorter than this ("/", "/news") says nothing about being one article.
-MIN_SHARED_PATH = 12
+from spyglass.defaults import MAX_URL, MIN_SHARED_PATH
 
 # Blocklist, never allowlist: an allowlist would delete meaningful parameters such as `id=7`.
 _TRACKING_EXACT = frozenset(
@@ -172,24 +169,34 @@ def site_of(domain: str) -> str:
     return private.split(".", 1)[0] if private else host
 
 
+def same_outlet(a: str, b: str) -> bool:
+    """bbc.co.uk and bbc.com are one outlet: its republished stories join at the same-site threshold."""
+    return bool(a) and bool(b) and (a == b or site_of(a) == site_of(b))
+
+
+def _article(url: str) -> tuple[str, str, str] | None:
+    """(outlet, path, query) of an article URL; None when the path is too short to name one article."""
+    parts = urlsplit(url)
+    path = parts.path.rstrip("/")
+    if len(path) < MIN_SHARED_PATH:
+        return None
+    return site_of(parts.hostname or ""), path, parts.query
+
+
 def same_story_url(a: str, b: str) -> bool:
     """Two canonical URLs of one article on one outlet's sites (bbc.com/news/x-123 and bbc.co.uk/news/x-123)."""
-    pa, pb = urlsplit(a), urlsplit(b)
-    path = pa.path.rstrip("/")
-    if path != pb.path.rstrip("/") or pa.query != pb.query or len(path) < MIN_SHARED_PATH:
-        return False
-    return site_of(pa.hostname or "") == site_of(pb.hostname or "")
+    article = _article(a)
+    return article is not None and article == _article(b)
 
 
 def article_key(url: str) -> int | None:
     """A near-duplicate candidate key (like an LSH band key) shared by one article's URLs on one outlet's
     sites, so the index lookup finds bbc.com/news/x-123 for bbc.co.uk/news/x-123 whatever their text."""
-    parts = urlsplit(url)
-    path = parts.path.rstrip("/")
-    if len(path) < MIN_SHARED_PATH:
+    article = _article(url)
+    if article is None:
         return None
-    digest = hashlib.blake2b(f"{site_of(parts.hostname or '')}|{path}?{parts.query}".encode(), digest_size=8)
-    return (int.from_bytes(digest.digest(), "big") & 0x7FFFFFFFFFFFFFFF) - (1 << 62)
+    digest = hashlib.blake2b("|".join(article).encode(), digest_size=8).digest()
+    return (int.from_bytes(digest, "big") & 0x7FFFFFFFFFFFFFFF) - (1 << 62)
 
 
 @functools.cache

@@ -7,8 +7,8 @@ from sqlalchemy.orm import Session
 
 from spyglass.defaults import MAX_RELATED
 from spyglass.models import AlertView, RelatedLink
-from spyglass.store.ingest import same_outlet
 from spyglass.store.schema import Delivery, StoryRow
+from spyglass.urls import same_outlet
 
 
 def alert_view(s: Session, d: Delivery, story: StoryRow, *, alone: bool = False) -> AlertView:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from spyglass.clock import now_utc
+from spyglass.defaults import MAX_TOPICS_TEXT
 from spyglass.delivery.blocks import build_search_results
 from spyglass.delivery.mrkdwn import escape
 from spyglass.errors import QueryError
@@ -50,15 +51,12 @@ def unknown_message(unknown: list[str], topics: Sequence[Topic]) -> str:
     return "\n".join(parts)
 
 
-MAX_TOPICS_TEXT = 12_000  # 25 topics take ~4,000 characters
-
-
 def list_topics(svc: Services) -> Reply:
     lines = [f"*{len(svc.topics)} topics* (subscribe with the slug):"]
     for t in svc.topics:
         about = t.description or ", ".join(example_phrases(t, 5))
         lines.append(f"• `{escape(t.slug)}` *{escape(t.label)}* — {escape(about[:300])}")
-    # build_notice splits this into sections; a long custom list stays well inside one message.
+    # build_notice splits this into sections of Slack's size.
     return notice("\n".join(lines)[:MAX_TOPICS_TEXT])
 
 

@@ -21,7 +21,7 @@ from spyglass.models import Match, Story
 from spyglass.store.planning import Origin, Plan, plan_alerts, plan_replies
 from spyglass.store.retention import tombstone_key
 from spyglass.store.schema import Cluster, Delivery, LshBand, StoryRow, StoryTopic, Tombstone
-from spyglass.urls import article_key, same_story_url, site_of
+from spyglass.urls import article_key, same_outlet, same_story_url
 
 # numpy (through dedupe) loads when the first story is stored: a poll where every feed answers 304
 # never pays for it.
@@ -157,9 +157,16 @@ def find_cluster(session: Session | Connection, story: Story, sig: object, keys:
     rows = session.execute(stmt, params).all()
     if not rows:
         return None
-    best: tuple[float, int] | None = None
     sims = dedupe.similarities(sig, [r[1] for r in rows])  # type: ignore[arg-type]  # one numpy pass
-    for (cluster_id, _blob, published, domain, url), sim in zip(rows, sims, strict=True):
+    return _closest(story, [(c, p, d, u, sim) for (c, _blob, p, d, u), sim in zip(rows, sims, strict=True)])
+
+
+def _closest(story: Story, candidates: Sequence[tuple[int, datetime, str, str, float | None]]) -> int | None:
+    """The cluster a story joins among candidates (cluster, published, outlet domain, URL, similarity):
+    the same article on another of its outlet's sites, else the most similar near-duplicate in the window."""
+    window = timedelta(days=dedupe.WINDOW_DAYS)
+    best: tuple[float, int] | None = None
+    for cluster_id, published, domain, url, sim in candidates:
         if abs(published - story.published) > window:
             continue
         if same_story_url(url, story.url):  # one outlet's article on two of its sites: the same report
@@ -169,11 +176,6 @@ def find_cluster(session: Session | Connection, story: Story, sig: object, keys:
         if best is None or sim > best[0]:
             best = (sim, cluster_id)
     return best[1] if best else None
-
-
-def same_outlet(a: str, b: str) -> bool:
-    """bbc.co.uk and bbc.com are one outlet: its republished stories join at the same-site threshold."""
-    return bool(a) and bool(b) and (a == b or site_of(a) == site_of(b))
 
 
 @dataclass
@@ -397,21 +399,14 @@ def _best_in_batch(story: Story, sig: Any, pending: Sequence[_Pending]) -> int |
     """Near-duplicates among the batch's earlier stories (not in the database yet)."""
     if not pending or not dedupe.comparable(sig):
         return None
-    window = timedelta(days=dedupe.WINDOW_DAYS)
     sims = dedupe.similarities(sig, [p.row["signature"] for p in pending])
-    best: tuple[float, int] | None = None
-    for p, sim in zip(pending, sims, strict=True):
-        if abs(p.story.published - story.published) > window:
-            continue
-        if same_story_url(p.story.url, story.url):
-            return p.cluster_id
-        if sim is None or not dedupe.is_near_duplicate(
-            sim, same_outlet(p.story.provider_domain, story.provider_domain)
-        ):
-            continue
-        if best is None or sim > best[0]:
-            best = (sim, p.cluster_id)
-    return best[1] if best else None
+    return _closest(
+        story,
+        [
+            (p.cluster_id, p.story.published, p.story.provider_domain, p.story.url, sim)
+            for p, sim in zip(pending, sims, strict=True)
+        ],
+    )
 
 
 def story_count(session: Session) -> int:

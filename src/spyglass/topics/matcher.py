@@ -36,7 +36,7 @@ from typing import Any
 
 import ahocorasick
 
-from spyglass.defaults import MAX_MATCH_CHARS
+from spyglass.defaults import MAX_MATCH_CHARS, MAX_REASON_CHARS
 from spyglass.models import Match, Topic
 from spyglass.text import fold
 from spyglass.topics.forms import WORD_CHARS, key, surface_forms
@@ -92,7 +92,6 @@ ANCHORS: tuple[str, ...] = (
 )
 
 _STRONG, _CONTEXT, _EXCL, _ANCHOR, _PAIR = range(5)
-MAX_REASON_CHARS = 80  # a proximity match spans a few words; never a paragraph
 
 
 _Span = tuple[int, int]  # start, end (inclusive) in the folded text
@@ -161,10 +160,6 @@ class Matcher:
         if keys:
             self._automaton.make_automaton()
 
-    def match(self, title: str, summary: str) -> list[Match]:
-        """Topics that fire for this story, in the order given, with the words of the story that fired."""
-        return self._match_phrases(title, summary)
-
     def _scan(
         self, text: str
     ) -> tuple[
@@ -204,7 +199,8 @@ class Matcher:
                 (strong if kind == _STRONG else context).setdefault(ti, []).append((span[0], span[1], pid))
         return strong, context, excl, anchors
 
-    def _match_phrases(self, title: str, summary: str) -> list[Match]:
+    def match(self, title: str, summary: str) -> list[Match]:
+        """Topics that fire for this story, in the order given, with the words of the story that fired."""
         if self._empty:
             return []
         # One fold call for both; the NUL keeps title and summary words from forming a phrase together.
