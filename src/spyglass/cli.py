@@ -18,6 +18,8 @@ from spyglass.durations import format_duration
 from spyglass.errors import UserError
 
 if TYPE_CHECKING:
+    from spyglass.delivery.digest import DigestReport
+    from spyglass.delivery.posters import Poster
     from spyglass.refresh import PollReport
     from spyglass.service import Services
 
@@ -38,13 +40,11 @@ def cmd_poll(args: argparse.Namespace) -> int:
     with _stop_on_ctrl_c() as stop:
         report = poll(svc, owner, stop=stop)
         try:
-            drained = (
-                DrainReport()
-                if stop.is_set()
-                else Outbox(svc.store, make_poster(svc.settings), owner=owner, stop=stop).drain(
-                    deadline=args.deadline
-                )
-            )
+            drained = DrainReport()
+            if not stop.is_set():
+                poster = make_poster(svc.settings)
+                drained = Outbox(svc.store, poster, owner=owner, stop=stop).drain(deadline=args.deadline)
+                _due_digests(svc, poster, owner)
         except StoreError as e:  # alerts stay queued; the next poll or `run` delivers them
             print(f"spyglass: alerts not delivered: {e}", file=sys.stderr)
             drained = DrainReport()
@@ -89,6 +89,33 @@ def cmd_poll(args: argparse.Namespace) -> int:
         )
         return 1
     return EXIT_SOURCE_FAILED if report.failed else 0
+
+
+def _due_digests(svc: Services, poster: Poster, owner: str, channel: str | None = None) -> DigestReport:
+    """Make and send the digests that are due (a cron host's `poll --once` is its only scheduler)."""
+    from spyglass.clock import now_utc
+    from spyglass.delivery.digest import make_digests, send_digests
+
+    made = make_digests(svc.store, now_utc(), channel=channel, force=channel is not None)
+    sent = send_digests(svc.store, poster, owner, channel=channel)
+    sent.made = made.made
+    return sent
+
+
+def cmd_digest(args: argparse.Namespace) -> int:
+    from spyglass.delivery.outbox import worker_id
+    from spyglass.runtime import make_poster
+
+    svc = services_from(args)
+    report = _due_digests(svc, make_poster(svc.settings), worker_id(), args.channel)
+    print(
+        f"spyglass: {report.sent} digest(s) sent carrying {report.stories} stor"
+        f"{'y' if report.stories == 1 else 'ies'}"
+        + (f", {report.failed} failed (see the log)" if report.failed else "")
+        + ("" if report.sent or report.failed else " (none was due, or nothing was waiting for one)"),
+        file=sys.stderr,
+    )
+    return 1 if report.failed else 0
 
 
 def _why_not_alerted(svc: Services, report: PollReport) -> str:
@@ -283,6 +310,16 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("file", type=Path, metavar="FILE.opml")
     fs.add_parser("export", parents=[common], help="write the feeds as OPML 2.0 to standard output")
     sp.set_defaults(func=cmd_feeds)
+
+    sp = sub.add_parser("digest", parents=[common], help="send the channels' digests that are due")
+    ds = sp.add_subparsers(dest="digest_command", metavar="ACTION", required=True)
+    send = ds.add_parser(
+        "send", parents=[common], help="send every due digest now (for cron hosts; `run` does it itself)"
+    )
+    send.add_argument(
+        "--channel", metavar="C", help="send this channel's digest now, due or not (its schedule is kept)"
+    )
+    sp.set_defaults(func=cmd_digest)
 
     sp = sub.add_parser("db", parents=[common], help="database maintenance")
     dbs = sp.add_subparsers(dest="db_command", metavar="ACTION", required=True)

@@ -6,6 +6,7 @@
     │   ├── TopicsError           a topics file, a topics.custom override or a keyword (names slug and key)
     │   ├── QueryError            a search query (`spyglass search`, `/spyglass search`)
     │   ├── DurationError         "30d", "2h", "3mo": a duration with no known unit, or too long
+    │   ├── ScheduleError         a digest or quiet-hours time, weekday or time zone that cannot be read
     │   ├── CredentialsError      Slack tokens missing, malformed or refused
     │   ├── SocketModeError       Socket Mode could not connect
     │   ├── SourceRefused         a feed someone asked to add cannot be (not a feed, internal address…)
@@ -52,6 +53,10 @@ class TopicsError(UserError, ValueError):
 
 class QueryError(UserError, ValueError):
     """A search query that cannot be run; the message says what to change."""
+
+
+class ScheduleError(UserError):
+    """A time of day, weekday or time zone (digests, quiet hours) that cannot be read."""
 
 
 class DurationError(UserError, ValueError):

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from spyglass import defaults
 from spyglass.clock import now_utc
 from spyglass.defaults import COMPLAINT_EVERY, DRAIN_EVERY, PRUNE_EVERY
+from spyglass.delivery.digest import make_digests, send_digests
 from spyglass.delivery.outbox import Outbox, worker_id
 from spyglass.delivery.posters import Poster
 from spyglass.refresh import poll
@@ -121,6 +122,7 @@ class Worker:
         if self.stop.is_set() or not self.is_leader():
             return
         self.poll_due()
+        self.make_digests()
         self.prune_daily()
 
     def poll_due(self) -> None:
@@ -129,6 +131,13 @@ class Worker:
         this on every worker would only add queries."""
         poll(self.svc, self.owner, only_due=True, stop=self.stop)
 
+    def make_digests(self) -> None:
+        """Digests fall due on the leader, once each (see delivery/digest.py); any worker sends them."""
+        made = make_digests(self.svc.store, now_utc())
+        if made.made:
+            log.info("%d digest(s) due, carrying %d stories", made.made, made.stories)
+            self.drain()
+
     def drain(self) -> None:
         if self.stop.is_set():
             return
@@ -136,6 +145,7 @@ class Worker:
             return  # the running drain claims again until nothing is left; the drain job catches the rest
         try:
             self.outbox.drain(deadline=60.0)
+            send_digests(self.svc.store, self.outbox.poster, self.owner)
         finally:
             self._drain_lock.release()
 

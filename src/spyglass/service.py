@@ -14,6 +14,7 @@ from spyglass.store.db import Store, open_store
 from spyglass.store.planning import ChannelFilter, Plan, Route
 from spyglass.store.schema import ChannelMute, ChannelSource, Subscription
 from spyglass.store.search import SearchBackend, search_backend
+from spyglass.store.timetables import timetables
 from spyglass.topics import Matcher, keyword_topic, load_topics
 
 
@@ -71,6 +72,7 @@ class Services:
                     plan.routes.setdefault(sub.key, []).append(Route(sub.channel_id, by_slug[sub.key].label))
         if self.slack_enabled:
             plan.filters = self.channel_filters()
+            plan.timetables = timetables(self.store)
         key = tuple(sorted(keywords))
         with self._lock:
             matcher = self._matcher_cache.get(key)

@@ -7,7 +7,10 @@
         slack.rate_limit_once("CBUSY", retry_after=1)
 
 It records every call (method, form or JSON arguments, the token), answers auth.test,
-chat.postMessage, chat.postEphemeral and POSTs to response URLs (/response/<id>), and can
+chat.postMessage, chat.postEphemeral, chat.update, views.publish, users.info (with `tz`),
+users.conversations, the two-step file upload (files.getUploadURLExternal, a POST of the bytes to
+/upload/<file id>, files.completeUploadExternal; the bytes are kept in `uploads`) and POSTs to
+response URLs (/response/<id>), and can
 answer 429 with Retry-After or a channel error. It keeps the messages it accepted (with their
 metadata) and answers conversations.history and conversations.replies from them; it can accept a
 post and then drop the connection without answering (`lose_answers`).
@@ -51,6 +54,9 @@ class FakeSlack:
         self.private: set[str] = set()
         self.member_of: set[str] = set()
         self.admins: set[str] = set()  # users.info says these users are workspace admins
+        self.timezones: dict[str, str] = {}  # users.info `tz` per user
+        self.user_channels: dict[str, list[str]] = {}  # users.conversations per user
+        self.uploads: dict[str, bytes] = {}  # file id -> the bytes POSTed to its upload URL
         self._ts = 0
         self.latency = 0.0
         fake = self
@@ -161,6 +167,10 @@ class FakeSlack:
         if path.startswith("/response/"):
             status, body, headers = 200, {"ok": True}, dict[str, str]()
             method = "response_url"
+        elif path.startswith("/upload/"):
+            with self._lock:
+                self.uploads[path.removeprefix("/upload/")] = raw
+            status, body, headers, method = 200, {"ok": True}, dict[str, str](), "upload"
         else:
             method = path.removeprefix("/api/")
             status, body, headers = self._answer(method, args, token)
@@ -208,53 +218,99 @@ class FakeSlack:
         if method == "auth.test":
             return 200, {"ok": True, "team_id": "T1", "user_id": "UBOT", "bot_id": "BBOT", "team": "Test"}, {}
         if method in ("chat.postMessage", "chat.postEphemeral"):
-            channel = str(args.get("channel", ""))
-            if channel in self._errors:
-                return 200, {"ok": False, "error": self._errors[channel]}, {}
-            with self._lock:
-                if self._rate_limits.get(channel, 0) > 0:
-                    self._rate_limits[channel] -= 1
-                    return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"}
-                now = time.monotonic()
-                last = self._last_post.get(channel)
-                if (
-                    self.per_channel_interval
-                    and last is not None
-                    and now - last < self.per_channel_interval * 0.98
-                ):
-                    self.limited += 1
-                    return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"}
-                if method == "chat.postMessage":
-                    self._last_post[channel] = now
-                lose = self._lose.get(channel) if method == "chat.postMessage" else None
-                drop = bool(lose)
-                made = lose.pop(0) if lose else True
-                lost = {"X-Fake-Lost": "1"} if drop else {}
-                if not made:
-                    return 200, {"ok": False, "error": "lost on the way in"}, lost
-                self._ts += 1
-                ts = f"{int(time.time())}.{self._ts:06d}"
-                if method == "chat.postMessage":
-                    meta = args.get("metadata")
-                    self.messages.setdefault(channel, []).append(
-                        {
-                            "ts": ts,
-                            "text": args.get("text", ""),
-                            "thread_ts": args.get("thread_ts"),
-                            "metadata": json.loads(meta) if isinstance(meta, str) else meta,
-                        }
-                    )
-            return 200, {"ok": True, "channel": channel, "ts": ts}, lost
+            return self._post(method, args)
         if method in ("conversations.history", "conversations.replies"):
             return self._history(method, args)
-        if method in ("users.info", "conversations.info"):
+        if method in ("users.info", "conversations.info", "users.conversations"):
             return self._info(method, args)
+        if method in ("chat.update", "views.publish"):
+            return self._update(method, args)
+        if method in ("files.getUploadURLExternal", "files.completeUploadExternal"):
+            return self._files(method, args)
         return 200, {"ok": False, "error": "unknown_method"}, {}
+
+    def _post(self, method: str, args: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        channel = str(args.get("channel", ""))
+        if channel in self._errors:
+            return 200, {"ok": False, "error": self._errors[channel]}, {}
+        with self._lock:
+            if self._rate_limits.get(channel, 0) > 0:
+                self._rate_limits[channel] -= 1
+                return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"}
+            now = time.monotonic()
+            last = self._last_post.get(channel)
+            if (
+                self.per_channel_interval
+                and last is not None
+                and now - last < self.per_channel_interval * 0.98
+            ):
+                self.limited += 1
+                return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"}
+            if method == "chat.postMessage":
+                self._last_post[channel] = now
+            lose = self._lose.get(channel) if method == "chat.postMessage" else None
+            drop = bool(lose)
+            made = lose.pop(0) if lose else True
+            lost = {"X-Fake-Lost": "1"} if drop else {}
+            if not made:
+                return 200, {"ok": False, "error": "lost on the way in"}, lost
+            self._ts += 1
+            ts = f"{int(time.time())}.{self._ts:06d}"
+            if method == "chat.postMessage":
+                meta = args.get("metadata")
+                self.messages.setdefault(channel, []).append(
+                    {
+                        "ts": ts,
+                        "text": args.get("text", ""),
+                        "thread_ts": args.get("thread_ts"),
+                        "blocks": args.get("blocks"),
+                        "metadata": json.loads(meta) if isinstance(meta, str) else meta,
+                    }
+                )
+        return 200, {"ok": True, "channel": channel, "ts": ts}, lost
+
+    def _update(self, method: str, args: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        if method == "views.publish":
+            view = args.get("view")
+            view = json.loads(view) if isinstance(view, str) else view
+            return 200, {"ok": True, "view": {"id": "V1", **(view or {})}}, {}
+        channel, ts = str(args.get("channel", "")), str(args.get("ts", ""))
+        with self._lock:
+            found = [m for m in self.messages.get(channel, []) if m["ts"] == ts]
+            if not found:
+                return 200, {"ok": False, "error": "message_not_found"}, {}
+            found[0]["text"] = args.get("text", found[0]["text"])
+            found[0]["blocks"] = args.get("blocks")
+        return 200, {"ok": True, "channel": channel, "ts": ts}, {}
+
+    def _files(self, method: str, args: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        if method == "files.getUploadURLExternal":
+            with self._lock:
+                self._ts += 1
+                fid = f"F{self._ts:08d}"
+            return (
+                200,
+                {"ok": True, "file_id": fid, "upload_url": f"http://127.0.0.1:{self.port}/upload/{fid}"},
+                {},
+            )
+        files = args.get("files")
+        files = json.loads(files) if isinstance(files, str) else files or []
+        with self._lock:
+            missing = [f["id"] for f in files if f.get("id") not in self.uploads]
+        if missing or not files:
+            return 200, {"ok": False, "error": "file_not_found"}, {}
+        return 200, {"ok": True, "files": [{"id": f["id"], "title": f.get("title", "")} for f in files]}, {}
 
     def _info(self, method: str, args: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
         if method == "users.info":
             user = str(args.get("user", ""))
-            return 200, {"ok": True, "user": {"id": user, "is_admin": user in self.admins}}, {}
+            info: dict[str, Any] = {"id": user, "is_admin": user in self.admins}
+            if user in self.timezones:
+                info["tz"] = self.timezones[user]
+            return 200, {"ok": True, "user": info}, {}
+        if method == "users.conversations":
+            chans = self.user_channels.get(str(args.get("user", "")), [])
+            return 200, {"ok": True, "channels": [{"id": c} for c in chans], "response_metadata": {}}, {}
         channel = str(args.get("channel", ""))
         if channel in self.private and channel not in self.member_of:
             return 200, {"ok": False, "error": "channel_not_found"}, {}

@@ -87,6 +87,10 @@ class Poster(Protocol):
         self, channel: str, message: dict[str, Any], view: AlertView, thread_ts: str | None, key: str = ""
     ) -> PostOutcome: ...
 
+    def post_message(self, channel: str, message: dict[str, Any]) -> PostOutcome:
+        """A message that is not one story's alert (a digest)."""
+        ...
+
     def find(self, channel: str, key: str, thread_ts: str | None, since: float) -> Lookup: ...
 
     def notify(self, user: str, text: str) -> bool: ...
@@ -126,8 +130,11 @@ class SlackPoster:
             kwargs["thread_ts"] = thread_ts
         if key:
             kwargs["metadata"] = {"event_type": METADATA_TYPE, "event_payload": {"delivery": key}}
+        return self.post_message(channel, kwargs)
+
+    def post_message(self, channel: str, message: dict[str, Any]) -> PostOutcome:
         try:
-            resp = self.client.chat_postMessage(channel=channel, **kwargs)
+            resp = self.client.chat_postMessage(channel=channel, **message)
         except SlackApiError as e:
             error = str(e.response.get("error") or f"HTTP {e.response.status_code}")
             return PostOutcome(
@@ -240,6 +247,12 @@ class ConsolePoster:
                 self.stream.write(f"  ↳ {lead} {clean(who)}: {clean(view.title)}\n    {clean(view.url)}\n\n")
             else:
                 self.stream.write(render_alert(view) + "\n\n")
+            self.stream.flush()
+        return PostOutcome(Result.SENT, ts=f"{time.time():.6f}")
+
+    def post_message(self, channel: str, message: dict[str, Any]) -> PostOutcome:
+        with self._lock:
+            self.stream.write(clean(str(message.get("text", ""))) + "\n\n")
             self.stream.flush()
         return PostOutcome(Result.SENT, ts=f"{time.time():.6f}")
 

@@ -85,6 +85,16 @@ def workspace_admin(client: WebClient, user: str) -> bool | None:
     return bool(info.get("is_admin") or info.get("is_owner") or info.get("is_primary_owner"))
 
 
+def user_zone(client: WebClient, user: str) -> str | None:
+    """The time zone ``user`` set in Slack (users.info `tz`, e.g. "Europe/London"), or None."""
+    try:
+        info = client.users_info(user=user).get("user") or {}
+    except Exception:  # noqa: BLE001 - missing scope, unreachable: the channel's digest falls back to UTC
+        return None
+    tz = info.get("tz")
+    return str(tz) if tz else None
+
+
 def _not_the_token_notice(record: logging.LogRecord) -> bool:
     # Bolt also reads SLACK_BOT_TOKEN from the environment and warns at every start that the client
     # we give it (made from the same token) wins. Nothing is wrong; keep it out of the log.
@@ -139,6 +149,7 @@ def build_app(svc: Services, client: WebClient, *, socket_mode: bool = False) ->
                 text,
                 channel_check=partial(channel_problem, client),
                 is_admin=partial(workspace_admin, client),
+                user_zone=partial(user_zone, client),
             ).message
         except Exception:
             log.exception("command failed: %r", text[:200])

@@ -23,8 +23,9 @@ from spyglass.service import Services
 from spyglass.slack.reads import latest, list_topics, resolve_names, search, unknown_message
 from spyglass.slack.reply import Reply, announce, notice
 from spyglass.slack.sources import AdminCheck, channel_choices, feed_command, mute_command, sources_command
+from spyglass.slack.timetable import UserZone, describe, digest_command, quiet_command
 from spyglass.store.db import StoreBusy
-from spyglass.store.schema import Delivery, Subscription
+from spyglass.store.schema import ChannelSettings, Delivery, Subscription
 from spyglass.text import strip_controls
 from spyglass.topics import keyword_topic
 from spyglass.topics.names import norm_name
@@ -44,7 +45,10 @@ HELP = """*Spyglass* watches the news for surveillance-technology stories and po
 • `/spyglass resume` — resume alerts after the app was re-added to this channel
 • `/spyglass feed add URL [name]`, `feed list`, `feed remove NAME` — the workspace's feeds (admins add and remove)
 • `/spyglass sources only NAME…` or `sources all` — which feeds this channel follows
-• `/spyglass mute example.org` (or an outlet's name), `/spyglass unmute …` — keep an outlet out of this channel"""
+• `/spyglass mute example.org` (or an outlet's name), `/spyglass unmute …` — keep an outlet out of this channel
+• `/spyglass digest daily 09:00`, `digest weekly mon 09:00`, `digest off` — one message a day or week instead of single alerts (`tz=Europe/London`)
+• `/spyglass quiet 22:00-07:00` or `quiet off` — hold alerts overnight, post them when the quiet hours end
+• `/spyglass trends [TOPIC…] [weeks=12]` — a chart of stories per topic per week"""
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,15 @@ def split_command(text: str) -> tuple[str, str]:
 ChannelCheck = Callable[[str], "str | None"]
 
 
+@dataclass(frozen=True)
+class SlackLookups:
+    """What a command may ask Slack (None: it cannot, e.g. in tests that call handle directly)."""
+
+    channel_check: ChannelCheck | None = None
+    is_admin: AdminCheck | None = None
+    user_zone: UserZone | None = None
+
+
 def handle(
     svc: Services,
     caller: Caller,
@@ -82,11 +95,12 @@ def handle(
     *,
     channel_check: ChannelCheck | None = None,
     is_admin: AdminCheck | None = None,
+    user_zone: UserZone | None = None,
 ) -> Reply:
     """Answer one `/spyglass` command. Writes wait at most COMMAND_WAIT for the database; if it stays
     busy they change nothing and say so."""
     try:
-        return _dispatch(svc, caller, text, channel_check, is_admin)
+        return _dispatch(svc, caller, text, SlackLookups(channel_check, is_admin, user_zone))
     except StoreBusy:
         return notice(
             "Spyglass's database is busy with another job right now, so nothing was changed. "
@@ -94,9 +108,8 @@ def handle(
         )
 
 
-def _dispatch(
-    svc: Services, caller: Caller, text: str, channel_check: ChannelCheck | None, is_admin: AdminCheck | None
-) -> Reply:
+def _dispatch(svc: Services, caller: Caller, text: str, ask: SlackLookups) -> Reply:  # noqa: C901 - a flat table
+
     if len(text or "") > MAX_COMMAND_TEXT:
         return notice(
             f"That command is {len(text)} characters long; please keep it under {MAX_COMMAND_TEXT}."
@@ -105,7 +118,7 @@ def _dispatch(
     if verb in ("help", "?", "-h", "--help"):
         return notice(HELP)
     if verb in ("subscribe", "sub", "follow", "add"):
-        return subscribe(svc, caller, rest, channel_check)
+        return subscribe(svc, caller, rest, ask.channel_check)
     if verb in ("unsubscribe", "unsub", "unfollow", "remove"):
         return unsubscribe(svc, caller, rest)
     if verb in ("list", "ls", "subscriptions"):
@@ -119,11 +132,15 @@ def _dispatch(
     if verb in ("latest", "recent", "new"):
         return latest(svc, rest)
     if verb in ("feed", "feeds"):
-        return _said(*feed_command(svc, caller.user_id, rest, is_admin))
+        return _said(*feed_command(svc, caller.user_id, rest, ask.is_admin))
     if verb in ("sources", "source"):
         return _said(*sources_command(svc, caller.channel_id, caller.user_id, rest))
     if verb in ("mute", "unmute"):
         return _said(*mute_command(svc, caller.channel_id, caller.user_id, rest, mute=verb == "mute"))
+    if verb in ("digest", "digests"):
+        return _said(*digest_command(svc, caller.channel_id, caller.user_id, rest, ask.user_zone))
+    if verb == "quiet":
+        return _said(*quiet_command(svc, caller.channel_id, caller.user_id, rest, ask.user_zone))
     return notice(f"I don't know `{escape(verb[:40])}`. Here is what I can do:\n{HELP}")
 
 
@@ -332,6 +349,7 @@ def list_subscriptions(svc: Services, caller: Caller) -> Reply:
                 .order_by(Subscription.id)
             )
         )
+        timetable = describe(s.get(ChannelSettings, caller.channel_id))
     if not subs:
         return notice(
             "This channel follows nothing yet. Try `/spyglass subscribe face-recognition` or `/spyglass topics`."
@@ -343,6 +361,7 @@ def list_subscriptions(svc: Services, caller: Caller) -> Reply:
             line += f" (`{escape(sub.key)}`)"
         lines.append(line)
     lines.extend(channel_choices(svc, caller.channel_id))
+    lines.extend(timetable)
     paused = next((sub.paused_reason for sub in subs if sub.paused_reason), None)
     if paused:
         lines.append(

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from spyglass.models import Match
+from spyglass.schedule import Timetable
 from spyglass.store.schema import Delivery
 from spyglass.text import fold
 
@@ -61,10 +62,21 @@ class Plan:
     labels: dict[str, str] = field(default_factory=dict)  # slug → label, for the console channel
     console: bool = False  # no Slack: every matched story goes to the console channel
     filters: dict[str, ChannelFilter] = field(default_factory=dict)  # channel → its choice, when it made one
+    timetables: dict[str, Timetable] = field(default_factory=dict)  # channels with a digest or quiet hours
 
     def allows(self, channel: str, origin: Origin) -> bool:
         f = self.filters.get(channel)
         return f is None or f.allows(origin)
+
+    def when(self, channel: str, now: datetime) -> tuple[str, datetime | None]:
+        """(status, not_before) of a new row for ``channel``: waiting for its digest, held until its
+        quiet hours end, or due now."""
+        tt = self.timetables.get(channel)
+        if tt is None:
+            return "pending", None
+        if tt.digest != "off":
+            return "digest", None
+        return "pending", tt.quiet_until(now)
 
 
 def concise(phrases: Sequence[str]) -> list[str]:
@@ -99,13 +111,15 @@ def plan_alerts(
             "cluster_id": cluster_id,
             "story_id": story_id,
             "kind": "alert",
-            "status": "pending",
+            "status": status,
+            "not_before": not_before,
             "topics": labels,
             "reasons": concise(reasons),
             "attempts": 0,
             "created_at": now,
         }
         for channel, (labels, reasons) in per_channel.items()
+        for status, not_before in [plan.when(channel, now)]
     ]
 
 
@@ -118,29 +132,42 @@ def plan_replies(
     plan: Plan,
     origin: Origin,
 ) -> list[dict[str, Any]]:
-    """A later duplicate never makes a new alert; where the story was alerted, it becomes a thread reply."""
-    channels = list(
-        conn.scalars(
-            select(Delivery.channel_id).where(
-                Delivery.cluster_id == cluster_id,
-                Delivery.kind == "alert",
-                Delivery.status.in_(("pending", "sent")),
-            )
-        ).all()
-    )
-    channels += [d["channel_id"] for d in planned if d["cluster_id"] == cluster_id and d["kind"] == "alert"]
-    return [
-        {
-            "channel_id": channel,
-            "cluster_id": cluster_id,
-            "story_id": story_id,
-            "kind": "reply",
-            "status": "pending",
-            "topics": [],
-            "reasons": [],
-            "attempts": 0,
-            "created_at": now,
-        }
-        for channel in dict.fromkeys(channels)
-        if plan.allows(channel, origin)  # a muted outlet stays muted in threads too
-    ]
+    """A later duplicate never makes a new alert; where the story was alerted, it becomes a thread
+    reply. Where the alert still waits for the channel's digest, the copy waits with it (the digest
+    lists its outlet); where the alert went out in a digest, there is no thread to reply in."""
+    alerted = conn.execute(
+        select(Delivery.channel_id, Delivery.status, Delivery.digest_id).where(
+            Delivery.cluster_id == cluster_id,
+            Delivery.kind == "alert",
+            Delivery.status.in_(("pending", "sent", "digest")),
+        )
+    ).all()
+    status_of: dict[str, str] = {}
+    for channel, status, digest_id in alerted:
+        if digest_id is None or status == "digest":
+            status_of.setdefault(channel, status)
+    for d in planned:
+        if d["cluster_id"] == cluster_id and d["kind"] == "alert":
+            status_of.setdefault(d["channel_id"], d["status"])
+    rows = []
+    for channel, alert_status in status_of.items():
+        if not plan.allows(channel, origin):  # a muted outlet stays muted in threads too
+            continue
+        status, not_before = ("digest", None) if alert_status == "digest" else plan.when(channel, now)
+        if status == "digest" and alert_status != "digest":
+            status, not_before = "pending", None  # alerted singly before the channel took digests
+        rows.append(
+            {
+                "channel_id": channel,
+                "cluster_id": cluster_id,
+                "story_id": story_id,
+                "kind": "reply",
+                "status": status,
+                "not_before": not_before,
+                "topics": [],
+                "reasons": [],
+                "attempts": 0,
+                "created_at": now,
+            }
+        )
+    return rows

@@ -44,7 +44,9 @@ class PruneReport:
 
 
 def _prunable(cutoff: datetime, keep_sources: Sequence[int]) -> Select[int, str, str | None]:
-    waiting = exists().where(Delivery.story_id == StoryRow.id, Delivery.status.in_(("pending", "held")))
+    waiting = exists().where(
+        Delivery.story_id == StoryRow.id, Delivery.status.in_(("pending", "held", "digest"))
+    )
     stmt = select(StoryRow.id, StoryRow.url, StoryRow.guid).where(StoryRow.published_at < cutoff, ~waiting)
     if keep_sources:
         stmt = stmt.where(or_(StoryRow.source_id.is_(None), StoryRow.source_id.not_in(list(keep_sources))))
@@ -77,7 +79,9 @@ def prune(
     cutoff = now - timedelta(seconds=retention)
     expires = now + timedelta(seconds=tombstone_retention or 2 * retention)
     with store.read() as s:
-        owed = exists().where(Delivery.story_id == StoryRow.id, Delivery.status.in_(("pending", "held")))
+        owed = exists().where(
+            Delivery.story_id == StoryRow.id, Delivery.status.in_(("pending", "held", "digest"))
+        )
         report.kept_for_delivery = (
             s.scalar(select(func.count()).select_from(StoryRow).where(StoryRow.published_at < cutoff, owed))
             or 0

@@ -210,6 +210,63 @@ class Delivery(Base):
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Set when a post went out but its answer never came: the next attempt looks for it before posting.
     unconfirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # status "digest": waiting for the channel's digest; once one is made, the digest that carries it.
+    digest_id: Mapped[int | None] = mapped_column(ForeignKey("digests.id", ondelete="SET NULL"), index=True)
+
+
+class ChannelSettings(Base):
+    """How a channel wants its alerts: one at a time or as a digest, and when it wants quiet."""
+
+    __tablename__ = "channel_settings"
+
+    channel_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(10), default="off")  # off | daily | weekly
+    digest_at: Mapped[str] = mapped_column(String(5), default="09:00")  # HH:MM, local time
+    digest_day: Mapped[int] = mapped_column(Integer, default=0)  # weekly: 0 = Monday
+    tz: Mapped[str] = mapped_column(String(64), default="UTC")  # an IANA time zone name
+    next_digest_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    quiet_from: Mapped[str | None] = mapped_column(String(5))  # HH:MM local; both set or neither
+    quiet_to: Mapped[str | None] = mapped_column(String(5))
+    set_by: Mapped[str] = mapped_column(String(40), default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Digest(Base):
+    """One digest message, an outbox row like an alert: made once per channel and due time (the
+    unique key keeps two workers from making it twice), claimed with a lease, marked sent with its ts."""
+
+    __tablename__ = "digests"
+    __table_args__ = (UniqueConstraint("channel_id", "due_at", name="uq_digest_channel_due"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel_id: Mapped[str] = mapped_column(String(40))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending | sent | failed
+    ts: Mapped[str | None] = mapped_column(String(40))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    not_before: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lease_owner: Mapped[str | None] = mapped_column(String(80))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Feedback(Base):
+    """A person's rating of one alert: 👍 (+1), 👎 (-1), or "wrong topic" (-1 with the topic named).
+    One per person and alert (a second click changes it); nothing is ever deleted because of it."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (UniqueConstraint("delivery_id", "user_id", name="uq_feedback_delivery_user"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"), index=True)
+    story_id: Mapped[int | None] = mapped_column(Integer)
+    channel_id: Mapped[str] = mapped_column(String(40))
+    user_id: Mapped[str] = mapped_column(String(40))
+    value: Mapped[int] = mapped_column(Integer)  # +1 | -1
+    wrong_topic: Mapped[str | None] = mapped_column(Text)  # the topic label said to be wrong
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class Tombstone(Base):
