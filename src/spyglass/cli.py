@@ -16,6 +16,7 @@ from spyglass import __version__
 from spyglass.admin import cmd_channels, cmd_db, cmd_feeds, cmd_sources, services_from, settings_from
 from spyglass.durations import format_duration
 from spyglass.errors import UserError
+from spyglass.reports import add_parsers as add_report_parsers
 
 if TYPE_CHECKING:
     from spyglass.delivery.digest import DigestReport
@@ -320,6 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--channel", metavar="C", help="send this channel's digest now, due or not (its schedule is kept)"
     )
     sp.set_defaults(func=cmd_digest)
+
+    add_report_parsers(sub, common)
 
     sp = sub.add_parser("db", parents=[common], help="database maintenance")
     dbs = sp.add_subparsers(dest="db_command", metavar="ACTION", required=True)

@@ -74,6 +74,7 @@ class AlertView:
     image: str = ""
     related: tuple[RelatedLink, ...] = ()
     update: bool = False  # a thread reply from the alert's own outlet: its republish, not other coverage
+    delivery_id: int | None = None  # the outbox row: its buttons (feedback, more like this) name it
 
 
 # Search snippets mark matched terms with these two control characters; the renderers turn them

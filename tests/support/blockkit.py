@@ -19,6 +19,10 @@ MAX_BUTTON_TEXT = 75
 MAX_URL = 3000
 MAX_ALT_TEXT = 2000
 MAX_ID = 255
+MAX_BUTTON_VALUE = 2000
+MAX_OVERFLOW_OPTIONS = 5
+MAX_OPTION_TEXT = 75
+MAX_OPTION_VALUE = 150
 
 
 def _check_text(obj: Any, where: str, limit: int, errors: list[str], kind: str | None = None) -> None:
@@ -46,6 +50,18 @@ def _check_element(el: Any, where: str, errors: list[str]) -> None:
             errors.append(f"{where}.url: missing or longer than {MAX_URL}")
         if len(str(el.get("action_id", ""))) > MAX_ID:
             errors.append(f"{where}.action_id: longer than {MAX_ID}")
+        if len(str(el.get("value", ""))) > MAX_BUTTON_VALUE:
+            errors.append(f"{where}.value: longer than {MAX_BUTTON_VALUE}")
+        if el.get("url") is None and not el.get("action_id"):
+            errors.append(f"{where}: a button without a url needs an action_id to be answered")
+    elif kind == "overflow":
+        options = el.get("options") or []
+        if not 1 <= len(options) <= MAX_OVERFLOW_OPTIONS:
+            errors.append(f"{where}.options: {len(options)} not in 1..{MAX_OVERFLOW_OPTIONS}")
+        for j, opt in enumerate(options):
+            _check_text(opt.get("text"), f"{where}.options[{j}].text", MAX_OPTION_TEXT, errors, "plain_text")
+            if not 1 <= len(str(opt.get("value", ""))) <= MAX_OPTION_VALUE:
+                errors.append(f"{where}.options[{j}].value: not 1..{MAX_OPTION_VALUE} characters")
     elif kind == "image":
         url = el.get("image_url")
         if not isinstance(url, str) or not url or len(url) > MAX_URL:

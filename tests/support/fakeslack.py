@@ -56,7 +56,8 @@ class FakeSlack:
         self.admins: set[str] = set()  # users.info says these users are workspace admins
         self.timezones: dict[str, str] = {}  # users.info `tz` per user
         self.user_channels: dict[str, list[str]] = {}  # users.conversations per user
-        self.uploads: dict[str, bytes] = {}  # file id -> the bytes POSTed to its upload URL
+        self.uploads: dict[str, bytes] = {}
+        self._method_errors: dict[str, str] = {}  # file id -> the bytes POSTed to its upload URL
         self._ts = 0
         self.latency = 0.0
         fake = self
@@ -107,6 +108,10 @@ class FakeSlack:
         was made (`posted`), or before (a request lost on the way in)."""
         self._lose[channel] = [posted] * times
 
+    def fail_method(self, method: str, error: str) -> None:
+        """Every call of ``method`` (e.g. files.getUploadURLExternal) answers this error."""
+        self._method_errors[method] = error
+
     def deny_history(self, error: str = "missing_scope") -> None:
         self._history_error = error
 
@@ -152,6 +157,15 @@ class FakeSlack:
         length = int(h.headers.get("Content-Length") or 0)
         raw = h.rfile.read(length) if length else b""
         ctype = h.headers.get("Content-Type", "")
+        if h.path.startswith("/upload/"):  # the file's bytes, as files.getUploadURLExternal's URL takes them
+            with self._lock:
+                self.uploads[h.path.removeprefix("/upload/")] = raw
+            h.send_response(200)
+            h.send_header("Content-Type", "text/plain")
+            h.send_header("Content-Length", "2")
+            h.end_headers()
+            h.wfile.write(b"OK")
+            return
         args: dict[str, Any]
         if "json" in ctype:
             args = json.loads(raw or b"{}")
@@ -167,10 +181,7 @@ class FakeSlack:
         if path.startswith("/response/"):
             status, body, headers = 200, {"ok": True}, dict[str, str]()
             method = "response_url"
-        elif path.startswith("/upload/"):
-            with self._lock:
-                self.uploads[path.removeprefix("/upload/")] = raw
-            status, body, headers, method = 200, {"ok": True}, dict[str, str](), "upload"
+
         else:
             method = path.removeprefix("/api/")
             status, body, headers = self._answer(method, args, token)
@@ -215,6 +226,8 @@ class FakeSlack:
             return 200, {"ok": True, "url": self.socket_url}, {}
         if token != TOKEN:
             return 200, {"ok": False, "error": "invalid_auth"}, {}
+        if method in self._method_errors:
+            return 200, {"ok": False, "error": self._method_errors[method]}, {}
         if method == "auth.test":
             return 200, {"ok": True, "team_id": "T1", "user_id": "UBOT", "bot_id": "BBOT", "team": "Test"}, {}
         if method in ("chat.postMessage", "chat.postEphemeral"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import itertools
+import json
 import socket
 import subprocess
 import time
@@ -69,6 +70,80 @@ def slash(
             return resp.status, resp.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode()
+
+
+def _post_signed(port: int, body: str, content_type: str) -> tuple[int, str]:
+    stamp = str(int(time.time()))
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/slack/events",
+        data=body.encode(),
+        method="POST",
+        headers={
+            "Content-Type": content_type,
+            "X-Slack-Request-Timestamp": stamp,
+            "X-Slack-Signature": sign(body, stamp),
+        },
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def click(
+    port: int,
+    slack: Any,
+    action: dict[str, Any],
+    *,
+    user: str = "U1",
+    channel: str = "C1",
+    message: dict[str, Any] | None = None,
+) -> str:
+    """A block_actions interaction, as Slack sends it when someone clicks a button or picks from a
+    menu on ``message`` (a message the stand-in accepted: its ts, text and blocks). Returns the id
+    whose response URL the app may answer at (`slack.reply(rid)`)."""
+    rid = f"act{next(_RIDS)}"
+    msg = message or {}
+    payload = {
+        "type": "block_actions",
+        "team": {"id": "T1"},
+        "user": {"id": user, "team_id": "T1"},
+        "api_app_id": "A1",
+        "container": {"type": "message", "message_ts": msg.get("ts", ""), "channel_id": channel},
+        "channel": {"id": channel},
+        "message": {
+            "type": "message",
+            "ts": msg.get("ts", ""),
+            "text": msg.get("text", ""),
+            "blocks": msg.get("blocks") or [],
+        },
+        "response_url": slack.response_url(rid),
+        "trigger_id": f"{next(_RIDS)}.trigger",
+        "actions": [{"block_id": "b1", "action_ts": str(time.time()), **action}],
+    }
+    status, body = _post_signed(
+        port, urllib.parse.urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded"
+    )
+    assert status == 200, (status, body)
+    return rid
+
+
+def event(port: int, inner: dict[str, Any]) -> None:
+    """An Events API callback (e.g. app_home_opened), signed."""
+    body = json.dumps(
+        {
+            "token": "x",
+            "team_id": "T1",
+            "api_app_id": "A1",
+            "type": "event_callback",
+            "event_id": f"Ev{next(_RIDS)}",
+            "event_time": int(time.time()),
+            "event": inner,
+        }
+    )
+    status, text = _post_signed(port, body, "application/json")
+    assert status == 200, (status, text)
 
 
 def command(port: int, slack: Any, text: str, **kw: Any) -> dict[str, Any]:

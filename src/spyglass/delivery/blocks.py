@@ -9,6 +9,7 @@ the only `<...>` sequences in the output are links to `safe_url` targets and `<!
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +21,10 @@ from slack_sdk.models.blocks import (
     ButtonElement,
     ContextBlock,
     ImageElement,
+    InteractiveElement,
     MarkdownTextObject,
+    Option,
+    OverflowMenuElement,
     PlainTextObject,
     SectionBlock,
 )
@@ -55,6 +59,12 @@ TOPICS_LIMIT = 500
 MAX_RELATED_LINE = 1200
 SNIPPET_LIMIT = 600
 UNTITLED = "(untitled story)"
+
+# Interactive elements' ids (slack/interactions.py answers them).
+FEEDBACK_UP, FEEDBACK_DOWN, ALERT_MENU = "feedback_up", "feedback_down", "alert_menu"
+FEEDBACK_BLOCK = "spyglass_feedback"  # the context line that acknowledges ratings, replaced on each one
+SHARE_SEARCH = "share_search"
+MENU_TOPICS = 4  # "Wrong topic: …" choices in an alert's menu (an overflow holds 5 options)
 
 
 def _utc(when: datetime) -> datetime:
@@ -189,8 +199,11 @@ def build_alert(view: AlertView, *, now: datetime | None = None) -> dict[str, An
         why = escape_clip(", ".join(f"“{r}”" for r in reasons), REASONS_LIMIT)
         blocks.append(_section(f"*Why it matched:* {why}"))
 
-    if story_url:
-        blocks.append(ActionsBlock(elements=[_button("Read story", story_url, "read_story")]))
+    actions: list[InteractiveElement] = [_button("Read story", story_url, "read_story")] if story_url else []
+    if view.delivery_id is not None:
+        actions.extend(feedback_elements(view.delivery_id, view.topics))
+    if actions:
+        blocks.append(ActionsBlock(elements=actions))
 
     lines, skipped = _related_lines(view)
     if lines:
@@ -200,6 +213,33 @@ def build_alert(view: AlertView, *, now: datetime | None = None) -> dict[str, An
             blocks.append(_section(f"{heading}\n{body}"))
 
     return {"text": text, "blocks": _json(blocks), "unfurl_links": False, "unfurl_media": False}
+
+
+def feedback_elements(delivery_id: int, topics: Sequence[str]) -> list[InteractiveElement]:
+    """👍 / 👎 buttons and a menu (wrong topic…, more like this), each naming the delivery. Plain
+    buttons rather than a `context_actions` block: those render only in some clients and surfaces."""
+    did = str(delivery_id)
+    options = [Option(text=PlainTextObject(text="More like this", emoji=True), value=f"more:{did}")]
+    for i, t in enumerate(topics[:MENU_TOPICS]):
+        name = plain(f"Wrong topic: {oneline(t)}", 75) or "Wrong topic"
+        options.append(Option(text=PlainTextObject(text=name, emoji=True), value=f"wrong:{did}:{i}"))
+    return [
+        ButtonElement(text=PlainTextObject(text="👍", emoji=True), action_id=FEEDBACK_UP, value=did),
+        ButtonElement(text=PlainTextObject(text="👎", emoji=True), action_id=FEEDBACK_DOWN, value=did),
+        OverflowMenuElement(action_id=ALERT_MENU, options=options),
+    ]
+
+
+def feedback_note(up: int, down: int, wrong: Sequence[str], by: str) -> dict[str, Any]:
+    """The line under a rated alert: the tally so far, and who rated last (a user id from Slack)."""
+    parts = [p for p in (f"👍 {up}" if up else "", f"👎 {down}" if down else "") if p]
+    if wrong:
+        parts.append("wrong topic: " + ", ".join(escape_clip(oneline(w), 80) for w in dict.fromkeys(wrong)))
+    who = f"<@{by}>" if re.fullmatch(r"[UW][A-Z0-9]{2,20}", by) else "everyone"
+    text = (
+        " · ".join(parts) + f" — thanks {who}, noted. Ratings tune what Spyglass matches; nothing is removed."
+    )
+    return _json([ContextBlock(elements=[MarkdownTextObject(text=text)], block_id=FEEDBACK_BLOCK)])[0]
 
 
 def build_reply(view: AlertView) -> dict[str, Any]:
@@ -229,9 +269,15 @@ def _code(text: str, limit: int = 200) -> str:
 
 
 def build_search_results(
-    query: str, hits: Sequence[SearchHit], *, total: int | None = None
+    query: str,
+    hits: Sequence[SearchHit],
+    *,
+    total: int | None = None,
+    share: str | None = None,
+    shared_by: str | None = None,
 ) -> dict[str, Any]:
-    """Ephemeral reply to a search: up to 10 hits, matched terms in bold."""
+    """Ephemeral reply to a search: up to 10 hits, matched terms in bold. ``share``: a Share button
+    whose value runs the search again for the channel; ``shared_by``: the user who shared it."""
     q = _code(query)
     shown = list(hits)[:MAX_HITS]
     if not shown:
@@ -251,6 +297,8 @@ def build_search_results(
     if count > len(shown):
         heading += f" (showing the top {len(shown)})"
     blocks: list[Block] = [_section(f"*{heading}*")]
+    if shared_by and re.fullmatch(r"[UW][A-Z0-9]{2,20}", shared_by):
+        blocks.insert(0, _context(f"Shared by <@{shared_by}> from Spyglass's history"))
     lines = [heading]
     for i, hit in enumerate(shown, 1):
         url = safe_url(hit.url)
@@ -273,6 +321,13 @@ def build_search_results(
         accessory = _button("Open", url, f"open_hit_{i}") if url else None
         blocks.append(_section("\n".join(p for p in parts if p), accessory))
         lines.append(f"{i}. {link(hit.url, oneline(hit.title) or UNTITLED, 150)}")
+    if share and len(share) <= 2000:
+        button = ButtonElement(
+            text=PlainTextObject(text="Share with the channel", emoji=True),
+            action_id=SHARE_SEARCH,
+            value=share,
+        )
+        blocks.append(ActionsBlock(elements=[button]))
     text = "\n".join(lines)
     if len(text) > 35000:  # far below Slack's 40k cap even with ten 3000-char URLs
         text = heading

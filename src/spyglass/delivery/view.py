@@ -56,4 +56,5 @@ def alert_view(s: Session, d: Delivery, story: StoryRow, *, alone: bool = False)
         image=story.image,
         related=tuple(related[:MAX_RELATED]),
         update=update,
+        delivery_id=d.id,
     )

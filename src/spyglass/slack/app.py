@@ -18,6 +18,7 @@ from slack_sdk.errors import SlackApiError
 
 from spyglass.service import Services
 from spyglass.slack.commands import Caller, handle
+from spyglass.slack.interactions import register as register_interactions
 
 log = logging.getLogger(__name__)
 LISTENER_THREADS = 16  # Bolt's default of 5 would 404 a sixth concurrent slow command
@@ -95,6 +96,20 @@ def user_zone(client: WebClient, user: str) -> str | None:
     return str(tz) if tz else None
 
 
+def upload_chart(client: WebClient, channel: str, data: bytes, title: str, comment: str) -> str | None:
+    """Post a PNG in ``channel`` (files_upload_v2: files.getUploadURLExternal, the bytes, then
+    files.completeUploadExternal); None when done, else Slack's reason."""
+    try:
+        client.files_upload_v2(
+            channel=channel, file=data, filename="spyglass-trends.png", title=title, initial_comment=comment
+        )
+    except SlackApiError as e:
+        return str(e.response.get("error") or "error")
+    except Exception as e:  # noqa: BLE001 - unreachable, a refused upload URL: the text table instead
+        return type(e).__name__
+    return None
+
+
 def _not_the_token_notice(record: logging.LogRecord) -> bool:
     # Bolt also reads SLACK_BOT_TOKEN from the environment and warns at every start that the client
     # we give it (made from the same token) wins. Nothing is wrong; keep it out of the log.
@@ -150,6 +165,7 @@ def build_app(svc: Services, client: WebClient, *, socket_mode: bool = False) ->
                 channel_check=partial(channel_problem, client),
                 is_admin=partial(workspace_admin, client),
                 user_zone=partial(user_zone, client),
+                upload=partial(upload_chart, client),
             ).message
         except Exception:
             log.exception("command failed: %r", text[:200])
@@ -168,12 +184,12 @@ def build_app(svc: Services, client: WebClient, *, socket_mode: bool = False) ->
     def link_button(ack: Ack) -> None:
         ack()
 
-    # Events a manifest with an App Home or channel events sends; acknowledged so Slack does not see
-    # 404s and back off. (Nothing to do for them yet.)
-    @app.event("app_home_opened")
+    # Events a manifest with channel events sends; acknowledged so Slack does not see 404s and back off.
     @app.event("member_joined_channel")
     def quiet_event(ack: Ack) -> None:
         ack()
+
+    register_interactions(app, svc)  # feedback, more like this, sharing, the Home tab
 
     @app.error
     def on_error(error: Exception, body: dict[str, Any]) -> None:

@@ -24,6 +24,7 @@ from spyglass.slack.reads import latest, list_topics, resolve_names, search, unk
 from spyglass.slack.reply import Reply, announce, notice
 from spyglass.slack.sources import AdminCheck, channel_choices, feed_command, mute_command, sources_command
 from spyglass.slack.timetable import UserZone, describe, digest_command, quiet_command
+from spyglass.slack.trends import Upload, trends_command
 from spyglass.store.db import StoreBusy
 from spyglass.store.schema import ChannelSettings, Delivery, Subscription
 from spyglass.text import strip_controls
@@ -86,6 +87,7 @@ class SlackLookups:
     channel_check: ChannelCheck | None = None
     is_admin: AdminCheck | None = None
     user_zone: UserZone | None = None
+    upload: Upload | None = None
 
 
 def handle(
@@ -96,11 +98,12 @@ def handle(
     channel_check: ChannelCheck | None = None,
     is_admin: AdminCheck | None = None,
     user_zone: UserZone | None = None,
+    upload: Upload | None = None,
 ) -> Reply:
     """Answer one `/spyglass` command. Writes wait at most COMMAND_WAIT for the database; if it stays
     busy they change nothing and say so."""
     try:
-        return _dispatch(svc, caller, text, SlackLookups(channel_check, is_admin, user_zone))
+        return _dispatch(svc, caller, text, SlackLookups(channel_check, is_admin, user_zone, upload))
     except StoreBusy:
         return notice(
             "Spyglass's database is busy with another job right now, so nothing was changed. "
@@ -139,6 +142,8 @@ def _dispatch(svc: Services, caller: Caller, text: str, ask: SlackLookups) -> Re
         return _said(*mute_command(svc, caller.channel_id, caller.user_id, rest, mute=verb == "mute"))
     if verb in ("digest", "digests"):
         return _said(*digest_command(svc, caller.channel_id, caller.user_id, rest, ask.user_zone))
+    if verb in ("trends", "trend"):
+        return trends_command(svc, caller.channel_id, caller.user_id, rest, ask.upload)
     if verb == "quiet":
         return _said(*quiet_command(svc, caller.channel_id, caller.user_id, rest, ask.user_zone))
     return notice(f"I don't know `{escape(verb[:40])}`. Here is what I can do:\n{HELP}")

@@ -76,7 +76,7 @@ def search(svc: Services, rest: str) -> Reply:
             return notice(unknown_message([q.topic], svc.topics))
         q.topic = topic.slug
     hits = run_search(svc.search, svc.store, q, limit=10)
-    return Reply(build_search_results(rest, hits))
+    return Reply(build_search_results(rest, hits, share=f"q:{rest}" if hits else None))
 
 
 def latest(svc: Services, rest: str) -> Reply:
