@@ -185,3 +185,19 @@ def test_a_huge_digest_stays_within_slacks_limits_and_counts_what_it_left_out() 
     assert note.startswith(f"…and {600 - listed} more stories") and "since:7d" in note
     assert 0 < listed < 600
     assert "+2 more" in str(blocks)  # a line names four outlets and counts the rest
+
+
+def test_a_digest_for_a_channel_that_is_gone_is_held_and_resume_sends_it(world: World) -> None:
+    world.say("subscribe face-recognition")
+    world.say("digest daily 09:00")
+    _stories(world, 2, "gone")
+    world.poll()
+    world.slack.fail_channel("CNEWS", "not_in_channel")
+    sent = _send(world, "--channel", "CNEWS")
+    assert sent.returncode == 1 and "1 failed" in sent.stderr
+    assert world.rows("SELECT status FROM digests") == [("held",)]
+    assert world.rows("SELECT count(*) FROM subscriptions WHERE paused_reason IS NOT NULL") == [(1,)]
+    world.slack.fail_channel("CNEWS", "")  # the app is invited back
+    assert "resumed alerts" in world.say("resume")
+    assert _send(world).returncode == 0
+    assert len(world.slack.posts("CNEWS")) == 1 and world.rows("SELECT status FROM digests") == [("sent",)]

@@ -35,6 +35,7 @@ from spyglass.store.migrate import current_revision, head_revision
 from spyglass.store.schema import Base, Meta
 from spyglass.store.search import PostgresSearch, parse_query
 from support.fakeslack import TOKEN, FakeSlack
+from support.feeds import distinct_story
 from support.feedserver import FeedServer
 
 WRAPPER = """
@@ -540,3 +541,47 @@ def test_prune_and_tombstones_on_postgres(pg_url: str, tmp_path: Path) -> None:
             s.execute(text("UPDATE sources SET etag = NULL, last_modified = NULL WHERE name = 'PgOld'"))
         assert poll(svc, "t").stored == 0  # the tombstone keeps it out
         assert int(retention.stats(svc.store)["size on disk (bytes)"]) > 0  # type: ignore[call-overload]
+
+
+def test_a_due_digest_is_made_and_sent_once_by_three_workers(pg_url: str, tmp_path: Path) -> None:
+    """Three workers reach the same due digest at once: one digests row, one message."""
+    from spyglass.clock import now_utc
+    from spyglass.delivery.digest import make_digests, send_digests
+    from spyglass.delivery.posters import SlackPoster, slack_client
+
+    with FakeSlack() as slack, FeedServer() as feeds:
+        items = [(*distinct_story(i, "dg"), pubdate()) for i in range(4)]
+        feeds.route("/f.xml", rss(items))
+        cfg = write_config(tmp_path, [("F", feeds.url("/f.xml"))])
+        svc = pg_services(cfg, pg_url, slack)
+        caller = Caller(team_id="T1", channel_id="CDIG", user_id="U1")
+        assert "subscribed" in handle(svc, caller, "subscribe face-recognition").message["text"]
+        assert "daily digest" in handle(svc, caller, "digest daily 09:00 tz=UTC").message["text"]
+        poll(svc, "w0")
+        with svc.store.session() as s:
+            s.execute(text("UPDATE channel_settings SET next_digest_at = now() - interval '1 minute'"))
+        barrier = threading.Barrier(3)
+        errors: list[BaseException] = []
+
+        def worker(n: int) -> None:
+            try:
+                barrier.wait()
+                make_digests(svc.store, now_utc())
+                send_digests(svc.store, SlackPoster(slack_client(TOKEN, slack.api_url), pacing=0), f"w{n}")
+            except BaseException as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert errors == []
+        assert len(slack.posts("CDIG")) == 1 and "4 new stories" in str(slack.posts("CDIG")[0]["blocks"])
+        with svc.store.session() as s:
+            assert s.execute(text("SELECT status, count(*) FROM digests GROUP BY status")).all() == [
+                ("sent", 1)
+            ]
+            assert s.execute(text("SELECT status, count(*) FROM deliveries GROUP BY status")).all() == [
+                ("sent", 4)
+            ]

@@ -97,7 +97,10 @@ class FakeSlack:
         return f"http://127.0.0.1:{self.port}/response/{rid}"
 
     def fail_channel(self, channel: str, error: str) -> None:
-        self._errors[channel] = error
+        if error:
+            self._errors[channel] = error
+        else:  # the channel works again (the app was invited back)
+            self._errors.pop(channel, None)
 
     def answer_html(self, channel: str) -> None:
         """Posts to `channel` get `200 text/html` (a proxy's or load balancer's page), not Slack's JSON."""

@@ -22,7 +22,7 @@ from spyglass.clock import now_utc
 from spyglass.delivery.digest_blocks import DigestLine, build_digest
 from spyglass.delivery.posters import Poster, Result
 from spyglass.store.db import Store
-from spyglass.store.schema import ChannelSettings, Delivery, Digest, StoryRow
+from spyglass.store.schema import ChannelSettings, Delivery, Digest, StoryRow, Subscription
 from spyglass.store.timetables import timetable_of
 
 log = logging.getLogger(__name__)
@@ -165,9 +165,16 @@ def send_digests(store: Store, poster: Poster, owner: str, *, channel: str | Non
                     report.stories += len(lines)
                     continue
                 digest.last_error = outcome.error
-                if outcome.result in (Result.REJECTED, Result.CHANNEL_GONE) and (
-                    digest.attempts >= defaults.MAX_ATTEMPTS or outcome.result is Result.CHANNEL_GONE
-                ):
+                if outcome.result is Result.CHANNEL_GONE:  # kept, like the channel's alerts: resume sends it
+                    digest.status = "held"
+                    s.execute(
+                        update(Subscription)
+                        .where(Subscription.channel_id == ch, Subscription.paused_reason.is_(None))
+                        .values(paused_reason=f"{outcome.error} (since {now:%Y-%m-%d %H:%M} UTC)")
+                    )
+                    report.failed += 1
+                    log.warning("digest %s for %s held: %s", did, ch, outcome.error)
+                elif outcome.result is Result.REJECTED and digest.attempts >= defaults.MAX_ATTEMPTS:
                     digest.status = "failed"
                     report.failed += 1
                     log.warning("digest %s for %s failed: %s", did, ch, outcome.error)

@@ -36,7 +36,7 @@ from spyglass.delivery.outcomes import hold_channel, retry_later
 from spyglass.delivery.posters import Poster, PostOutcome, Result
 from spyglass.delivery.view import alert_view
 from spyglass.store.db import Store
-from spyglass.store.schema import Cluster, Delivery, StoryRow, Subscription
+from spyglass.store.schema import Cluster, Delivery, Digest, StoryRow, Subscription
 
 log = logging.getLogger(__name__)
 
@@ -441,4 +441,9 @@ def resume_channel(store: Store, channel: str, *, quick: bool = False) -> int:
             .where(and_(Delivery.channel_id == channel, Delivery.status == "held"))
             .values(status="pending", not_before=None, lease_owner=None, lease_until=None)
         )
-        return int(getattr(res, "rowcount", 0) or 0)
+        digests = s.execute(
+            update(Digest)
+            .where(Digest.channel_id == channel, Digest.status == "held")
+            .values(status="pending", not_before=None, lease_owner=None, lease_until=None)
+        )
+        return int(getattr(res, "rowcount", 0) or 0) + int(getattr(digests, "rowcount", 0) or 0)
