@@ -119,3 +119,28 @@ def test_the_cli_writes_the_same_chart(
     table = capsys.readouterr().out.splitlines()
     assert "Face recognition" in table[0] and len(table) == 4 and table[-1].split()[1] == "3"
     assert main(["--config", str(world.cfg), "trends", "--weeks", "500"]) == 2
+
+
+def test_the_cli_shows_a_past_period(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    _with_alerts(world)
+    capsys.readouterr()
+    assert (
+        main(
+            [
+                "--config",
+                str(world.cfg),
+                "trends",
+                "face-recognition",
+                "--until",
+                "2020-01-31",
+                "--weeks",
+                "2",
+            ]
+        )
+        == 0
+    )
+    rows = capsys.readouterr().out.splitlines()[1:]
+    assert [r.split()[0] for r in rows] == ["2020-01-20", "2020-01-27"] and all(
+        r.split()[-1] == "0" for r in rows
+    )
+    assert main(["--config", str(world.cfg), "trends", "--until", "last tuesday"]) == 2

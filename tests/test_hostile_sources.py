@@ -481,3 +481,25 @@ def test_the_interval_counts_from_the_start_of_a_poll_so_a_slow_feed_keeps_its_s
     # The next scheduled fire, a few milliseconds before the exact interval, finds it due.
     monkeypatch.setattr(state, "now_utc", lambda: started + timedelta(seconds=29.99))
     assert state.claim(svc, ["Slow"], "test", only_due=True) == ["Slow"]
+
+
+def test_a_folder_larger_than_one_polls_limit_is_read_over_several_polls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MAX_FILES bounds the files read per poll; it must not hide the files sorted after the limit."""
+    from spyglass import defaults
+
+    monkeypatch.setattr(defaults, "MAX_FILES", 4)
+    monkeypatch.setattr("spyglass.sources.folder.MAX_FILES", 4)
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(10):
+        (folder / f"{i:02d}.md").write_text(
+            f"---\ntitle: Story number {i} about zebra{i} quokka{i}\noriginalUrl: https://folder.example/{i}\n"
+            f"publishedDateTime: 2026-11-30T10:00:00Z\n---\nBody {i} walrus{i} narwhal{i}.\n"
+        )
+    cfg = write_config(tmp_path, [{"name": "Many", "path": str(folder), "interval": "30s"}])
+    svc = services(cfg)
+    stored = [poll(svc, "test").stored for _ in range(4)]
+    assert stored == [4, 4, 2, 0]
+    assert len(stored_urls(svc, "Many")) == 10

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 from spyglass.admin import services_from
@@ -36,11 +36,18 @@ def cmd_trends(args: argparse.Namespace) -> int:
             raise UserError(
                 unknown_message(unknown, svc.topics).replace("`", "").replace("/spyglass", "spyglass")
             )
-    trend = weekly_counts(svc.store, topics, args.weeks, now_utc(), svc.topics)
+    until = now_utc()
+    if args.until:
+        try:
+            day = date.fromisoformat(args.until)
+        except ValueError:
+            raise UserError(f"--until {args.until!r} is not a date; write it like 2026-06-30") from None
+        until = datetime.combine(day, time.max, tzinfo=UTC)
+    trend = weekly_counts(svc.store, topics, args.weeks, until, svc.topics)
     if args.out:
         out = Path(args.out)
         try:
-            out.write_bytes(chart_png(trend))
+            out.write_bytes(chart_png(trend, running=not args.until))
         except OSError as e:
             raise UserError(f"cannot write {out}: {e.strerror}") from None
         print(
@@ -66,4 +73,7 @@ def add_parsers(
     sp.add_argument("topics", nargs="*", metavar="TOPIC", help="topics to show (default: the five busiest)")
     sp.add_argument("--weeks", type=int, default=12, help="how many weeks back (default 12)")
     sp.add_argument("--out", metavar="FILE.png", help="write the chart here instead of printing the table")
+    sp.add_argument(
+        "--until", metavar="YYYY-MM-DD", help="the last day shown (default: today), for past periods"
+    )
     sp.set_defaults(func=cmd_trends)

@@ -81,8 +81,8 @@ def table(trend: Trend) -> str:
     return "\n".join(lines)
 
 
-def chart_png(trend: Trend, title: str = "Stories per topic per week") -> bytes:
-    """A line chart of the trend as PNG bytes (matplotlib's Agg backend: no display needed)."""
+def chart_png(trend: Trend, title: str = "Stories per topic per week", *, running: bool = True) -> bytes:
+    """A stacked bar chart of the trend as PNG bytes (matplotlib's Agg backend: no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -92,15 +92,18 @@ def chart_png(trend: Trend, title: str = "Stories per topic per week") -> bytes:
 
     fig = Figure(figsize=CHART_SIZE, dpi=CHART_DPI)
     ax = fig.add_subplot()
+    # Stacked bars: sparse weeks read as clearly as busy ones, and a week's total is the bar's height.
     x = date2num([datetime.combine(w, datetime.min.time()) for w in trend.weeks])
+    bottom = [0] * len(trend.weeks)
     for name, values in trend.series.items():
-        ax.plot(x, values, marker="o", linewidth=2, label=name)
+        ax.bar(x, values, width=5.5, bottom=bottom, label=name, align="edge")
+        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
     ax.xaxis_date()
     ax.set_title(title)
     ax.set_ylabel("stories")
-    ax.set_xlabel("week beginning (Monday, UTC); the last week is still running")
+    ax.set_xlabel("week beginning (Monday, UTC)" + ("; the last week is still running" if running else ""))
     ax.set_ylim(bottom=0)
-    ax.grid(True, alpha=0.3)
+    ax.grid(True, axis="y", alpha=0.3)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     if trend.series:
         ax.legend(loc="upper left", fontsize="small")

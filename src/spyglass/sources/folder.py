@@ -55,7 +55,9 @@ def scan_folder(folder: Path, *, source: str, seen: Mapping[str, Seen], now: dat
         raise FolderError(f"folder {folder} does not exist or is not a directory")
     results: list[FileResult] = []
     paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file())
-    for path in paths[:MAX_FILES]:
+    for path in paths:
+        if len(results) >= MAX_FILES:  # the rest are read on the next polls, not never
+            break
         rel = path.relative_to(folder).as_posix()
         try:
             st = path.stat()
