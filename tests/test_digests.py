@@ -17,7 +17,7 @@ import pytest
 from spyglass.cli import main
 from support.blockkit import block_kit_problems
 from support.feeds import distinct_story
-from support.world import World, feed, serve_world
+from support.world import World, feed, serve_world, spawn
 
 
 @pytest.fixture
@@ -201,3 +201,48 @@ def test_a_digest_for_a_channel_that_is_gone_is_held_and_resume_sends_it(world: 
     assert "resumed alerts" in world.say("resume")
     assert _send(world).returncode == 0
     assert len(world.slack.posts("CNEWS")) == 1 and world.rows("SELECT status FROM digests") == [("sent",)]
+
+
+def test_switching_to_a_digest_takes_the_queued_alerts_and_their_replies_along(world: World) -> None:
+    world.say("subscribe face-recognition")
+    now = datetime.now(UTC)
+    start, end = (now - timedelta(hours=1)).strftime("%H:%M"), (now + timedelta(hours=2)).strftime("%H:%M")
+    world.say(f"quiet {start}-{end} tz=UTC")  # so the first copy's alert is still queued
+    title, url, text = distinct_story(1, "sw")
+    world.feeds.route("/config.xml", feed([((title, url, text), 600)]))
+    world.poll()
+    copy = (title + " (wire)", "https://other-outlet.example/sw/1", text)
+    world.rows("UPDATE sources SET next_attempt_at = NULL, etag = NULL, last_modified = NULL")
+    world.feeds.route("/config.xml", feed([(copy, 300), ((title, url, text), 600)]))
+    world.poll()
+    assert sorted(world.rows("SELECT kind, status FROM deliveries")) == [
+        ("alert", "pending"),
+        ("reply", "pending"),
+    ]
+    world.say("digest daily 09:00 tz=UTC")
+    assert sorted(world.rows("SELECT kind, status FROM deliveries")) == [
+        ("alert", "digest"),
+        ("reply", "digest"),
+    ]
+    assert _send(world, "--channel", "CNEWS").returncode == 0
+    (post,) = world.slack.posts("CNEWS")
+    assert "1 new story" in str(post["blocks"]) and str(post["blocks"]).count("/sw/1") == 1  # one line
+    assert world.rows("SELECT DISTINCT status, ts FROM deliveries") == [("sent", post["_ts"])]
+
+
+def test_spyglass_run_sends_a_due_digest_by_itself(world: World) -> None:
+    world.say("subscribe face-recognition")
+    world.say("digest daily 09:00")
+    _stories(world, 2, "run")
+    world.poll()
+    world.rows("UPDATE channel_settings SET next_digest_at = '2020-01-03 07:30:00.000000'")
+    port, proc = spawn(world.cfg, world.slack, "run")
+    try:
+        assert world.slack.wait_for(lambda: world.slack.posts("CNEWS"), timeout=40), (
+            "no digest from the worker"
+        )
+        (post,) = world.slack.posts("CNEWS")
+        assert "2 new stories" in str(post["blocks"])
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

@@ -246,6 +246,9 @@ class Outbox:
                 Delivery.kind == "alert",
             )
         )
+        if alert is not None and alert.status == "digest":  # its alert waits for a digest: so does it
+            d.status, d.lease_owner, d.lease_until = "digest", None, None
+            return None
         if alert is None or alert.status in ("failed", "held"):
             d.status = "skipped"
             d.last_error = "the original alert was not posted"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from spyglass.clock import now_utc
@@ -109,15 +109,13 @@ def _digest_on(
         row = _settings_row(s, channel, user)
         row.digest, row.digest_at, row.digest_day, row.tz = mode, at, day, name
         row.next_digest_at = timetable_of(row).next_digest(now)
-        # Alerts already queued here join the first digest rather than arriving one by one.
+        # Alerts already queued here join the first digest rather than arriving one by one, and so
+        # do the queued thread replies to them (their alert will have no thread of its own).
+        queued = (Delivery.channel_id == channel, Delivery.status == "pending", Delivery.lease_owner.is_(None))
+        clusters = select(Delivery.cluster_id).where(*queued, Delivery.kind == "alert")
         s.execute(
             update(Delivery)
-            .where(
-                Delivery.channel_id == channel,
-                Delivery.status == "pending",
-                Delivery.kind == "alert",
-                Delivery.lease_owner.is_(None),
-            )
+            .where(*queued, or_(Delivery.kind == "alert", Delivery.cluster_id.in_(clusters)))
             .values(status="digest")
         )
         table = timetable_of(row)
