@@ -97,7 +97,6 @@ def test_channel_error_pauses_that_channel_only(
 
     # Invited back and resumed: the held alerts go out, once each.
     slack.fail_channel("CBAD", "")
-    del slack._errors["CBAD"]
     assert "3 held" in str(handle(svc, Caller("T1", "CBAD", "U1"), "resume").message)
     Outbox(svc.store, make_poster(svc.settings)).drain(deadline=30)
     urls = [p["text"] for p in slack.posts("CBAD", top_level=True)]
