@@ -246,3 +246,21 @@ def test_spyglass_run_sends_a_due_digest_by_itself(world: World) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_list_and_spyglass_channels_show_the_channels_timetable(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world.say("subscribe face-recognition")
+    world.say("digest weekly thu 17:00 tz=Europe/Paris")
+    world.say("quiet 22:00-07:00")
+    _stories(world, 1, "ls")
+    world.poll()
+    listed = world.say("list")
+    assert "Delivery: a weekly digest on Thu at 17:00 (Europe/Paris)" in listed
+    assert "Quiet hours: 22:00–07:00 (Europe/Paris)" in listed
+    capsys.readouterr()
+    assert main(["--config", str(world.cfg), "channels"]) == 0
+    out = capsys.readouterr().out
+    assert "1 waiting for the digest" in out and "delivery: a weekly digest on Thu at 17:00" in out
+    assert "quiet hours: 22:00-07:00 (Europe/Paris)" in out

@@ -73,11 +73,13 @@ def cmd_channels(args: argparse.Namespace) -> int:
     """Each channel with subscriptions: what it follows, whether alerts are paused and why, its queue."""
     from sqlalchemy import func, select
 
-    from spyglass.store.schema import Delivery, Subscription
+    from spyglass.store.schema import ChannelSettings, Delivery, Subscription
+    from spyglass.store.timetables import timetable_of
 
     svc = services_from(args)
     with svc.store.read() as s:
         subs = list(s.scalars(select(Subscription).order_by(Subscription.channel_id, Subscription.id)))
+        timetable = {r.channel_id: r for r in s.scalars(select(ChannelSettings))}
         queue = {
             (ch, st): n
             for ch, st, n in s.execute(
@@ -101,11 +103,16 @@ def cmd_channels(args: argparse.Namespace) -> int:
         )
         counts = ", ".join(
             f"{queue[(channel, st)]} {st}"
-            for st in ("sent", "pending", "held", "failed")
+            for st in ("sent", "pending", "digest", "held", "failed")
             if queue.get((channel, st))
-        )
+        ).replace(" digest", " waiting for the digest")
         if counts:
             print(f"    alerts: {counts}")
+        row = timetable.get(channel)
+        if row is not None and row.digest != "off":
+            print(f"    delivery: {timetable_of(row).describe()}")
+        if row is not None and row.quiet_from:
+            print(f"    quiet hours: {row.quiet_from}-{row.quiet_to} ({row.tz})")
         if paused:
             print(f"    paused: {paused}; invite the app back, then /spyglass resume in the channel")
     return 0

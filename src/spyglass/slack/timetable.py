@@ -111,7 +111,11 @@ def _digest_on(
         row.next_digest_at = timetable_of(row).next_digest(now)
         # Alerts already queued here join the first digest rather than arriving one by one, and so
         # do the queued thread replies to them (their alert will have no thread of its own).
-        queued = (Delivery.channel_id == channel, Delivery.status == "pending", Delivery.lease_owner.is_(None))
+        queued = (
+            Delivery.channel_id == channel,
+            Delivery.status == "pending",
+            Delivery.lease_owner.is_(None),
+        )
         clusters = select(Delivery.cluster_id).where(*queued, Delivery.kind == "alert")
         s.execute(
             update(Delivery)
