@@ -690,6 +690,48 @@ def _outbox_db(tmp: Path, name: str, channels: int, per_channel: int) -> Any:
     return store
 
 
+def _bench_console(quick: bool, tmp: Path) -> None:
+    """The console (the default without a Slack token): the outbox drain against printing the same
+    alerts' text in a loop, which is the floor for any console delivery."""
+    from sqlalchemy import select
+
+    from spyglass.delivery.console import render_alert
+    from spyglass.delivery.outbox import Outbox
+    from spyglass.delivery.posters import ConsolePoster
+    from spyglass.delivery.view import alert_view
+    from spyglass.store.schema import Delivery, StoryRow
+
+    n = 1000 if quick else 4000  # one a minute: all within max_age (72 h)
+    log(f"[7] delivery: {n} console alerts")
+    store = _outbox_db(tmp, "console.db", 1, n)
+    with store.read() as s:
+        pairs = s.execute(select(Delivery, StoryRow).join(StoryRow, StoryRow.id == Delivery.story_id)).all()
+        views = [alert_view(s, d, st, alone=True) for d, st in pairs]
+    sink = io.StringIO()
+    t0 = time.perf_counter()
+    for v in views:
+        sink.write(render_alert(v) + "\n\n")
+    floor = n / (time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    rep = Outbox(store, ConsolePoster(io.StringIO())).drain(deadline=300)
+    dt = time.perf_counter() - t0
+    store.dispose()
+    assert rep.sent == n, rep
+    rate = n / dt
+    record(
+        "7 delivery",
+        "console drain",
+        rate,
+        "alerts/s",
+        floor,
+        "rendering the same alerts' text in a loop",
+        rate / floor,
+        "≥ 2,000 alerts/s",
+        rate >= 2000,
+        f"{n} alerts in {dt:.2f}s",
+    )
+
+
 def bench_delivery(quick: bool, tmp: Path) -> None:
     from spyglass.delivery.outbox import Outbox
     from spyglass.delivery.posters import SlackPoster, slack_client
@@ -724,6 +766,8 @@ def bench_delivery(quick: bool, tmp: Path) -> None:
             rate >= 50,
             f"{total} posts in {dt:.2f}s",
         )
+
+    _bench_console(quick, tmp)
 
     n = 3 if quick else 5
     log(f"[7] delivery: {channels} channels × {n} alerts, Slack's 1 post/s/channel enforced, pacing 1.0")

@@ -268,9 +268,10 @@ class Outbox:
         the batch again on the next run: at least once, as everywhere."""
         with self.store.session() as s, s.no_autoflush:
             rows = s.scalars(select(Delivery).where(Delivery.id.in_(ids)).order_by(Delivery.id)).all()
-            # The batch's stories in one query (the session keeps them for _prepare's lookups); and
-            # stories alone in their cluster (most alerts) have no related coverage to look up.
-            s.scalars(select(StoryRow).where(StoryRow.id.in_({d.story_id for d in rows}))).all()
+            # The batch's stories in one query, held here: the session's identity map only keeps
+            # objects something refers to, and _prepare's lookups must find them there. Stories alone
+            # in their cluster (most alerts) have no related coverage to look up.
+            _loaded = s.scalars(select(StoryRow).where(StoryRow.id.in_({d.story_id for d in rows}))).all()
             clusters = select(Cluster.id, Cluster.size).where(Cluster.id.in_({d.cluster_id for d in rows}))
             sizes = {cid: size for cid, size in s.execute(clusters)}
             posted: dict[tuple[int, str], str] = {}  # (cluster, channel) -> ts of alerts posted here

@@ -34,7 +34,7 @@ def alert_view(s: Session, d: Delivery, story: StoryRow, *, alone: bool = False)
         related = [RelatedLink(t, u, p) for t, u, p in others if u not in known] + [
             r for r in related if r.url not in in_thread
         ]
-    else:  # a reply from the alert's own outlet is its republish: "Updated by", not "Also covered by"
+    elif d.kind == "reply":  # a reply from the alert's own outlet is its republish: "Updated by"
         first = s.scalar(
             select(StoryRow.provider_domain)
             .join(Delivery, Delivery.story_id == StoryRow.id)
