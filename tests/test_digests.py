@@ -264,3 +264,25 @@ def test_list_and_spyglass_channels_show_the_channels_timetable(
     out = capsys.readouterr().out
     assert "1 waiting for the digest" in out and "delivery: a weekly digest on Thu at 17:00" in out
     assert "quiet hours: 22:00-07:00 (Europe/Paris)" in out
+
+
+def test_a_digest_whose_answer_was_lost_is_found_in_the_channel_not_posted_twice(world: World) -> None:
+    world.say("subscribe face-recognition")
+    world.say("digest daily 09:00")
+    _stories(world, 2, "lost")
+    world.poll()
+    world.slack.lose_answers("CNEWS", posted=True)  # Slack makes the post, the answer never arrives
+    first = _send(world, "--channel", "CNEWS")
+    assert (
+        first.returncode == 0 and "0 digest(s) sent" in first.stderr and "1 to be tried again" in first.stderr
+    )
+    assert len(world.slack.messages["CNEWS"]) == 1
+    assert world.rows("SELECT status, unconfirmed_at IS NOT NULL FROM digests") == [("pending", 1)]
+    world.rows("UPDATE digests SET not_before = NULL")
+    second = _send(world)
+    assert second.returncode == 0 and "1 digest(s) sent" in second.stderr
+    assert len(world.slack.messages["CNEWS"]) == 1  # found by its metadata, not posted again
+    assert len(world.slack.calls("conversations.history")) == 1
+    (ts,) = world.rows("SELECT ts FROM digests")[0]
+    assert ts == world.slack.messages["CNEWS"][0]["ts"]
+    assert world.rows("SELECT DISTINCT status, ts FROM deliveries") == [("sent", ts)]

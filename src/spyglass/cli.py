@@ -113,7 +113,12 @@ def cmd_digest(args: argparse.Namespace) -> int:
         f"spyglass: {report.sent} digest(s) sent carrying {report.stories} stor"
         f"{'y' if report.stories == 1 else 'ies'}"
         + (f", {report.failed} failed (see the log)" if report.failed else "")
-        + ("" if report.sent or report.failed else " (none was due, or nothing was waiting for one)"),
+        + (f", {report.deferred} to be tried again later ({report.deferred_why})" if report.deferred else "")
+        + (
+            ""
+            if report.sent or report.failed or report.deferred
+            else " (none was due, or nothing was waiting for one)"
+        ),
         file=sys.stderr,
     )
     return 1 if report.failed else 0

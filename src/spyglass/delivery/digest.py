@@ -9,6 +9,7 @@ rule as alerts (outbox.py). An empty digest is not sent: a quiet day makes no me
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from spyglass import defaults
 from spyglass.clock import now_utc
 from spyglass.delivery.digest_blocks import DigestLine, build_digest
-from spyglass.delivery.posters import Poster, Result
+from spyglass.delivery.posters import METADATA_TYPE, Poster, PostOutcome, Result
 from spyglass.store.db import Store
 from spyglass.store.schema import ChannelSettings, Delivery, Digest, StoryRow, Subscription
 from spyglass.store.timetables import timetable_of
@@ -33,6 +34,8 @@ class DigestReport:
     made: int = 0
     sent: int = 0
     failed: int = 0
+    deferred: int = 0  # to be tried again (an outage, a rate limit, a lost answer)
+    deferred_why: str = ""
     stories: int = 0
 
 
@@ -140,45 +143,71 @@ def send_digests(store: Store, poster: Poster, owner: str, *, channel: str | Non
     report = DigestReport()
     while ids := _claim(store, owner, channel):
         for did in ids:
-            ch, since, lines = digest_lines(store, did)
-            message = build_digest(lines, since=since, now=now_utc())
-            outcome = poster.post_message(ch, message)
-            now = now_utc()
-            with store.session() as s:
-                digest = s.get(Digest, did)
-                assert digest is not None
-                digest.lease_owner = digest.lease_until = None
-                digest.attempts += 1
-                if outcome.result is Result.SENT:
-                    digest.status, digest.ts, digest.sent_at, digest.last_error = (
-                        "sent",
-                        outcome.ts,
-                        now,
-                        None,
-                    )
-                    s.execute(
-                        update(Delivery)
-                        .where(Delivery.digest_id == did)
-                        .values(status="sent", ts=outcome.ts, sent_at=now, lease_owner=None, lease_until=None)
-                    )
-                    report.sent += 1
-                    report.stories += len(lines)
-                    continue
-                digest.last_error = outcome.error
-                if outcome.result is Result.CHANNEL_GONE:  # kept, like the channel's alerts: resume sends it
-                    digest.status = "held"
-                    s.execute(
-                        update(Subscription)
-                        .where(Subscription.channel_id == ch, Subscription.paused_reason.is_(None))
-                        .values(paused_reason=f"{outcome.error} (since {now:%Y-%m-%d %H:%M} UTC)")
-                    )
-                    report.failed += 1
-                    log.warning("digest %s for %s held: %s", did, ch, outcome.error)
-                elif outcome.result is Result.REJECTED and digest.attempts >= defaults.MAX_ATTEMPTS:
-                    digest.status = "failed"
-                    report.failed += 1
-                    log.warning("digest %s for %s failed: %s", did, ch, outcome.error)
-                else:  # an outage, a rate limit or a refused token: later
-                    wait = outcome.retry_after or min(900.0, 30.0 * 2 ** min(digest.attempts, 5))
-                    digest.not_before = now + timedelta(seconds=wait)
+            _send_one(store, poster, did, report)
     return report
+
+
+def digest_key(digest_id: int, channel: str) -> str:
+    """Names a digest in its message's metadata, as `delivery_key` names an alert."""
+    return f"digest-{digest_id}:{hashlib.sha256(channel.encode()).hexdigest()[:12]}"
+
+
+def _send_one(store: Store, poster: Poster, did: int, report: DigestReport) -> None:
+    ch, since, lines = digest_lines(store, did)
+    key = digest_key(did, ch)
+    with store.read() as s:
+        unconfirmed = s.scalar(select(Digest.unconfirmed_at).where(Digest.id == did))
+    # The last attempt got no answer: it may be in the channel. Look before posting again.
+    found = poster.find(ch, key, None, unconfirmed.timestamp()).ts if unconfirmed else ""
+    started = now_utc()
+    if found:
+        outcome = PostOutcome(Result.SENT, ts=found)
+    else:
+        message = build_digest(lines, since=since, now=started)
+        message["metadata"] = {"event_type": METADATA_TYPE, "event_payload": {"delivery": key}}
+        outcome = poster.post_message(ch, message)
+    _record(store, did, ch, outcome, started, len(lines), report)
+
+
+def _record(
+    store: Store, did: int, ch: str, outcome: PostOutcome, started: datetime, n: int, report: DigestReport
+) -> None:
+    now = now_utc()
+    with store.session() as s:
+        digest = s.get(Digest, did)
+        assert digest is not None
+        digest.lease_owner = digest.lease_until = None
+        digest.attempts += 1
+        if outcome.result is Result.SENT:
+            digest.status, digest.ts, digest.sent_at = "sent", outcome.ts, now
+            digest.last_error = digest.unconfirmed_at = None
+            s.execute(
+                update(Delivery)
+                .where(Delivery.digest_id == did)
+                .values(status="sent", ts=outcome.ts, sent_at=now, lease_owner=None, lease_until=None)
+            )
+            report.sent += 1
+            report.stories += n
+            return
+        digest.last_error = outcome.error
+        if outcome.result is Result.CHANNEL_GONE:  # kept, like the channel's alerts: resume sends it
+            digest.status = "held"
+            s.execute(
+                update(Subscription)
+                .where(Subscription.channel_id == ch, Subscription.paused_reason.is_(None))
+                .values(paused_reason=f"{outcome.error} (since {now:%Y-%m-%d %H:%M} UTC)")
+            )
+            report.failed += 1
+            log.warning("digest %s for %s held: %s", did, ch, outcome.error)
+        elif outcome.result is Result.REJECTED and digest.attempts >= defaults.MAX_ATTEMPTS:
+            digest.status = "failed"
+            report.failed += 1
+            log.warning("digest %s for %s failed: %s", did, ch, outcome.error)
+        else:  # an outage, a rate limit, a refused token, a lost answer: later
+            if outcome.result is Result.LOST:  # the earliest unanswered attempt bounds the check's window
+                digest.unconfirmed_at = digest.unconfirmed_at or started
+            wait = outcome.retry_after or min(900.0, 30.0 * 2 ** min(digest.attempts, 5))
+            digest.not_before = now + timedelta(seconds=wait)
+            report.deferred += 1
+            report.deferred_why = outcome.error
+            log.warning("digest %s for %s: %s; trying again in %ds", did, ch, outcome.error, wait)

@@ -250,6 +250,8 @@ class Digest(Base):
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set when a post went out but its answer never came: the next attempt looks for it first.
+    unconfirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Feedback(Base):
