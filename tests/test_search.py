@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -118,7 +121,7 @@ def test_bad_queries_say_why(raw: str, error: str) -> None:
 
 def test_only_the_newest_window_is_ranked(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Ranking is confined to the newest RANK_WINDOW matches: an old perfect match gives way to new ones."""
-    from spyglass.store import search as search_mod
+    from spyglass.store import query as search_mod
 
     store = open_store(db_url)
     add(store, [("Iris scanners iris iris", "iris iris iris", [], 30)])
@@ -174,3 +177,71 @@ def test_since_means_the_same_units_as_the_config(since: str, seconds: int) -> N
 def test_impossible_since_is_one_clear_line(since: str) -> None:
     with pytest.raises(QueryError, match="not understood"):
         parse_query(f"drones since:{since}")
+
+
+QUERIES = [
+    "face recognition",
+    "facial recognition",  # a synonym
+    "licence",  # a spelling variant
+    '"number plate recognition"',
+    "counter*",
+    "drones topic:drones",
+    "cameras since:2d",
+    "spyware council",  # nothing has both: any word then
+    "teleportation",
+]
+
+
+@pytest.mark.parametrize("raw", QUERIES)
+def test_the_cli_quick_path_answers_exactly_as_the_full_search(db_url: str, raw: str) -> None:
+    """`spyglass search` on SQLite skips SQLAlchemy (store/quicksearch.py); the store's own search is
+    the reference it must agree with, hit for hit (a second implementation, compared)."""
+    from spyglass.store.quicksearch import quick_search
+    from spyglass.store.search import search as run_search
+
+    store = open_store(db_url)
+    add(store, STORIES)
+    # Syndicated copies, so that cluster folding is compared too.
+    add(store, [(STORIES[0][0] + " ", STORIES[0][1], ["face-recognition"], 2)] * 1)
+    q = parse_query(raw)
+    quick = quick_search(db_url, q, limit=10)
+    assert quick is not None
+    full = run_search(SqliteSearch(store), store, q, limit=10)
+    assert [(h.story_id, h.title, h.snippet, h.others) for h in quick] == [
+        (h.story_id, h.title, h.snippet, h.others) for h in full
+    ]
+    assert [round(h.score, 6) for h in quick] == [round(h.score, 6) for h in full]
+
+
+def test_the_quick_path_steps_aside_where_it_cannot_answer(db_url: str, tmp_path: Path) -> None:
+    from spyglass.store.quicksearch import quick_search
+
+    q = parse_query("face")
+    assert (
+        quick_search(f"sqlite:///{tmp_path / 'missing.db'}", q) is None
+    )  # no file: the full path creates it
+    assert quick_search("postgresql+psycopg://x@127.0.0.1/db", q) is None
+    old = tmp_path / "old.db"
+    engine = make_engine(f"sqlite:///{old}", migrate=False)
+    upgrade(engine, "0008")
+    engine.dispose()
+    assert quick_search(f"sqlite:///{old}", q) is None  # an older schema: the full path migrates it
+    store = open_store(db_url)
+    add(store, STORIES)
+    assert quick_search(db_url, parse_query("topic:drones")) is None  # filters alone: the latest
+
+
+def test_spyglass_search_does_not_import_sqlalchemy(db_url: str, tmp_path: Path) -> None:
+    store = open_store(db_url)
+    add(store, STORIES)
+    store.dispose()
+    cfg = tmp_path / "spyglass.toml"
+    cfg.write_text(f'[storage]\nurl = "{db_url}"\n')
+    probe = (
+        "import sys; from spyglass.cli import main; "
+        f"rc = main(['--config', {str(cfg)!r}, 'search', 'face', 'recognition']); "
+        "print('SQLALCHEMY' if 'sqlalchemy' in sys.modules else 'NONE', rc)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "Cleveland" in out.stdout and out.stdout.strip().endswith("NONE 0")

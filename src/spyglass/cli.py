@@ -197,10 +197,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     from spyglass.delivery.console import render_search
-    from spyglass.store.search import QueryError, parse_query
-    from spyglass.store.search import search as run_search
+    from spyglass.store.query import QueryError, parse_query
+    from spyglass.store.quicksearch import quick_search
 
-    svc = services_from(args)
+    settings = settings_from(args)
     raw = " ".join(args.query)
     try:
         q = parse_query(raw)
@@ -211,7 +211,14 @@ def cmd_search(args: argparse.Namespace) -> int:
             "give some words to search for, e.g. spyglass search facial recognition, or a filter "
             "alone for the latest: spyglass search topic:drones"
         )
-    hits = run_search(svc.search, svc.store, q, limit=args.limit)
+    # A SQLite history at the current schema is searched without SQLAlchemy (store/quicksearch.py);
+    # anything else takes the full path, which migrates and explains.
+    hits = quick_search(settings.database_url, q, limit=args.limit)
+    if hits is None:
+        from spyglass.store.search import search as run_search
+
+        svc = services_from(args)
+        hits = run_search(svc.search, svc.store, q, limit=args.limit)
     print(render_search(raw, hits))
     return 0
 

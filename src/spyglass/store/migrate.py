@@ -7,19 +7,20 @@ compared with the newest migration file's revision (files are named `NNNN_….py
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
+from spyglass.store.revision import MIGRATIONS, head_revision
+
 if TYPE_CHECKING:
     from alembic.config import Config
 
-MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_LOCK = 7_262_533_001  # advisory lock id: one migrator at a time across workers
-_REVISION_FILE = re.compile(r"^(\d{4})_\w+\.py$")
+
+
+__all__ = ["MIGRATIONS", "head_revision"]
 
 
 def alembic_config() -> Config:
@@ -28,14 +29,6 @@ def alembic_config() -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     return cfg
-
-
-def head_revision() -> str:
-    """The newest migration's revision, from the file names (no Alembic import)."""
-    revisions = [
-        m.group(1) for p in (MIGRATIONS / "versions").iterdir() if (m := _REVISION_FILE.match(p.name))
-    ]
-    return max(revisions)
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -1,123 +1,34 @@
 """Full-text search over the story history, behind one interface for SQLite FTS5 and PostgreSQL.
-
-Query language (what `/spyglass search` and `spyglass search` accept): words (all must match,
-inflections fold via stemming), "quoted phrases", a trailing * for prefixes, `topic:SLUG` and
-`since:7d`. Raw user input never reaches the FTS engine: every token is quoted, so `C++` or
-`ANPR-equipped` cannot be a syntax error. If all words together find nothing, any word may match.
+The query language and SQLite's statements are in `store/query.py` (no SQLAlchemy there).
 
 Speed: ranking every match of a common term at a million stories costs ~1 s in FTS5, so only the
-newest RANK_WINDOW matches are ranked (news search favours the recent anyway).
+newest RANK_WINDOW matches are ranked (news search favours the recent anyway). If all words
+together find nothing, any word may match.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
 from sqlalchemy import func, select, text
 
-from spyglass.clock import now_utc
-from spyglass.defaults import MAX_QUERY, MAX_QUERY_TERMS
-from spyglass.durations import DurationError, parse_duration
-from spyglass.errors import QueryError
 from spyglass.models import HIT_END, HIT_START, SearchHit
 from spyglass.store.db import Store
+from spyglass.store.query import (
+    RANK_WINDOW,
+    TOPIC_FILTER,
+    Query,
+    QueryError,
+    fold_clusters,
+    fts5_expr,
+    hit,
+    parse_query,
+    sqlite_statements,
+    variants,
+)
 from spyglass.store.schema import StoryRow, StoryTopic
-from spyglass.topics.forms import spelling_variants
 
-RANK_WINDOW = 500
-_TOKEN = re.compile(r'(-?)(\w+):("[^"]*"|\S+)|"([^"]*)"|(\S+)')
-_WORD = re.compile(r"\w+", re.U)
-
-
-@dataclass
-class Query:
-    terms: list[str] = field(default_factory=list)  # single words; "word*" marks a prefix
-    phrases: list[list[str]] = field(default_factory=list)
-    topic: str | None = None
-    since: datetime | None = None
-
-    @property
-    def empty(self) -> bool:
-        """No words: nothing to rank by (filters alone list the newest stories instead)."""
-        return not self.terms and not self.phrases
-
-    @property
-    def filters_only(self) -> bool:
-        return self.empty and (self.topic is not None or self.since is not None)
-
-
-def parse_query(raw: str, *, now: datetime | None = None) -> Query:
-    raw = (raw or "").strip()
-    if len(raw) > MAX_QUERY:
-        raise QueryError(f"that query is {len(raw)} characters; keep it under {MAX_QUERY}")
-    now = now or now_utc()
-    q = Query()
-    for m in _TOKEN.finditer(raw):
-        neg, key, value, phrase, bare = m.groups()
-        if key is not None:
-            k = key.lower()
-            v = value.strip('"')
-            if k == "topic":
-                q.topic = v.lower()
-            elif k == "since":
-                try:
-                    q.since = now - timedelta(seconds=parse_duration(v))
-                except DurationError:
-                    raise QueryError(
-                        f"since:{v} is not understood; use e.g. since:24h, since:7d, since:4w, "
-                        "since:3mo (at most 50y)"
-                    ) from None
-            else:  # "word:word" that is not a filter: search it as words
-                q.terms.extend(w.lower() for w in _WORD.findall(m.group(0)))
-            continue
-        if phrase is not None:
-            words = [w.lower() for w in _WORD.findall(phrase)]
-            if len(words) == 1:
-                q.terms.append(words[0])
-            elif words:
-                q.phrases.append(words)
-            continue
-        assert bare is not None
-        prefix = bare.endswith("*")
-        words = [w.lower() for w in _WORD.findall(bare)]
-        if prefix and words and len(words[-1]) >= 2:
-            words[-1] += "*"
-        q.terms.extend(words)
-    q.terms = list(dict.fromkeys(q.terms))[:MAX_QUERY_TERMS]
-    q.phrases = q.phrases[:MAX_QUERY_TERMS]
-    return q
-
-
-# Words people use interchangeably in this field; stemming alone does not join them.
-_SYNONYMS: dict[str, tuple[str, ...]] = {
-    "facial": ("face",),
-    "face": ("facial",),
-    "faces": ("facial",),
-    "licence": ("license",),
-    "license": ("licence",),
-    "anpr": ("alpr",),
-    "alpr": ("anpr",),
-    "cctv": ("camera",),
-    "uav": ("drone",),
-    "uavs": ("drone",),
-    "drone": ("uav",),
-    "bodycam": ("body",),
-    "bodycams": ("body",),
-    "stingray": ("imsi",),
-    "imsi": ("stingray",),
-}
-
-
-def variants(word: str) -> list[str]:
-    """The word, its other spellings (-ise/-ize, licence/license: the table topics use) and field synonyms."""
-    if word.endswith("*"):
-        return [word]
-    out = [word, *sorted(spelling_variants(word) - {word})]
-    out.extend(_SYNONYMS.get(word, ()))
-    return list(dict.fromkeys(out))
+__all__ = ["Query", "QueryError", "parse_query", "search", "search_backend", "SqliteSearch", "PostgresSearch"]
 
 
 class SearchBackend(Protocol):
@@ -142,33 +53,7 @@ def search(backend: SearchBackend, store: Store, q: Query, limit: int = 10) -> l
                 .group_by(StoryRow.cluster_id)
             ).all()
         )
-    out: list[SearchHit] = []
-    seen: set[int] = set()
-    for h in hits:
-        cluster = cluster_of.get(h.story_id)
-        if cluster is None or cluster in seen:
-            continue
-        seen.add(cluster)
-        out.append(replace(h, others=max(0, int(sizes.get(cluster, 1)) - 1)))
-        if len(out) == limit:
-            break
-    return out
-
-
-def _fts5_expr(q: Query, joiner: str) -> str:
-    parts = []
-    for t in q.terms:
-        if t.endswith("*"):
-            parts.append(f'"{t[:-1]}"*')
-        else:
-            alts = [f'"{v}"' for v in variants(t)]
-            parts.append(alts[0] if len(alts) == 1 else "(" + " OR ".join(alts) + ")")
-    parts.extend('"' + " ".join(p) + '"' for p in q.phrases)
-    return f" {joiner} ".join(parts)
-
-
-# `topic:` filters through the story_topics index (one row per story and topic it matched).
-_TOPIC_FILTER = "EXISTS (SELECT 1 FROM story_topics t WHERE t.story_id = {story} AND t.slug = :topic)"
+    return fold_clusters(hits, cluster_of, sizes, limit)
 
 
 class SqliteSearch:
@@ -176,47 +61,20 @@ class SqliteSearch:
         self.store = store
 
     def _run(self, expr: str, q: Query, limit: int) -> list[SearchHit]:
-        filters, params = [], {"expr": expr, "window": RANK_WINDOW, "limit": limit}
-        if q.topic:
-            filters.append(_TOPIC_FILTER.format(story="s.id"))
-            params["topic"] = q.topic
-        if q.since:
-            filters.append("s.published_at >= :since")
-            params["since"] = q.since.strftime("%Y-%m-%d %H:%M:%S")
-        where = (" AND " + " AND ".join(filters)) if filters else ""
-        # 1. The window: the newest RANK_WINDOW matches. FTS5 walks its doclists by rowid, newest first,
-        #    and stops at the window (CROSS JOIN keeps the FTS table as the outer loop when filtering).
-        join = "CROSS JOIN stories s ON s.id = stories_fts.rowid" if filters else ""
-        window_sql = f"""
-            SELECT min(id) FROM (
-                SELECT stories_fts.rowid AS id FROM stories_fts {join}
-                WHERE stories_fts MATCH :expr {where}
-                ORDER BY stories_fts.rowid DESC LIMIT :window)
-        """
-        # 2. bm25 on that window only. The window is exactly the matches (passing the filters) with
-        #    rowid >= its oldest id, and a rowid range is a constraint FTS5 applies inside the index,
-        #    so ranking never touches older matches (an IN (subquery) on rowid would scan them all).
-        rank_sql = f"""
-            SELECT s.id, s.title, s.original_url, s.provider, s.published_at,
-                   snippet(stories_fts, 1, char(2), char(3), '…', 24) AS snip,
-                   bm25(stories_fts, 4.0, 1.0) AS score
-            FROM stories_fts CROSS JOIN stories s ON s.id = stories_fts.rowid
-            WHERE stories_fts MATCH :expr AND stories_fts.rowid >= :lo {where}
-            ORDER BY score LIMIT :limit
-        """
+        window_sql, rank_sql, params = sqlite_statements(expr, q, limit)
         with self.store.reader.connect() as conn:
             lo = conn.execute(text(window_sql), params).scalar()
             if lo is None:
                 return []
             rows = conn.execute(text(rank_sql), {**params, "lo": lo}).all()
-        return [_hit(r[0], r[1], r[2], r[3], r[4], r[5], -float(r[6])) for r in rows]
+        return [hit(r[0], r[1], r[2], r[3], r[4], r[5], -float(r[6])) for r in rows]
 
     def search(self, q: Query, limit: int = 10) -> list[SearchHit]:
         if q.empty:
             return latest(self.store, q, limit) if q.filters_only else []
-        hits = self._run(_fts5_expr(q, "AND"), q, limit)
+        hits = self._run(fts5_expr(q, "AND"), q, limit)
         if not hits and len(q.terms) + len(q.phrases) > 1:
-            hits = self._run(_fts5_expr(q, "OR"), q, limit)
+            hits = self._run(fts5_expr(q, "OR"), q, limit)
         return hits
 
 
@@ -240,7 +98,7 @@ class PostgresSearch:
             },
         )
         if q.topic:
-            filters.append(_TOPIC_FILTER.format(story="stories.id"))
+            filters.append(TOPIC_FILTER.format(story="stories.id"))
             params["topic"] = q.topic
         if q.since:
             filters.append("published_at >= :since")
@@ -264,7 +122,7 @@ class PostgresSearch:
         """
         with self.store.reader.connect() as conn:
             rows = conn.execute(text(sql), params).all()
-        return [_hit(r[0], r[1], r[2], r[3], r[4], r[5], float(r[6])) for r in rows]
+        return [hit(r[0], r[1], r[2], r[3], r[4], r[5], float(r[6])) for r in rows]
 
     def search(self, q: Query, limit: int = 10) -> list[SearchHit]:
         if q.empty:
@@ -273,25 +131,6 @@ class PostgresSearch:
         if not hits and len(q.terms) + len(q.phrases) > 1:
             hits = self._run(self._tsquery(q, "|"), q, limit)
         return hits
-
-
-def _hit(
-    sid: int, title: str, url: str, provider: str, published: object, snip: str | None, score: float
-) -> SearchHit:
-    if isinstance(published, str):
-        published = datetime.fromisoformat(published)
-    assert isinstance(published, datetime)
-    if published.tzinfo is None:
-        published = published.replace(tzinfo=timezone.utc)
-    return SearchHit(
-        story_id=sid,
-        title=title,
-        url=url,
-        provider=provider or "",
-        published=published,
-        snippet=snip or "",
-        score=score,
-    )
 
 
 def latest(store: Store, q: Query, limit: int = 10) -> list[SearchHit]:
@@ -314,7 +153,7 @@ def latest(store: Store, q: Query, limit: int = 10) -> list[SearchHit]:
     stmt = stmt.order_by(StoryRow.published_at.desc(), StoryRow.id.desc()).limit(limit)
     with store.read() as s:
         rows = s.execute(stmt).all()
-    return [_hit(r[0], r[1], r[2], r[3], r[4], _lead(r[5]), 0.0) for r in rows]
+    return [hit(r[0], r[1], r[2], r[3], r[4], _lead(r[5]), 0.0) for r in rows]
 
 
 def _lead(summary: str | None, words: int = 30) -> str:
