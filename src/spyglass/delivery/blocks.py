@@ -85,11 +85,11 @@ def date_token(when: datetime, fmt: str = "{date_short_pretty} {time}") -> str:
     return f"<!date^{ts}^{fmt}|{fallback_time(when)}>"
 
 
-def _section(text: str, accessory: BlockElement | None = None) -> SectionBlock:
+def section_block(text: str, accessory: BlockElement | None = None) -> SectionBlock:
     return SectionBlock(text=MarkdownTextObject(text=text[:MAX_SECTION_TEXT]), accessory=accessory)
 
 
-def _context(text: str) -> ContextBlock:
+def context_block(text: str) -> ContextBlock:
     return ContextBlock(elements=[MarkdownTextObject(text=text)])
 
 
@@ -101,7 +101,7 @@ def _button(text: str, url: str, action_id: str) -> ButtonElement:
     )
 
 
-def _json(blocks: Sequence[Block]) -> list[dict[str, Any]]:
+def blocks_json(blocks: Sequence[Block]) -> list[dict[str, Any]]:
     """The blocks as Slack's JSON, each checked against Slack's limits by the SDK on the way.
 
     The SDK sorts keys alphabetically (a section's image `accessory` before its `text`); the text
@@ -191,13 +191,13 @@ def build_alert(view: AlertView, *, now: datetime | None = None) -> dict[str, An
     accessory = None
     if image_url:
         accessory = ImageElement(image_url=image_url, alt_text=plain(title, MAX_ALT_TEXT) or "image")
-    blocks.append(_section(f"{head}\n{summary}" if summary else head, accessory))
-    blocks.append(_context(" · ".join(context)))
+    blocks.append(section_block(f"{head}\n{summary}" if summary else head, accessory))
+    blocks.append(context_block(" · ".join(context)))
 
     reasons = [oneline(readable_phrase(r)) for r in view.reasons if oneline(readable_phrase(r))]
     if reasons:
         why = escape_clip(", ".join(f"“{r}”" for r in reasons), REASONS_LIMIT)
-        blocks.append(_section(f"*Why it matched:* {why}"))
+        blocks.append(section_block(f"*Why it matched:* {why}"))
 
     actions: list[InteractiveElement] = [_button("Read story", story_url, "read_story")] if story_url else []
     if view.delivery_id is not None:
@@ -210,9 +210,9 @@ def build_alert(view: AlertView, *, now: datetime | None = None) -> dict[str, An
         heading = "*Also covered by:*"
         body = _join_bullets(lines, MAX_SECTION_TEXT - len(heading) - 1, skipped)
         if body:
-            blocks.append(_section(f"{heading}\n{body}"))
+            blocks.append(section_block(f"{heading}\n{body}"))
 
-    return {"text": text, "blocks": _json(blocks), "unfurl_links": False, "unfurl_media": False}
+    return {"text": text, "blocks": blocks_json(blocks), "unfurl_links": False, "unfurl_media": False}
 
 
 def feedback_elements(delivery_id: int, topics: Sequence[str]) -> list[InteractiveElement]:
@@ -239,7 +239,7 @@ def feedback_note(up: int, down: int, wrong: Sequence[str], by: str) -> dict[str
     text = (
         " · ".join(parts) + f" — thanks {who}, noted. Ratings tune what Spyglass matches; nothing is removed."
     )
-    return _json([ContextBlock(elements=[MarkdownTextObject(text=text)], block_id=FEEDBACK_BLOCK)])[0]
+    return blocks_json([ContextBlock(elements=[MarkdownTextObject(text=text)], block_id=FEEDBACK_BLOCK)])[0]
 
 
 def build_reply(view: AlertView) -> dict[str, Any]:
@@ -252,15 +252,15 @@ def build_reply(view: AlertView) -> dict[str, Any]:
     text = f"{lead}: {link(view.url, title, TITLE_LABEL_LIMIT)}"
     url = safe_url(view.url)
     if len(text) <= MAX_SECTION_TEXT:
-        blocks: list[Block] = [_section(text)]
+        blocks: list[Block] = [section_block(text)]
     else:  # a very long URL: title in the section, the link on a button
-        blocks = [_section(f"{lead}: {label(title, TITLE_LABEL_LIMIT)}")]
+        blocks = [section_block(f"{lead}: {label(title, TITLE_LABEL_LIMIT)}")]
         if url:
             blocks.append(ActionsBlock(elements=[_button("Read story", url, "read_story")]))
     summary = escape_clip(oneline(view.summary), 300)
     if summary:
-        blocks.append(_context(summary))
-    return {"text": text, "blocks": _json(blocks), "unfurl_links": False, "unfurl_media": False}
+        blocks.append(context_block(summary))
+    return {"text": text, "blocks": blocks_json(blocks), "unfurl_links": False, "unfurl_media": False}
 
 
 def _code(text: str, limit: int = 200) -> str:
@@ -289,16 +289,16 @@ def build_search_results(
         return {
             "response_type": "ephemeral",
             "text": f"{what} {tip}",
-            "blocks": _json([_section(f"{what}\n{tip}")]),
+            "blocks": blocks_json([section_block(f"{what}\n{tip}")]),
         }
     count = total if total is not None and total >= len(shown) else len(shown)
     noun, verb = ("story", "matches") if count == 1 else ("stories", "match")
     heading = f"{count} {noun} {verb} `{q}`" if q else f"{count} {noun}"
     if count > len(shown):
         heading += f" (showing the top {len(shown)})"
-    blocks: list[Block] = [_section(f"*{heading}*")]
+    blocks: list[Block] = [section_block(f"*{heading}*")]
     if shared_by and re.fullmatch(r"[UW][A-Z0-9]{2,20}", shared_by):
-        blocks.insert(0, _context(f"Shared by <@{shared_by}> from Spyglass's history"))
+        blocks.insert(0, context_block(f"Shared by <@{shared_by}> from Spyglass's history"))
     lines = [heading]
     for i, hit in enumerate(shown, 1):
         url = safe_url(hit.url)
@@ -319,7 +319,7 @@ def build_search_results(
         if snippet:
             parts.append(snippet)
         accessory = _button("Open", url, f"open_hit_{i}") if url else None
-        blocks.append(_section("\n".join(p for p in parts if p), accessory))
+        blocks.append(section_block("\n".join(p for p in parts if p), accessory))
         lines.append(f"{i}. {link(hit.url, oneline(hit.title) or UNTITLED, 150)}")
     if share and len(share) <= 2000:
         button = ButtonElement(
@@ -331,7 +331,7 @@ def build_search_results(
     text = "\n".join(lines)
     if len(text) > 35000:  # far below Slack's 40k cap even with ten 3000-char URLs
         text = heading
-    return {"response_type": "ephemeral", "text": text, "blocks": _json(blocks)}
+    return {"response_type": "ephemeral", "text": text, "blocks": blocks_json(blocks)}
 
 
 def build_notice(text: str) -> dict[str, Any]:
@@ -351,5 +351,5 @@ def build_notice(text: str) -> dict[str, Any]:
         chunk.append(line)
     if chunk:
         chunks.append("\n".join(chunk))
-    blocks = [_section(c) for c in chunks if c.strip()]
-    return {"response_type": "ephemeral", "text": text, "blocks": _json(blocks)}
+    blocks = [section_block(c) for c in chunks if c.strip()]
+    return {"response_type": "ephemeral", "text": text, "blocks": blocks_json(blocks)}

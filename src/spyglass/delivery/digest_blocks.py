@@ -16,10 +16,10 @@ from spyglass.delivery.blocks import (
     MAX_BLOCKS,
     MAX_SECTION_TEXT,
     UNTITLED,
-    _context,
-    _json,
-    _section,
+    blocks_json,
+    context_block,
     date_token,
+    section_block,
 )
 from spyglass.delivery.mrkdwn import escape_clip, link, oneline
 
@@ -80,21 +80,21 @@ def build_digest(lines: Sequence[DigestLine], *, since: datetime | None, now: da
     n = len(lines)
     noun = "story" if n == 1 else "stories"
     period = f" since {date_token(since, '{date_short_pretty} {time}')}" if since else ""
-    blocks: list[Block] = [_section(f"*Spyglass digest:* {n} new {noun}{period}")]
+    blocks: list[Block] = [section_block(f"*Spyglass digest:* {n} new {noun}{period}")]
     sections, shown = _sections(lines, MAX_BLOCKS - 2)  # room for the heading and the overflow note
-    blocks.extend(_section(text) for text in sections)
+    blocks.extend(section_block(text) for text in sections)
     if shown < n:
         days = max(1, math.ceil((now - since).total_seconds() / 86400)) if since else 1
         rest = n - shown
         blocks.append(
-            _context(
+            context_block(
                 f"…and {rest} more {'story' if rest == 1 else 'stories'} this time: "
                 f"`/spyglass search since:{days}d` lists them."
             )
         )
     return {
         "text": f"Spyglass digest: {n} new {noun}",
-        "blocks": _json(blocks),
+        "blocks": blocks_json(blocks),
         "unfurl_links": False,
         "unfurl_media": False,
     }

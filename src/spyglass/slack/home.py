@@ -24,7 +24,7 @@ from slack_sdk.models.blocks import (
 from sqlalchemy import or_, select
 
 from spyglass.clock import now_utc
-from spyglass.delivery.blocks import UNTITLED, _context, _json, _section, date_token
+from spyglass.delivery.blocks import UNTITLED, blocks_json, context_block, date_token, section_block
 from spyglass.delivery.mrkdwn import escape_clip, link, oneline
 from spyglass.service import Services
 from spyglass.sources.state import ago, health
@@ -149,7 +149,7 @@ def build_home(svc: Services, channels: Sequence[str] | None, user_created: Sequ
     mine = [c for c in (channels if channels is not None else user_created) if c in posting]
     blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text="Spyglass"))]
     blocks.append(
-        _section(
+        section_block(
             "Surveillance-technology news, once per story, in the channels that follow it. "
             "In a channel: `/spyglass subscribe face-recognition`, `/spyglass digest daily 09:00`, "
             "`/spyglass search WORDS`."
@@ -163,21 +163,21 @@ def build_home(svc: Services, channels: Sequence[str] | None, user_created: Sequ
     lines = (
         _channel_lines(svc, shown) if shown else ["None yet. Run `/spyglass subscribe TOPIC` in a channel."]
     )
-    blocks.append(_section(heading))
-    blocks.extend(_section(line) for line in lines)
+    blocks.append(section_block(heading))
+    blocks.extend(section_block(line) for line in lines)
     if len(mine) > MAX_CHANNELS:
-        blocks.append(_context(f"…and {len(mine) - MAX_CHANNELS} more channels"))
+        blocks.append(context_block(f"…and {len(mine) - MAX_CHANNELS} more channels"))
     blocks.append(DividerBlock())
     alerts = _last_alerts(svc, mine) if mine else []
     blocks.append(
-        _section("*Latest alerts in your channels*\n" + ("\n".join(alerts) if alerts else "None yet."))
+        section_block("*Latest alerts in your channels*\n" + ("\n".join(alerts) if alerts else "None yet."))
     )
     blocks.append(DividerBlock())
     failing, total = _failing(svc)
     if failing:
-        blocks.append(_section("*Sources with problems*\n" + "\n".join(failing)))
+        blocks.append(section_block("*Sources with problems*\n" + "\n".join(failing)))
     else:
-        blocks.append(_section(f"*Sources:* all {total} are being read without errors."))
+        blocks.append(section_block(f"*Sources:* all {total} are being read without errors."))
     blocks.append(
         ActionsBlock(
             elements=[
@@ -186,7 +186,7 @@ def build_home(svc: Services, channels: Sequence[str] | None, user_created: Sequ
             ]
         )
     )
-    return {"type": "home", "blocks": _json(blocks)[:MAX_HOME_BLOCKS]}
+    return {"type": "home", "blocks": blocks_json(blocks)[:MAX_HOME_BLOCKS]}
 
 
 def publish_home(svc: Services, client: WebClient, user: str) -> None:
