@@ -40,6 +40,20 @@ def _element(message: dict[str, Any], kind: str) -> dict[str, Any]:
     raise AssertionError(f"no {kind} in {message['blocks']}")
 
 
+def press(
+    world: World, message: dict[str, Any], action: str, value: str, *, user: str, channel: str = "CNEWS"
+) -> str:
+    """A click on one of ``message``'s buttons, as Slack sends it; the id of its response URL."""
+    button = {"action_id": action, "type": "button", "value": value}
+    return click(world.port, world.slack, button, user=user, channel=channel, message=message)
+
+
+def choose(world: World, message: dict[str, Any], value: str, *, user: str) -> str:
+    """A choice from an alert's overflow menu."""
+    picked = {"action_id": "alert_menu", "type": "overflow", "selected_option": {"value": value}}
+    return click(world.port, world.slack, picked, user=user, channel="CNEWS", message=message)
+
+
 def _updates(world: World) -> list[dict[str, Any]]:
     return [c["args"] for c in world.slack.calls("chat.update") if c["ok"]]
 
@@ -48,14 +62,7 @@ def test_every_alert_can_be_rated_and_the_rating_is_acknowledged_in_place(world:
     first = _alerts(world)[0]
     assert block_kit_problems(first["blocks"]) == []
     up = _element(first, "feedback_up")
-    rid = click(
-        world.port,
-        world.slack,
-        {"action_id": "feedback_up", "type": "button", "value": up["value"]},
-        user="UANN1",
-        channel="CNEWS",
-        message=first,
-    )
+    rid = press(world, first, "feedback_up", up["value"], user="UANN1")
     assert world.slack.wait_for(lambda: _updates(world))
     update = _updates(world)[-1]
     assert update["channel"] == "CNEWS" and update["ts"] == first["ts"]
@@ -75,33 +82,12 @@ def test_every_alert_can_be_rated_and_the_rating_is_acknowledged_in_place(world:
 def test_a_second_click_changes_the_rating_and_wrong_topic_names_the_topic(world: World) -> None:
     first = _alerts(world)[0]
     did = _element(first, "feedback_down")["value"]
-    click(
-        world.port,
-        world.slack,
-        {"action_id": "feedback_down", "type": "button", "value": did},
-        user="UBEN1",
-        channel="CNEWS",
-        message=first,
-    )
-    click(
-        world.port,
-        world.slack,
-        {"action_id": "feedback_up", "type": "button", "value": did},
-        user="UCAT1",
-        channel="CNEWS",
-        message=first,
-    )
+    press(world, first, "feedback_down", did, user="UBEN1")
+    press(world, first, "feedback_up", did, user="UCAT1")
     assert world.slack.wait_for(lambda: len(_updates(world)) == 2)
     menu = _element(first, "overflow")
     wrong = next(o["value"] for o in menu["options"] if o["text"]["text"].startswith("Wrong topic"))
-    click(
-        world.port,
-        world.slack,
-        {"action_id": "alert_menu", "type": "overflow", "selected_option": {"value": wrong}},
-        user="UBEN1",
-        channel="CNEWS",
-        message=first,
-    )
+    choose(world, first, wrong, user="UBEN1")
     assert world.slack.wait_for(lambda: len(_updates(world)) == 3)
     assert sorted(world.rows("SELECT user_id, value, wrong_topic FROM feedback")) == [
         ("UBEN1", -1, "Face recognition"),
@@ -114,14 +100,7 @@ def test_a_second_click_changes_the_rating_and_wrong_topic_names_the_topic(world
 def test_a_button_copied_to_another_channel_rates_nothing(world: World) -> None:
     first = _alerts(world, 1)[0]
     did = _element(first, "feedback_up")["value"]
-    rid = click(
-        world.port,
-        world.slack,
-        {"action_id": "feedback_up", "type": "button", "value": did},
-        user="UDAN1",
-        channel="COTHER",
-        message=first,
-    )
+    rid = press(world, first, "feedback_up", did, user="UDAN1", channel="COTHER")
     answer = world.slack.reply(rid)
     assert answer is not None and "no longer in Spyglass's history" in answer["text"]
     assert world.rows("SELECT count(*) FROM feedback") == [(0,)]
@@ -133,14 +112,7 @@ def test_spyglass_feedback_shows_the_phrases_that_draw_thumbs_down(
     alerts = _alerts(world)
     for i, (msg, user) in enumerate(zip(alerts, ["UEVE1", "UFAY1", "UGUS1"], strict=True)):
         action = "feedback_down" if i < 2 else "feedback_up"
-        click(
-            world.port,
-            world.slack,
-            {"action_id": action, "type": "button", "value": _element(msg, action)["value"]},
-            user=user,
-            channel="CNEWS",
-            message=msg,
-        )
+        press(world, msg, action, _element(msg, action)["value"], user=user)
     assert world.slack.wait_for(lambda: len(_updates(world)) == 3)
     capsys.readouterr()
     assert main(["--config", str(world.cfg), "feedback", "--since", "7d"]) == 0
@@ -158,14 +130,7 @@ def test_more_like_this_answers_privately_and_sharing_posts_to_the_channel(world
     first = _alerts(world)[0]
     menu = _element(first, "overflow")
     more = next(o["value"] for o in menu["options"] if o["text"]["text"] == "More like this")
-    rid = click(
-        world.port,
-        world.slack,
-        {"action_id": "alert_menu", "type": "overflow", "selected_option": {"value": more}},
-        user="UHAL1",
-        channel="CNEWS",
-        message=first,
-    )
+    rid = choose(world, first, more, user="UHAL1")
     answer = world.slack.reply(rid)
     assert answer is not None and answer["response_type"] == "ephemeral"
     assert block_kit_problems(answer["blocks"]) == []
@@ -174,14 +139,7 @@ def test_more_like_this_answers_privately_and_sharing_posts_to_the_channel(world
     assert "news.example/fb/1" in listed and "news.example/fb/2" in listed  # the other two stories
     assert "news.example/fb/0" not in listed, others  # not the alert's own story
     share = _element(answer, "share_search")
-    rid2 = click(
-        world.port,
-        world.slack,
-        {"action_id": "share_search", "type": "button", "value": share["value"]},
-        user="UHAL1",
-        channel="CNEWS",
-        message={"ts": "", "blocks": answer["blocks"]},
-    )
+    rid2 = press(world, {"ts": "", "blocks": answer["blocks"]}, "share_search", share["value"], user="UHAL1")
     shared = world.slack.reply(rid2)
     assert shared is not None and shared["response_type"] == "in_channel"
     assert "Shared by <@UHAL1>" in str(shared["blocks"]) and "news.example/fb/1" in str(shared["blocks"])

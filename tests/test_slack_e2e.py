@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -195,10 +196,7 @@ def _answers(port: int) -> bool:
 
 def test_link_button_clicks_are_acknowledged(world: dict) -> None:
     """Slack sends an interaction for URL buttons too; an unacknowledged one shows the user a warning."""
-    import urllib.parse
-    import urllib.request
-
-    from support.slackreq import sign
+    from support.slackreq import post_signed
 
     payload = {
         "type": "block_actions",
@@ -221,19 +219,8 @@ def test_link_button_clicks_are_acknowledged(world: dict) -> None:
         "response_url": world["slack"].response_url("btn"),
     }
     body = urllib.parse.urlencode({"payload": json.dumps(payload)})
-    ts = str(int(time.time()))
-    req = urllib.request.Request(
-        f"http://127.0.0.1:{world['port']}/slack/events",
-        data=body.encode(),
-        method="POST",
-        headers={
-            "Content-Type": "application/x-www-form-urlencoded",
-            "X-Slack-Request-Timestamp": ts,
-            "X-Slack-Signature": sign(body, ts),
-        },
-    )
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        assert resp.status == 200
+    status, _ = post_signed(world["port"], body, "application/x-www-form-urlencoded")
+    assert status == 200
 
 
 def test_slacks_retry_of_a_handled_command_does_not_act_twice(world: dict) -> None:

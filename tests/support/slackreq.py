@@ -50,8 +50,31 @@ def slash(
         "trigger_id": trigger_id,
     }
     body = urllib.parse.urlencode(form)
-    stamp = str(ts if ts is not None else int(time.time()))
-    sig = sign(body, stamp, secret)
+    retried = {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "timeout"} if retry else {}
+    return post_signed(
+        port,
+        body,
+        "application/x-www-form-urlencoded",
+        stamp=ts,
+        secret=secret,
+        bad_signature=bad_signature,
+        headers=retried,
+    )
+
+
+def post_signed(
+    port: int,
+    body: str,
+    content_type: str,
+    *,
+    stamp: int | None = None,
+    secret: str = SECRET,
+    bad_signature: bool = False,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, str]:
+    """POST ``body`` to the app's /slack/events, signed as Slack signs it; (status, body)."""
+    when = str(stamp if stamp is not None else int(time.time()))
+    sig = sign(body, when, secret)
     if bad_signature:
         sig = sig[:-4] + "0000"
     req = urllib.request.Request(
@@ -59,29 +82,10 @@ def slash(
         data=body.encode(),
         method="POST",
         headers={
-            "Content-Type": "application/x-www-form-urlencoded",
-            "X-Slack-Request-Timestamp": stamp,
-            "X-Slack-Signature": sig,
-            **({"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "timeout"} if retry else {}),
-        },
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return resp.status, resp.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-
-
-def _post_signed(port: int, body: str, content_type: str) -> tuple[int, str]:
-    stamp = str(int(time.time()))
-    req = urllib.request.Request(
-        f"http://127.0.0.1:{port}/slack/events",
-        data=body.encode(),
-        method="POST",
-        headers={
             "Content-Type": content_type,
-            "X-Slack-Request-Timestamp": stamp,
-            "X-Slack-Signature": sign(body, stamp),
+            "X-Slack-Request-Timestamp": when,
+            "X-Slack-Signature": sig,
+            **(headers or {}),
         },
     )
     try:
@@ -122,7 +126,7 @@ def click(
         "trigger_id": f"{next(_RIDS)}.trigger",
         "actions": [{"block_id": "b1", "action_ts": str(time.time()), **action}],
     }
-    status, body = _post_signed(
+    status, body = post_signed(
         port, urllib.parse.urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded"
     )
     assert status == 200, (status, body)
@@ -142,7 +146,7 @@ def event(port: int, inner: dict[str, Any]) -> None:
             "event": inner,
         }
     )
-    status, text = _post_signed(port, body, "application/json")
+    status, text = post_signed(port, body, "application/json")
     assert status == 200, (status, text)
 
 

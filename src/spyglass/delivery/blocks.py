@@ -9,7 +9,6 @@ the only `<...>` sequences in the output are links to `safe_url` targets and `<!
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -35,6 +34,7 @@ from spyglass.delivery.mrkdwn import (
     escape_clip,
     label,
     link,
+    mention,
     oneline,
     oneline_markers,
     other_outlets,
@@ -235,7 +235,7 @@ def feedback_note(up: int, down: int, wrong: Sequence[str], by: str) -> dict[str
     parts = [p for p in (f"👍 {up}" if up else "", f"👎 {down}" if down else "") if p]
     if wrong:
         parts.append("wrong topic: " + ", ".join(escape_clip(oneline(w), 80) for w in dict.fromkeys(wrong)))
-    who = f"<@{by}>" if re.fullmatch(r"[UW][A-Z0-9]{2,20}", by) else "everyone"
+    who = mention(by) or "everyone"
     text = (
         " · ".join(parts) + f" — thanks {who}, noted. Ratings tune what Spyglass matches; nothing is removed."
     )
@@ -297,8 +297,9 @@ def build_search_results(
     if count > len(shown):
         heading += f" (showing the top {len(shown)})"
     blocks: list[Block] = [section_block(f"*{heading}*")]
-    if shared_by and re.fullmatch(r"[UW][A-Z0-9]{2,20}", shared_by):
-        blocks.insert(0, context_block(f"Shared by <@{shared_by}> from Spyglass's history"))
+    who = mention(shared_by or "")
+    if who:
+        blocks.insert(0, context_block(f"Shared by {who} from Spyglass's history"))
     lines = [heading]
     for i, hit in enumerate(shown, 1):
         url = safe_url(hit.url)

@@ -21,9 +21,10 @@ from sqlalchemy.exc import IntegrityError
 from spyglass import defaults
 from spyglass.clock import now_utc
 from spyglass.delivery.digest_blocks import DigestLine, build_digest
+from spyglass.delivery.outcomes import pause_subscriptions
 from spyglass.delivery.posters import METADATA_TYPE, Poster, PostOutcome, Result
 from spyglass.store.db import Store
-from spyglass.store.schema import ChannelSettings, Delivery, Digest, StoryRow, Subscription
+from spyglass.store.schema import ChannelSettings, Delivery, Digest, StoryRow
 from spyglass.store.timetables import timetable_of
 
 log = logging.getLogger(__name__)
@@ -192,11 +193,7 @@ def _record(
         digest.last_error = outcome.error
         if outcome.result is Result.CHANNEL_GONE:  # kept, like the channel's alerts: resume sends it
             digest.status = "held"
-            s.execute(
-                update(Subscription)
-                .where(Subscription.channel_id == ch, Subscription.paused_reason.is_(None))
-                .values(paused_reason=f"{outcome.error} (since {now:%Y-%m-%d %H:%M} UTC)")
-            )
+            pause_subscriptions(s, ch, outcome.error, now)
             report.failed += 1
             log.warning("digest %s for %s held: %s", did, ch, outcome.error)
         elif outcome.result is Result.REJECTED and digest.attempts >= defaults.MAX_ATTEMPTS:

@@ -26,6 +26,14 @@ _ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
 _HOST = re.compile(r"^[A-Za-z0-9.\-_~:\[\]]+$")
 
 
+_USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
+
+
+def mention(user_id: str) -> str | None:
+    """`<@U123>` for something shaped like a Slack user id, else None (so no text can become a ping)."""
+    return f"<@{user_id}>" if _USER_ID.fullmatch(user_id or "") else None
+
+
 def escape(text: str, *, keep_markers: bool = False) -> str:
     """Escape untrusted text for a mrkdwn field: `&`, `<`, `>` become entities; controls and bidi
     overrides are removed (HIT_START/HIT_END survive only when `keep_markers` is set); a feed's own

@@ -23,12 +23,7 @@ def hold_channel(
     """The channel cannot be posted to: pause its subscriptions and hold its queue (nothing is
     lost; `/spyglass resume` releases it). Returns the notes for whoever subscribed."""
     d.status = "held"
-    active = (Subscription.channel_id == channel, Subscription.paused_reason.is_(None))
-    # Whoever subscribed hears of it once, when the channel is first paused.
-    subscribers = set(s.scalars(select(Subscription.created_by).where(*active)))
-    s.execute(
-        update(Subscription).where(*active).values(paused_reason=f"{error} (since {now:%Y-%m-%d %H:%M} UTC)")
-    )
+    subscribers = pause_subscriptions(s, channel, error, now)
     # Everything else queued for this channel waits with it instead of failing one by one.
     s.execute(
         update(Delivery)
@@ -37,6 +32,17 @@ def hold_channel(
     )
     log.warning("channel %s: %s; its subscriptions are paused", channel, error)
     return [(u, channel, error) for u in sorted(subscribers) if u]
+
+
+def pause_subscriptions(s: Session, channel: str, error: str, now: datetime) -> set[str]:
+    """Pause the channel's active subscriptions with the reason; returns who made them (they hear
+    of it once, when the channel is first paused)."""
+    active = (Subscription.channel_id == channel, Subscription.paused_reason.is_(None))
+    subscribers = set(s.scalars(select(Subscription.created_by).where(*active)))
+    s.execute(
+        update(Subscription).where(*active).values(paused_reason=f"{error} (since {now:%Y-%m-%d %H:%M} UTC)")
+    )
+    return subscribers
 
 
 def retry_later(d: Delivery, outcome: PostOutcome, now: datetime) -> bool:

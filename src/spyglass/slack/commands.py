@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from spyglass.clock import now_utc
 from spyglass.defaults import MAX_COMMAND_TEXT
-from spyglass.delivery.mrkdwn import escape
+from spyglass.delivery.mrkdwn import escape, mention
 from spyglass.delivery.outbox import resume_channel
 from spyglass.models import Topic
 from spyglass.service import Services
@@ -61,11 +61,7 @@ class Caller:
 
     @property
     def mention(self) -> str:
-        return (
-            f"<@{self.user_id}>"
-            if re.fullmatch(r"[UW][A-Z0-9]{2,20}", self.user_id)
-            else escape(self.user_name or "someone")
-        )
+        return mention(self.user_id) or escape(self.user_name or "someone")
 
 
 def split_command(text: str) -> tuple[str, str]:
@@ -112,7 +108,6 @@ def handle(
 
 
 def _dispatch(svc: Services, caller: Caller, text: str, ask: SlackLookups) -> Reply:  # noqa: C901 - a flat table
-
     if len(text or "") > MAX_COMMAND_TEXT:
         return notice(
             f"That command is {len(text)} characters long; please keep it under {MAX_COMMAND_TEXT}."

@@ -10,7 +10,6 @@ value copied elsewhere rates nothing.
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
@@ -24,6 +23,7 @@ from spyglass.delivery.blocks import (
     SHARE_SEARCH,
     feedback_note,
 )
+from spyglass.delivery.mrkdwn import mention
 from spyglass.feedback import NotAnAlert, rate
 from spyglass.service import Services
 from spyglass.slack.commands import HELP
@@ -32,7 +32,6 @@ from spyglass.slack.related import more_like_this, shared_search
 from spyglass.store.db import StoreBusy
 
 log = logging.getLogger(__name__)
-_USER = re.compile(r"[UW][A-Z0-9]{2,20}")
 
 
 def _ids(body: dict[str, Any]) -> tuple[str, str, str]:
@@ -67,7 +66,7 @@ def _rate(
     did: str,
 ) -> None:
     user, channel, _ = _ids(body)
-    if not did.isdigit() or not _USER.fullmatch(user):
+    if not did.isdigit() or not mention(user):
         return
     try:
         t = rate(svc.store, int(did), channel, user, value, wrong)
@@ -100,21 +99,21 @@ def register(app: App, svc: Services) -> None:
     def home_opened(ack: Ack, event: dict[str, Any], client: WebClient) -> None:
         ack()
         user = str(event.get("user") or "")
-        if event.get("tab", "home") == "home" and _USER.fullmatch(user):
+        if event.get("tab", "home") == "home" and mention(user):
             _publish(svc, client, user)
 
     @app.action(HOME_REFRESH)
     def home_refresh(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
         user, _, _ = _ids(body)
-        if _USER.fullmatch(user):
+        if mention(user):
             _publish(svc, client, user)
 
     @app.action(HOME_HELP)
     def home_help(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
         user, _, _ = _ids(body)
-        if _USER.fullmatch(user):  # the Messages tab: the help where the person can keep it
+        if mention(user):  # the Messages tab: the help where the person can keep it
             client.chat_postMessage(channel=user, text=HELP, unfurl_links=False, unfurl_media=False)
 
     @app.action(FEEDBACK_UP)

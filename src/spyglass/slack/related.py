@@ -28,15 +28,14 @@ NOT_FOUND = {
 }
 
 
-def _alert(svc: Services, did: int, channel: str) -> tuple[list[str], int, list[int], str] | None:
-    """(the alert's search queries, best first; its cluster; the cluster's story ids; its title)."""
+def _alert(svc: Services, did: int, channel: str) -> tuple[list[str], list[int]] | None:
+    """(the alert's search queries, best first; its cluster's story ids, to leave out)."""
     with svc.store.read() as s:
         d = s.get(Delivery, did)
         if d is None or d.channel_id != channel:
             return None
-        title = s.scalar(select(StoryRow.title).where(StoryRow.id == d.story_id)) or ""
         own = list(s.scalars(select(StoryRow.id).where(StoryRow.cluster_id == d.cluster_id)))
-        topics, reasons, cluster = list(d.topics or ()), list(d.reasons or ()), d.cluster_id
+        topics, reasons = list(d.topics or ()), list(d.reasons or ())
     slug_of = {t.label: t.slug for t in svc.topics}
     slug = next((slug_of[t] for t in topics if t in slug_of), None)
     phrase = next((readable_phrase(r).replace('"', "") for r in reasons if readable_phrase(r).strip()), "")
@@ -45,7 +44,7 @@ def _alert(svc: Services, did: int, channel: str) -> tuple[list[str], int, list[
         queries.append(f'topic:{slug} "{phrase}"' if slug else f'"{phrase}"')
     if slug:
         queries.append(f"topic:{slug}")
-    return queries, cluster, own, title
+    return queries, own
 
 
 def _run(svc: Services, raw: str, leave_out: list[int]) -> list[SearchHit]:
@@ -61,7 +60,7 @@ def more_like_this(svc: Services, did: int, channel: str) -> dict[str, Any]:
     found = _alert(svc, did, channel)
     if found is None:
         return NOT_FOUND
-    queries, _, own, _ = found
+    queries, own = found
     for raw in queries:
         hits = _run(svc, raw, own)
         if hits:
@@ -78,7 +77,7 @@ def shared_search(svc: Services, value: str, user: str, channel: str) -> dict[st
         found = _alert(svc, int(rest), channel)
         if found is None:
             return NOT_FOUND
-        queries, _, leave_out, _ = found
+        queries, leave_out = found
         raw = next((r for r in queries if _run(svc, r, leave_out)), queries[0] if queries else "")
     elif kind != "q":
         return {"response_type": "ephemeral", "text": "That search can no longer be shared."}

@@ -17,7 +17,7 @@ from sqlalchemy import delete, func, select
 
 from spyglass.clock import now_utc
 from spyglass.defaults import MAX_SOURCE_NAME
-from spyglass.delivery.mrkdwn import escape
+from spyglass.delivery.mrkdwn import escape, mention
 from spyglass.durations import format_duration
 from spyglass.errors import SourceRefused
 from spyglass.service import Services
@@ -39,7 +39,7 @@ def may_manage(svc: Services, user: str, is_admin: AdminCheck | None) -> str | N
         if user in admins:
             return None
         return "Only Spyglass's source admins can add or remove feeds: " + ", ".join(
-            f"<@{a}>" for a in admins if re.fullmatch(r"[UW][A-Z0-9]{2,20}", a)
+            m for m in map(mention, admins) if m
         )
     if is_admin is not None and is_admin(user):
         return None

@@ -36,6 +36,13 @@ def _split_tz(rest: str) -> tuple[list[str], str | None]:
     return words, tz
 
 
+def _current_zone(svc: Services, channel: str) -> str | None:
+    """The zone the channel's digest or quiet hours already use (None: it has neither)."""
+    with svc.store.read() as s:
+        row = s.get(ChannelSettings, channel)
+    return row.tz if row and (row.digest != "off" or row.quiet_from) else None
+
+
 def _their_zone(tz: str | None, user: str, user_zone: UserZone | None, current: str | None) -> str:
     """The zone named, else the channel's current one, else the person's own, else UTC."""
     if tz:
@@ -100,10 +107,7 @@ def _digest_on(
     tz: str | None,
     user_zone: UserZone | None,
 ) -> str:
-    with svc.store.read() as s:
-        current = s.get(ChannelSettings, channel)
-        current_tz = current.tz if current and (current.digest != "off" or current.quiet_from) else None
-    name = _their_zone(tz, user, user_zone, current_tz)
+    name = _their_zone(tz, user, user_zone, _current_zone(svc, channel))
     now = now_utc()
     with svc.store.session(quick=True) as s:
         row = _settings_row(s, channel, user)
@@ -184,10 +188,7 @@ def quiet_command(
         start, end = parse_clock(start), parse_clock(end)
         if start == end:
             raise ScheduleError("the quiet hours start and end at the same time")
-        with svc.store.read() as s:
-            current = s.get(ChannelSettings, channel)
-            current_tz = current.tz if current and (current.digest != "off" or current.quiet_from) else None
-        name = _their_zone(tz, user, user_zone, current_tz)
+        name = _their_zone(tz, user, user_zone, _current_zone(svc, channel))
     except ScheduleError as e:
         return f"{e}. Nothing was changed.", False
     with svc.store.session(quick=True) as s:

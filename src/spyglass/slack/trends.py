@@ -6,6 +6,7 @@ files.upload is retired), with the numbers privately to whoever asked. Without t
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from sqlalchemy import select
 
@@ -15,7 +16,7 @@ from spyglass.service import Services
 from spyglass.slack.reads import resolve_names, unknown_message
 from spyglass.slack.reply import Reply, notice
 from spyglass.store.schema import Subscription
-from spyglass.trends import DEFAULT_WEEKS, MAX_WEEKS, chart_png, table, weekly_counts
+from spyglass.trends import DEFAULT_WEEKS, MAX_SERIES, MAX_WEEKS, chart_png, table, weekly_counts
 
 # Post a PNG in a channel: (channel, bytes, title, comment) → None, or why it could not.
 Upload = Callable[[str, bytes, str, str], "str | None"]
@@ -47,13 +48,13 @@ def trends_command(svc: Services, channel: str, user: str, rest: str, upload: Up
                 )
             )
         mine = [t for t in svc.topics if t.slug in followed]
-        topics = mine[:8] or None
+        topics = mine[:MAX_SERIES] or None
     trend = weekly_counts(svc.store, topics, weeks, now_utc(), svc.topics)
     if not trend.series or not any(sum(v) for v in trend.series.values()):
         what = ", ".join(escape(n) for n in trend.series) or "any topic"
         return notice(f"No stories on {what} in the last {weeks} weeks.")
-    shown = type(trend)(
-        weeks=trend.weeks[-TEXT_WEEKS:], series={k: v[-TEXT_WEEKS:] for k, v in trend.series.items()}
+    shown = replace(
+        trend, weeks=trend.weeks[-TEXT_WEEKS:], series={k: v[-TEXT_WEEKS:] for k, v in trend.series.items()}
     )
     numbers = "```\n" + escape(table(shown)) + "\n```"
     if upload is None:
