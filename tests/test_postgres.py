@@ -235,7 +235,7 @@ class Fleet:
         n_feeds: int = 30,
         first_feed_delay: float = 0.0,
     ) -> None:
-        self.tmp, self.pg_url, self.slack = tmp, pg_url, slack
+        self.tmp, self.pg_url, self.slack, self.feeds = tmp, pg_url, slack, feeds
         self.expected: set[tuple[str, str]] = set()
         sources = []
         for f in range(n_feeds):
@@ -344,6 +344,9 @@ def test_three_workers_post_every_alert_exactly_once(fleet: Fleet) -> None:
     assert fleet.scalar("SELECT count(*) FROM stories") == 60
     assert fleet.scalar("SELECT count(*) FROM deliveries WHERE status = 'sent'") == len(fleet.expected)
     assert fleet.scalar("SELECT count(*) FROM sources WHERE lease_owner IS NOT NULL") == 0
+    # The three workers shared the due sources: each feed fetched once (its interval is 15 minutes).
+    fetched = Counter(r.route for r in fleet.feeds.requests)
+    assert fetched == Counter({f"/feed{f}.xml": 1 for f in range(30)}), fetched
     assert fleet.scalar("SELECT count(*) FROM sources WHERE error_count > 0") == 0
 
 

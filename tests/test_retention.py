@@ -159,29 +159,54 @@ def test_the_leader_prunes_once_a_day(tmp_path: Path) -> None:
             assert c.execute("SELECT count(*) FROM tombstones WHERE key = 'x'").fetchone()[0] == 1
 
 
-def test_only_the_leader_runs_the_due_check(tmp_path: Path) -> None:
-    """Two workers on one database: the due-check (sources out of backoff) is polled by one of them."""
+def test_two_workers_poll_each_due_source_once(tmp_path: Path) -> None:
+    """Every worker polls due sources (there is no leader for that); a source one of them polled
+    is not due for the other until its interval has passed, or a backoff has ended."""
     from spyglass.delivery.posters import ConsolePoster
     from spyglass.scheduler import Worker
 
     db = tmp_path / "sg.db"
     with FeedServer() as feeds:
-        feeds.route("/f.xml", body=_feed([(distinct_story(i, "d"), 0) for i in range(2)]))
+        lines = [f'[storage]\nurl = "sqlite:///{db}"\n']
+        for name in "ABC":
+            feeds.route(f"/{name}.xml", body=_feed([(distinct_story(i, name), 0) for i in range(2)]))
+            lines.append(f'[[sources]]\nname = "{name}"\nurl = "{feeds.url(f"/{name}.xml")}"\n')
         cfg = tmp_path / "spyglass.toml"
-        cfg.write_text(
-            f'[storage]\nurl = "sqlite:///{db}"\n[[sources]]\nname = "F"\nurl = "{feeds.url("/f.xml")}"\n'
-        )
+        cfg.write_text("\n".join(lines))
         first, second = (
             Worker(build_services(load_settings(cfg, env={})), ConsolePoster()) for _ in range(2)
         )
-        first.leader_jobs()
-        assert feeds.count("/f.xml") == 1
-        with sqlite3.connect(db) as c:  # due again at once, as after a backoff
-            c.execute("UPDATE sources SET next_attempt_at = NULL")
-        second.leader_jobs()  # not the leader while the first one's lease runs
-        assert feeds.count("/f.xml") == 1
-        first.leader_jobs()
-        assert feeds.count("/f.xml") == 2
+        assert first.poll_round(sync=True) == 3
+        assert second.poll_round(sync=True) == 0
+        assert [feeds.count(f"/{n}.xml") for n in "ABC"] == [1, 1, 1]
+        with sqlite3.connect(db) as c:  # B due again at once, as after a backoff
+            c.execute("UPDATE sources SET next_attempt_at = NULL WHERE name = 'B'")
+        assert second.poll_round() == 1
+        assert [feeds.count(f"/{n}.xml") for n in "ABC"] == [1, 2, 1]
+
+
+def test_a_limited_claim_takes_the_most_overdue_sources_first(tmp_path: Path) -> None:
+    from spyglass.sources import state
+
+    db = tmp_path / "sg.db"
+    cfg = tmp_path / "spyglass.toml"
+    cfg.write_text(
+        f'[storage]\nurl = "sqlite:///{db}"\n'
+        + "".join(f'[[sources]]\nname = "{n}"\nurl = "https://x.example/{n}"\n' for n in "ABCD")
+    )
+    svc = build_services(load_settings(cfg, env={}))
+    state.sync_sources(svc)
+    now = datetime.now(timezone.utc)
+    with sqlite3.connect(db) as c:
+        for name, due in (("A", now - timedelta(minutes=1)), ("C", now - timedelta(hours=1))):
+            c.execute(
+                "UPDATE sources SET next_attempt_at = ? WHERE name = ?",
+                (due.strftime("%Y-%m-%d %H:%M:%S.000000"), name),
+            )
+        c.execute("UPDATE sources SET next_attempt_at = '2999-01-01 00:00:00.000000' WHERE name = 'D'")
+    # B was never polled (most overdue), then C an hour late, then A; D is not due at all.
+    assert sorted(state.claim(svc, list("ABCD"), "w1", only_due=True, limit=2)) == ["B", "C"]
+    assert sorted(state.claim(svc, list("ABCD"), "w2", only_due=True, limit=2)) == ["A"]
 
 
 def _bulk_old_history(db: Path, n: int) -> None:

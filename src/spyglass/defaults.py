@@ -51,6 +51,8 @@ OUTAGE_PATIENCE = timedelta(hours=24)
 # their attempts are not spent, so fixing the token later loses nothing.
 AUTH_PAUSE = timedelta(minutes=1)
 CLAIM_BATCH = 200  # deliveries claimed per transaction
+POLL_TICK = 2.0  # seconds between a worker's looks for due sources (the due tolerance above)
+POLL_BATCH = 200  # sources one worker claims at a time: several workers share a backlog
 DRAIN_EVERY = 5.0  # seconds between drains of the outbox
 
 # ---------------------------------------------------------------- the worker and Slack

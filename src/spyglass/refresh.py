@@ -52,6 +52,7 @@ class SourceReport:
 @dataclass
 class PollReport:
     sources: list[SourceReport] = field(default_factory=list)
+    claimed: int = 0  # sources this poll leased (a worker polls again at once when it hit its limit)
 
     @property
     def stored(self) -> int:
@@ -96,14 +97,20 @@ def poll(
     names: Sequence[str] | None = None,
     only_due: bool = False,
     stop: threading.Event | None = None,
+    limit: int | None = None,
+    sync: bool = True,
 ) -> PollReport:
-    """Refresh the (due) sources once. When ``stop`` is set meanwhile (SIGTERM), fetches in progress
-    are abandoned, nothing more is stored, and the claims are given back for the next worker."""
-    state.sync_sources(svc)
+    """Refresh the (due) sources once: at most ``limit`` of them, the most overdue first. When
+    ``stop`` is set meanwhile (SIGTERM), fetches in progress are abandoned, nothing more is stored,
+    and the claims are given back for the next worker. ``sync=False`` skips matching the sources
+    table to the config file, which a long-running worker did once at start."""
+    if sync:
+        state.sync_sources(svc)
     state.write_unsaved(svc, owner)
     configs = {c.name: c for c in state.all_sources(svc)}
-    claimed = state.claim(svc, list(names) if names is not None else list(configs), owner, only_due=only_due)
-    report = PollReport()
+    wanted = list(names) if names is not None else list(configs)
+    claimed = state.claim(svc, wanted, owner, only_due=only_due, limit=limit)
+    report = PollReport(claimed=len(claimed))
     chosen = [configs[n] for n in claimed]
     feeds = fetch_feeds(svc, [c for c in chosen if c.kind == "feed"], stop)
     if feeds is None or (stop is not None and stop.is_set()):

@@ -1,4 +1,5 @@
-"""APScheduler wiring: each source polled on its own interval; the outbox drained continuously.
+"""The worker: due sources polled from a queue in the database; APScheduler drains the outbox and
+runs the deployment-wide jobs.
 
 Several workers may run against one database: sources and deliveries are claimed with leases
 (and row locks on PostgreSQL), so each is handled by one worker at a time, and the global jobs
@@ -11,7 +12,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -20,13 +20,12 @@ from sqlalchemy.exc import IntegrityError
 
 from spyglass import defaults
 from spyglass.clock import now_utc
-from spyglass.defaults import COMPLAINT_EVERY, DRAIN_EVERY, PRUNE_EVERY
+from spyglass.defaults import COMPLAINT_EVERY, DRAIN_EVERY, POLL_BATCH, POLL_TICK, PRUNE_EVERY
 from spyglass.delivery.digest import make_digests, send_digests
 from spyglass.delivery.outbox import Outbox, worker_id
 from spyglass.delivery.posters import Poster
 from spyglass.refresh import poll
 from spyglass.service import Services
-from spyglass.sources.state import added_sources
 from spyglass.store import retention
 from spyglass.store.db import StoreError
 from spyglass.store.schema import Meta
@@ -34,6 +33,7 @@ from spyglass.store.schema import Meta
 log = logging.getLogger(__name__)
 
 LEADER_KEY = "scheduler-leader"
+SHUTDOWN_GRACE = 30.0  # seconds a stopping worker waits for the source it is storing
 PRUNE_KEY = "last-prune"  # Meta row whose lease_until is when the next daily prune is due
 
 
@@ -53,32 +53,37 @@ class Worker:
         self._drain_lock = threading.Lock()
         self._complaint_lock = threading.Lock()
         self._last_complaint: tuple[str, float] = ("", 0.0)
+        self._poller: threading.Thread | None = None
 
     def start(self) -> None:
-        now = now_utc()
-        for i, cfg in enumerate(self.svc.settings.sources):
-            # Stagger first polls a little so a restart does not hit every server in the same second.
-            self.scheduler.add_job(
-                self._guarded(self.poll_source),
-                "interval",
-                args=[cfg.name],
-                seconds=cfg.interval,
-                next_run_time=now + timedelta(seconds=min(i * 0.2, 30)),
-                id=f"source:{cfg.name}",
-            )
         self.scheduler.add_job(
-            self._guarded(self.drain), "interval", seconds=DRAIN_EVERY, next_run_time=now, id="drain"
+            self._guarded(self.drain), "interval", seconds=DRAIN_EVERY, next_run_time=now_utc(), id="drain"
         )
         self.scheduler.add_job(
-            self._guarded(self.leader_jobs), "interval", seconds=30, next_run_time=now, id="leader"
-        )
-        # Sources added from Slack or an OPML file come and go while the worker runs: one job polls
-        # whichever of them are due (each is claimed with a lease, like the config's sources).
-        self.scheduler.add_job(
-            self._guarded(self.poll_added), "interval", seconds=30, next_run_time=now, id="added-sources"
+            self._guarded(self.leader_jobs), "interval", seconds=30, next_run_time=now_utc(), id="leader"
         )
         self.scheduler.start()
+        # Sources are not APScheduler jobs: one job per source, on a pool of a few threads, fell behind
+        # at a few thousand sources (each poll re-read every source row) and logged a warning for each
+        # missed run. The due sources are a queue in the database instead, which every worker reads.
+        self._poller = threading.Thread(target=self._poll_loop, name="spyglass-poll", daemon=True)
+        self._poller.start()
         log.info("worker %s started: %d source(s)", self.owner, len(self.svc.settings.sources))
+
+    def _poll_loop(self) -> None:
+        """Poll whichever sources are due, a batch at a time, the most overdue first, until none
+        are; then look again every POLL_TICK seconds. Config and Slack/OPML sources alike, each
+        claimed with a lease, so several workers share the due sources without polling one twice."""
+        synced = False
+        while not self.stop.is_set():
+            claimed = 0
+            try:
+                claimed = self.poll_round(sync=not synced)
+                synced = True
+            except Exception as e:  # the database is down or refuses writes: say so once, retry
+                self._complain("poll", e, traceback=not isinstance(e, StoreError))
+            if claimed < POLL_BATCH:
+                self.stop.wait(POLL_TICK)
 
     def _guarded(self, job: Callable[..., None]) -> Callable[..., None]:
         """A job whose database refuses writes (disk full, read-only) logs one line, not a traceback
@@ -88,48 +93,38 @@ class Worker:
             try:
                 job(*args)
             except StoreError as e:
-                now = time.monotonic()
-                with self._complaint_lock:
-                    said, at = self._last_complaint
-                    if str(e) != said or now - at > COMPLAINT_EVERY:
-                        log.error("%s: %s (retrying on schedule)", job.__name__, e)
-                        self._last_complaint = (str(e), now)
+                self._complain(job.__name__, e)
 
         run.__name__ = job.__name__
         return run
 
-    def poll_source(self, name: str) -> None:
+    def _complain(self, what: str, e: Exception, *, traceback: bool = False) -> None:
+        """One log line per distinct error, repeated at most every COMPLAINT_EVERY seconds."""
+        now = time.monotonic()
+        with self._complaint_lock:
+            said, at = self._last_complaint
+            if str(e) != said or now - at > COMPLAINT_EVERY:
+                log.error("%s: %s (retrying on schedule)", what, e, exc_info=traceback)
+                self._last_complaint = (str(e), now)
+
+    def poll_round(self, *, sync: bool = False) -> int:
+        """One batch of due sources; how many were claimed."""
         if self.stop.is_set():
-            return
-        report = poll(self.svc, self.owner, names=[name], only_due=True, stop=self.stop)
+            return 0
+        report = poll(self.svc, self.owner, only_due=True, stop=self.stop, limit=POLL_BATCH, sync=sync)
         for r in report.sources:
             if r.stored:  # failures were logged when they were recorded
                 log.info("source %s: %d new, %d planned", r.name, r.stored, r.planned)
         if report.planned:
             self.drain()
-
-    def poll_added(self) -> None:
-        if self.stop.is_set():
-            return
-        names = [c.name for c in added_sources(self.svc)]
-        if names:
-            report = poll(self.svc, self.owner, names=names, only_due=True, stop=self.stop)
-            if report.planned:
-                self.drain()
+        return report.claimed
 
     def leader_jobs(self) -> None:
-        """The jobs one worker runs for the whole deployment: the due-check and the daily prune."""
+        """The jobs one worker runs for the whole deployment: digests falling due and the daily prune."""
         if self.stop.is_set() or not self.is_leader():
             return
-        self.poll_due()
         self.make_digests()
         self.prune_daily()
-
-    def poll_due(self) -> None:
-        """Sources in backoff, or claimed elsewhere when their interval fired, are polled when due,
-        not only on their next interval. Every source is claimed with a lease anyway, so running
-        this on every worker would only add queries."""
-        poll(self.svc, self.owner, only_due=True, stop=self.stop)
 
     def make_digests(self) -> None:
         """Digests fall due on the leader, once each (see delivery/digest.py); any worker sends them."""
@@ -213,6 +208,9 @@ class Worker:
 
     def shutdown(self) -> None:
         self.stop.set()
-        # wait=True: a delivery in flight finishes and is recorded before we exit.
+        # wait=True: a delivery in flight finishes and is recorded before we exit. The poll in
+        # progress abandons its fetches, finishes the source it is storing and gives back the rest.
         self.scheduler.shutdown(wait=True)
+        if self._poller is not None:
+            self._poller.join(timeout=SHUTDOWN_GRACE)
         log.info("worker %s stopped", self.owner)

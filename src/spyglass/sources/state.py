@@ -214,8 +214,12 @@ def source_id(svc: Services, name: str) -> int:
 
 
 # ------------------------------------------------------------------------------------ leases
-def claim(svc: Services, names: Sequence[str], owner: str, *, only_due: bool) -> list[str]:
-    """Lease sources so that several workers never poll the same source at once."""
+def claim(
+    svc: Services, names: Sequence[str], owner: str, *, only_due: bool, limit: int | None = None
+) -> list[str]:
+    """Lease sources so that several workers never poll the same source at once. With ``limit``,
+    at most that many, the longest overdue first (never polled counts as most overdue), so the
+    workers of a deployment share a backlog instead of one of them taking all of it."""
     now = now_utc()
     free = or_(Source.lease_until.is_(None), Source.lease_until < now)
     with svc.store.session() as s:
@@ -223,6 +227,8 @@ def claim(svc: Services, names: Sequence[str], owner: str, *, only_due: bool) ->
         if only_due:
             cond.append(or_(Source.next_attempt_at.is_(None), Source.next_attempt_at <= now + DUE_TOLERANCE))
         stmt = select(Source.id).where(*cond)
+        if limit is not None:
+            stmt = stmt.order_by(Source.next_attempt_at.asc().nulls_first(), Source.id).limit(limit)
         if svc.store.dialect == "postgresql":
             stmt = stmt.with_for_update(skip_locked=True)
         ids = list(s.scalars(stmt).all())
