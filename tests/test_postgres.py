@@ -172,6 +172,24 @@ def test_search_uses_tsvector(pg_url: str, tmp_path: Path, capsys: pytest.Captur
     assert urls("C++ & | ! <-> :* ( ) ' \\") == set()  # raw input never reaches to_tsquery syntax
     hit = svc.search.search(parse_query("commuters"))[0]
     assert "commuters" in hit.snippet
+    # `spyglass search` reads through psycopg alone (store/quicksearch.py): the same hits as the store's.
+    from spyglass.store.quicksearch import quick_search
+    from spyglass.store.search import search as full_search
+
+    for raw in (
+        "facial recognition",
+        '"face recognition cameras"',
+        "recogn*",
+        "cameras topic:alpr",
+        "facial recognition since:30d",
+        "scanning commuters",
+        "nothing-matches-this",
+    ):
+        q = parse_query(raw)
+        quick = quick_search(pg_url, q, limit=10)
+        assert quick is not None, raw
+        assert quick == full_search(svc.search, svc.store, q, limit=10), raw
+    assert quick_search(pg_url.replace("/test", "/no_such_database"), parse_query("face")) is None
     # The CLI, same database.
     os.environ["DATABASE_URL"] = pg_url
     try:

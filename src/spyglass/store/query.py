@@ -20,7 +20,7 @@ from spyglass.clock import now_utc
 from spyglass.defaults import MAX_QUERY, MAX_QUERY_TERMS
 from spyglass.durations import DurationError, parse_duration
 from spyglass.errors import QueryError
-from spyglass.models import SearchHit
+from spyglass.models import HIT_END, HIT_START, SearchHit
 from spyglass.topics.forms import spelling_variants
 
 RANK_WINDOW = 500
@@ -164,6 +164,51 @@ def sqlite_statements(expr: str, q: Query, limit: int) -> tuple[str, str, dict[s
         ORDER BY score LIMIT :limit
     """
     return window_sql, rank_sql, params
+
+
+def pg_tsquery(q: Query, joiner: str) -> str:
+    """The words as a to_tsquery() string: variants OR'd, phrases as <->, prefixes as :*."""
+    parts = [t[:-1] + ":*" if t.endswith("*") else "(" + " | ".join(variants(t)) + ")" for t in q.terms]
+    parts += ["(" + " <-> ".join(p) + ")" for p in q.phrases]
+    return f" {joiner} ".join(parts)
+
+
+def pg_statement(tsq: str, q: Query, limit: int) -> tuple[str, dict[str, Any]]:
+    """(SQL, parameters) ranking the newest RANK_WINDOW tsvector matches, in the driver's own
+    paramstyle (%(name)s), so the store and `store/quicksearch.py` run the very same statement."""
+    filters, params = (
+        [],
+        {
+            "tsq": tsq,
+            "window": RANK_WINDOW,
+            "limit": limit,
+            "opts": f"StartSel={HIT_START}, StopSel={HIT_END}, MaxWords=30, MinWords=12",
+        },
+    )
+    if q.topic:
+        filters.append(TOPIC_FILTER.format(story="stories.id").replace(":topic", "%(topic)s"))
+        params["topic"] = q.topic
+    if q.since:
+        filters.append("published_at >= %(since)s")
+        params["since"] = q.since
+    where = (" AND " + " AND ".join(filters)) if filters else ""
+    # Words are plain \w+ tokens, so to_tsquery cannot fail on them; it stems them like the index.
+    sql = f"""
+        WITH query AS (SELECT to_tsquery('english', %(tsq)s) AS q),
+        recent AS (
+            SELECT id, search FROM stories, query WHERE search @@ query.q {where}
+            ORDER BY id DESC LIMIT %(window)s
+        ),
+        top AS (
+            SELECT recent.id, ts_rank_cd(recent.search, query.q) AS score FROM recent, query
+            ORDER BY score DESC, recent.id DESC LIMIT %(limit)s
+        )
+        SELECT s.id, s.title, s.original_url, s.provider, s.published_at,
+               ts_headline('english', s.summary, query.q, %(opts)s) AS snip, top.score
+        FROM top JOIN stories s ON s.id = top.id, query
+        ORDER BY top.score DESC, s.id DESC
+    """
+    return sql, params
 
 
 def hit(

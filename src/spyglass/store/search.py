@@ -12,19 +12,18 @@ from typing import Protocol
 
 from sqlalchemy import func, select, text
 
-from spyglass.models import HIT_END, HIT_START, SearchHit
+from spyglass.models import SearchHit
 from spyglass.store.db import Store
 from spyglass.store.query import (
-    RANK_WINDOW,
-    TOPIC_FILTER,
     Query,
     QueryError,
     fold_clusters,
     fts5_expr,
     hit,
     parse_query,
+    pg_statement,
+    pg_tsquery,
     sqlite_statements,
-    variants,
 )
 from spyglass.store.schema import StoryRow, StoryTopic
 
@@ -82,54 +81,18 @@ class PostgresSearch:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def _tsquery(self, q: Query, joiner: str) -> str:
-        parts = [t[:-1] + ":*" if t.endswith("*") else "(" + " | ".join(variants(t)) + ")" for t in q.terms]
-        parts += ["(" + " <-> ".join(p) + ")" for p in q.phrases]
-        return f" {joiner} ".join(parts)
-
     def _run(self, tsq: str, q: Query, limit: int) -> list[SearchHit]:
-        filters, params = (
-            [],
-            {
-                "tsq": tsq,
-                "window": RANK_WINDOW,
-                "limit": limit,
-                "opts": f"StartSel={HIT_START}, StopSel={HIT_END}, MaxWords=30, MinWords=12",
-            },
-        )
-        if q.topic:
-            filters.append(TOPIC_FILTER.format(story="stories.id"))
-            params["topic"] = q.topic
-        if q.since:
-            filters.append("published_at >= :since")
-            params["since"] = q.since
-        where = (" AND " + " AND ".join(filters)) if filters else ""
-        # Words are plain \w+ tokens, so to_tsquery cannot fail on them; it stems them like the index.
-        sql = f"""
-            WITH query AS (SELECT to_tsquery('english', :tsq) AS q),
-            recent AS (
-                SELECT id, search FROM stories, query WHERE search @@ query.q {where}
-                ORDER BY id DESC LIMIT :window
-            ),
-            top AS (
-                SELECT recent.id, ts_rank_cd(recent.search, query.q) AS score FROM recent, query
-                ORDER BY score DESC, recent.id DESC LIMIT :limit
-            )
-            SELECT s.id, s.title, s.original_url, s.provider, s.published_at,
-                   ts_headline('english', s.summary, query.q, :opts) AS snip, top.score
-            FROM top JOIN stories s ON s.id = top.id, query
-            ORDER BY top.score DESC, s.id DESC
-        """
+        sql, params = pg_statement(tsq, q, limit)
         with self.store.reader.connect() as conn:
-            rows = conn.execute(text(sql), params).all()
+            rows = conn.exec_driver_sql(sql, params).all()
         return [hit(r[0], r[1], r[2], r[3], r[4], r[5], float(r[6])) for r in rows]
 
     def search(self, q: Query, limit: int = 10) -> list[SearchHit]:
         if q.empty:
             return latest(self.store, q, limit) if q.filters_only else []
-        hits = self._run(self._tsquery(q, "&"), q, limit)
+        hits = self._run(pg_tsquery(q, "&"), q, limit)
         if not hits and len(q.terms) + len(q.phrases) > 1:
-            hits = self._run(self._tsquery(q, "|"), q, limit)
+            hits = self._run(pg_tsquery(q, "|"), q, limit)
         return hits
 
 
