@@ -67,8 +67,9 @@ print(reader.get_entry_counts().total, "entries", file=sys.stderr)
 """
 
 
-def serve(n_feeds: int, per_feed: int) -> tuple[list[FeedServer], list[str]]:
-    bodies = gen.make_feeds(n_feeds, per_feed, seed=12)
+def serve(n_feeds: int, per_feed: int, seed: int = 12) -> tuple[list[FeedServer], list[str]]:
+    """Generated feeds on the loopback hosts, LATENCY per request, 304 for a conditional GET."""
+    bodies = gen.make_feeds(n_feeds, per_feed, seed=seed)
     servers = [FeedServer(host=h) for h in HOSTS]
     urls = []
     for i, body in enumerate(bodies):
