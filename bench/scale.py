@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -42,22 +43,21 @@ def admin_url() -> str:
     )
 
 
-def fresh_database() -> str:
+def connect(url: str, *, autocommit: bool = False) -> Any:
     import psycopg
 
-    base = admin_url()
-    with psycopg.connect(base.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+    return psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=autocommit)
+
+
+def fresh_database() -> str:
+    drop_database()
+    with connect(admin_url(), autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {DB}")
-    return base.rsplit("/", 1)[0] + "/" + DB
+    return admin_url().rsplit("/", 1)[0] + "/" + DB
 
 
 def drop_database() -> None:
-    import psycopg
-
-    with psycopg.connect(
-        admin_url().replace("postgresql+psycopg://", "postgresql://"), autocommit=True
-    ) as conn:
+    with connect(admin_url(), autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
 
 
@@ -104,9 +104,7 @@ def measure(
 
 
 def overdue(url: str) -> int:
-    import psycopg
-
-    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+    with connect(url) as conn:
         row = conn.execute(
             "SELECT count(*) FROM sources WHERE next_attempt_at < now() - interval '10 seconds'"
         ).fetchone()
