@@ -318,3 +318,31 @@ def test_sites_of_one_outlet() -> None:
     assert site_of("edition.cnn.com") == "cnn"
     assert site_of("127.0.0.1") == "127.0.0.1" and site_of("localhost") == "localhost"
     assert site_of("alpha.example") != site_of("beta.example")
+
+
+def test_a_band_key_shared_by_many_newer_stories_does_not_hide_the_true_near_duplicate(store: Store) -> None:
+    """Each band key reads only its newest few hundred stories. A near-duplicate older than those on
+    one key is still found through its other keys, ranked first because it shares the most."""
+    from spyglass import dedupe
+    from spyglass.store.ingest import PER_BAND
+
+    original = story("https://wire.example/a/1", "Police expand face recognition")
+    run(store, [(original, FR)])
+    sig = dedupe.signature(original.title, original.summary)
+    crowded = dedupe.band_keys(sig)[0]
+    unrelated = [
+        story(
+            f"https://noise.example/{i}", f"Council budget item {i}", f"Road repairs number {i} agreed {i}."
+        )
+        for i in range(PER_BAND + 20)
+    ]
+    run(store, [(u, []) for u in unrelated])
+    with store.session() as s:  # every newer, unrelated story also carries the original's first band key
+        ids = s.scalars(select(StoryRow.id).where(StoryRow.url.like("https://noise.example/%"))).all()
+        s.add_all(LshBand(band=crowded, story_id=i) for i in ids)
+    copy = story("https://paper.example/b/2", "Face recognition expands, police say")
+    res = run(store, [(copy, FR)])
+    assert res.clustered == 1
+    with store.session() as s:
+        clusters = s.scalars(select(StoryRow.cluster_id).where(StoryRow.url.in_([original.url, copy.url])))
+        assert len(set(clusters)) == 1

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Connection, Select, Table, bindparam, func, insert, select, text, union_all, update
+from sqlalchemy import Connection, Select, Table, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from spyglass.lazy import lazy_module
@@ -56,40 +56,80 @@ def lock_for_ingest(session: Session) -> None:
 PER_BAND = 4 * MAX_CANDIDATES  # newest stories read per band key: bounded work, however large the history
 
 
-def _candidates_stmt(n_keys: int) -> Select[Any]:
-    """One round trip: signatures of up to MAX_CANDIDATES stories sharing band keys with the new one.
+def _band_members(conn: Session | Connection, keys: set[int]) -> dict[int, list[int]]:
+    """The newest PER_BAND story ids of each band key that any stored story has: a few indexed
+    queries for a whole batch (a backwards scan of the (band, story_id) key per band), so a common
+    band key shared by thousands of old stories costs no more than a rare one."""
+    members: dict[int, list[int]] = {}
+    ordered = sorted(keys)
+    for i in range(0, len(ordered), _KNOWN_CHUNK):
+        for band, story_id in conn.execute(_BAND_MEMBERS, {"keys": ordered[i : i + _KNOWN_CHUNK]}).all():
+            members.setdefault(band, []).append(story_id)
+    return members
 
-    Each band key contributes at most its PER_BAND newest stories (a backwards range scan of the
-    (band, story_id) primary key), so a common band key shared by thousands of old stories costs no
-    more than a rare one; then the stories sharing the most bands come first, newest first.
-    """
-    per_band = [
-        select(LshBand.story_id)
-        .where(LshBand.band == bindparam(f"k{i}"))
-        .order_by(LshBand.story_id.desc())
-        .limit(PER_BAND)
+
+def _band_members_stmt() -> Select[Any]:
+    newest = func.row_number().over(partition_by=LshBand.band, order_by=LshBand.story_id.desc())
+    inner = (
+        select(LshBand.band, LshBand.story_id, newest.label("rn"))
+        .where(LshBand.band.in_(bindparam("keys", expanding=True)))
         .subquery()
-        .select()
-        for i in range(n_keys)
-    ]
-    hits = union_all(*per_band).subquery()
-    ranked = (
-        select(hits.c.story_id)
-        .group_by(hits.c.story_id)
-        .order_by(func.count().desc(), hits.c.story_id.desc())
-        .limit(MAX_CANDIDATES)
     )
-    stmt: Select[Any] = select(
-        StoryRow.cluster_id, StoryRow.signature, StoryRow.published_at, StoryRow.provider_domain, StoryRow.url
-    ).where(StoryRow.id.in_(ranked), StoryRow.published_at.between(bindparam("lo"), bindparam("hi")))  # type: ignore[assignment]
-    return stmt
+    return select(inner.c.band, inner.c.story_id).where(inner.c.rn <= PER_BAND)
 
 
-_CANDIDATES: dict[int, Select[Any]] = {}
+# Built once: an expanding IN renders the keys at execution, without building a clause per key.
+_BAND_MEMBERS = _band_members_stmt()
+_CANDIDATE_ROWS = select(
+    StoryRow.id,
+    StoryRow.cluster_id,
+    StoryRow.signature,
+    StoryRow.published_at,
+    StoryRow.provider_domain,
+    StoryRow.url,
+).where(StoryRow.id.in_(bindparam("ids", expanding=True)))
+
+
+_Candidate = tuple[int, bytes, datetime, str, str]  # cluster, signature, published, outlet domain, URL
+
+
+class _History:
+    """Near-duplicate candidates in the database for every story of a batch, read in a few queries
+    for the whole batch rather than one per story. The batch's own stories are not in it (see
+    _best_in_batch): nothing is written until the batch is decided."""
+
+    def __init__(self, conn: Session | Connection, signed: Sequence[list[int]]) -> None:
+        members = _band_members(conn, {k for keys in signed for k in keys})
+        # Per story: the stories sharing the most band keys with it, newest first, at most MAX_CANDIDATES.
+        self._ranked: list[list[int]] = []
+        for keys in signed:
+            shared = Counter(sid for k in dict.fromkeys(keys) for sid in members.get(k, ()))
+            self._ranked.append(sorted(shared, key=lambda sid: (-shared[sid], -sid))[:MAX_CANDIDATES])
+        self._rows: dict[int, _Candidate] = {}
+        wanted = sorted({sid for ranked in self._ranked for sid in ranked})
+        for i in range(0, len(wanted), _KNOWN_CHUNK):
+            for sid, *row in conn.execute(_CANDIDATE_ROWS, {"ids": wanted[i : i + _KNOWN_CHUNK]}).all():
+                self._rows[sid] = cast(_Candidate, tuple(row))
+
+    def find(self, n: int, story: Story, sig: object) -> int | None:
+        """The cluster of the most similar recent stored story to the batch's ``n``-th signed one."""
+        window = timedelta(days=dedupe.WINDOW_DAYS)
+        rows = [
+            row
+            for sid in sorted(self._ranked[n])  # id order, as the database returned them before
+            if (row := self._rows.get(sid)) is not None and abs(row[2] - story.published) <= window
+        ]
+        if not rows:
+            return None
+        sims = dedupe.similarities(sig, [r[1] for r in rows])  # type: ignore[arg-type]  # one numpy pass
+        return _closest(
+            story, [(c, p, d, u, sim) for (c, _blob, p, d, u), sim in zip(rows, sims, strict=True)]
+        )
+
+
 _CLUSTERS = cast(Table, Cluster.__table__)
 _INSERT_CLUSTER = insert(_CLUSTERS)
 _INSERT_STORY = insert(cast(Table, StoryRow.__table__))
-_INSERT_BAND = insert(cast(Table, LshBand.__table__))
 _INSERT_TOPIC = insert(cast(Table, StoryTopic.__table__))
 _INSERT_DELIVERY = insert(cast(Table, Delivery.__table__))
 _KNOWN_CHUNK = 500
@@ -132,33 +172,10 @@ def _signed(story: Story) -> tuple[Any, list[int]]:
     return sig, list(dict.fromkeys(keys if at is None else [*keys, at]))
 
 
-def _stored_band_keys(conn: Connection, keys: set[int]) -> set[int]:
-    """Which of these band keys any stored story has: a few indexed IN queries for the whole batch,
-    so a story whose keys are all new (most stories) skips the per-story candidate query."""
-    found: set[int] = set()
-    ordered = sorted(keys)
-    for i in range(0, len(ordered), _KNOWN_CHUNK):
-        chunk = ordered[i : i + _KNOWN_CHUNK]
-        found.update(conn.scalars(select(LshBand.band).where(LshBand.band.in_(chunk)).distinct()))
-    return found
-
-
-def find_cluster(session: Session | Connection, story: Story, sig: object, keys: list[int]) -> int | None:
-    """The cluster of the most similar recent story, if any is similar enough; an index lookup, not a scan."""
-    keys = list(dict.fromkeys(keys))
-    if not keys:
-        return None
-    stmt = _CANDIDATES.get(len(keys))
-    if stmt is None:
-        stmt = _CANDIDATES[len(keys)] = _candidates_stmt(len(keys))
-    window = timedelta(days=dedupe.WINDOW_DAYS)
-    params: dict[str, Any] = {f"k{i}": k for i, k in enumerate(keys)}
-    params["lo"], params["hi"] = story.published - window, story.published + window  # only the window's rows
-    rows = session.execute(stmt, params).all()
-    if not rows:
-        return None
-    sims = dedupe.similarities(sig, [r[1] for r in rows])  # type: ignore[arg-type]  # one numpy pass
-    return _closest(story, [(c, p, d, u, sim) for (c, _blob, p, d, u), sim in zip(rows, sims, strict=True)])
+def find_cluster(conn: Session | Connection, story: Story, sig: object, keys: list[int]) -> int | None:
+    """The cluster of the most similar recent stored story, if any is similar enough (one story's
+    lookup; ingest looks up a whole batch at once)."""
+    return _History(conn, [keys]).find(0, story, sig)
 
 
 def _closest(story: Story, candidates: Sequence[tuple[int, datetime, str, str, float | None]]) -> int | None:
@@ -219,7 +236,7 @@ def ingest(
     pending: list[_Pending] = []
     new_clusters: dict[int, dict[str, Any]] = {}
     grown: dict[int, int] = {}
-    bands: list[dict[str, Any]] = []
+    bands: list[tuple[int, int]] = []  # (band key, story id)
     topics: list[dict[str, Any]] = []
     deliveries: list[dict[str, Any]] = []
     signed = {
@@ -227,7 +244,8 @@ def ingest(
         for i, (story, _) in enumerate(batch)
         if story.url not in known_urls and not (story.guid and story.guid in known_guids)
     }
-    stored_keys = _stored_band_keys(conn, {k for _, keys in signed.values() for k in keys})
+    order = {i: n for n, i in enumerate(signed)}
+    history = _History(conn, [keys for _, keys in signed.values()])
     for i, (story, matches) in enumerate(batch):
         if story.url in known_urls or (story.guid and story.guid in known_guids):
             result.duplicates += 1
@@ -236,10 +254,7 @@ def ingest(
         if story.guid:
             known_guids.add(story.guid)
         sig, keys = signed[i]
-        cluster_id = _best_in_batch(story, sig, pending) or (
-            # Only a story sharing a band key with the history can join an older cluster.
-            find_cluster(conn, story, sig, keys) if stored_keys.intersection(keys) else None
-        )
+        cluster_id = _best_in_batch(story, sig, pending) or history.find(order[i], story, sig)
         story_id, next_story = next_story, next_story + 1
         joined = cluster_id is not None
         if cluster_id is None:
@@ -256,7 +271,7 @@ def ingest(
             grown[cluster_id] = grown.get(cluster_id, 0) + 1
         row = _story_row(story, story_id, cluster_id, sig, matches, source_id, now)
         pending.append(_Pending(story, story_id, cluster_id, sig, row))
-        bands.extend({"band": k, "story_id": story_id} for k in keys)
+        bands.extend((k, story_id) for k in keys)
         topics.extend({"story_id": story_id, "slug": m.slug} for m in matches)
         result.stored += 1
         if joined:
@@ -358,7 +373,7 @@ def _write(
     conn: Connection,
     new_clusters: dict[int, dict[str, Any]],
     stories: list[dict[str, Any]],
-    bands: list[dict[str, Any]],
+    bands: list[tuple[int, int]],
     topics: list[dict[str, Any]],
     deliveries: list[dict[str, Any]],
     grown: dict[int, int],
@@ -369,7 +384,13 @@ def _write(
     if stories:
         conn.execute(_INSERT_STORY, stories)
         if bands:  # a story with too little text to compare has none
-            conn.execute(_INSERT_BAND, bands)
+            # ~16 rows a story, two integers each: straight to the driver, without per-row
+            # parameter processing, which was most of this insert's cost.
+            mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+            conn.exec_driver_sql(
+                f"INSERT INTO lsh_bands (band, story_id) VALUES ({mark}, {mark})",
+                bands,
+            )
         if topics:
             conn.execute(_INSERT_TOPIC, topics)
         if conn.dialect.name == "postgresql":  # ids were handed out here: move the sequences past them
