@@ -98,25 +98,26 @@ class _History:
     for the whole batch rather than one per story. The batch's own stories are not in it (see
     _best_in_batch): nothing is written until the batch is decided."""
 
-    def __init__(self, conn: Session | Connection, signed: Sequence[list[int]]) -> None:
-        members = _band_members(conn, {k for keys in signed for k in keys})
+    def __init__(self, conn: Session | Connection, keys_of: dict[int, list[int]]) -> None:
+        """``keys_of``: each story's band keys, by the story's place in the batch."""
+        members = _band_members(conn, {k for keys in keys_of.values() for k in keys})
         # Per story: the stories sharing the most band keys with it, newest first, at most MAX_CANDIDATES.
-        self._ranked: list[list[int]] = []
-        for keys in signed:
+        self._ranked: dict[int, list[int]] = {}
+        for n, keys in keys_of.items():
             shared = Counter(sid for k in dict.fromkeys(keys) for sid in members.get(k, ()))
-            self._ranked.append(sorted(shared, key=lambda sid: (-shared[sid], -sid))[:MAX_CANDIDATES])
+            self._ranked[n] = sorted(shared, key=lambda sid: (-shared[sid], -sid))[:MAX_CANDIDATES]
         self._rows: dict[int, _Candidate] = {}
-        wanted = sorted({sid for ranked in self._ranked for sid in ranked})
+        wanted = sorted({sid for ranked in self._ranked.values() for sid in ranked})
         for i in range(0, len(wanted), _KNOWN_CHUNK):
             for sid, *row in conn.execute(_CANDIDATE_ROWS, {"ids": wanted[i : i + _KNOWN_CHUNK]}).all():
                 self._rows[sid] = cast(_Candidate, tuple(row))
 
     def find(self, n: int, story: Story, sig: object) -> int | None:
-        """The cluster of the most similar recent stored story to the batch's ``n``-th signed one."""
+        """The cluster of the most similar recent stored story to the batch's ``n``-th story."""
         window = timedelta(days=dedupe.WINDOW_DAYS)
         rows = [
             row
-            for sid in sorted(self._ranked[n])  # id order, as the database returned them before
+            for sid in sorted(self._ranked[n])  # id order: of equally similar stories, the oldest wins
             if (row := self._rows.get(sid)) is not None and abs(row[2] - story.published) <= window
         ]
         if not rows:
@@ -175,7 +176,7 @@ def _signed(story: Story) -> tuple[Any, list[int]]:
 def find_cluster(conn: Session | Connection, story: Story, sig: object, keys: list[int]) -> int | None:
     """The cluster of the most similar recent stored story, if any is similar enough (one story's
     lookup; ingest looks up a whole batch at once)."""
-    return _History(conn, [keys]).find(0, story, sig)
+    return _History(conn, {0: keys}).find(0, story, sig)
 
 
 def _closest(story: Story, candidates: Sequence[tuple[int, datetime, str, str, float | None]]) -> int | None:
@@ -244,8 +245,7 @@ def ingest(
         for i, (story, _) in enumerate(batch)
         if story.url not in known_urls and not (story.guid and story.guid in known_guids)
     }
-    order = {i: n for n, i in enumerate(signed)}
-    history = _History(conn, [keys for _, keys in signed.values()])
+    history = _History(conn, {i: keys for i, (_, keys) in signed.items()})
     for i, (story, matches) in enumerate(batch):
         if story.url in known_urls or (story.guid and story.guid in known_guids):
             result.duplicates += 1
@@ -254,7 +254,7 @@ def ingest(
         if story.guid:
             known_guids.add(story.guid)
         sig, keys = signed[i]
-        cluster_id = _best_in_batch(story, sig, pending) or history.find(order[i], story, sig)
+        cluster_id = _best_in_batch(story, sig, pending) or history.find(i, story, sig)
         story_id, next_story = next_story, next_story + 1
         joined = cluster_id is not None
         if cluster_id is None:
@@ -384,8 +384,8 @@ def _write(
     if stories:
         conn.execute(_INSERT_STORY, stories)
         if bands:  # a story with too little text to compare has none
-            # ~16 rows a story, two integers each: straight to the driver, without per-row
-            # parameter processing, which was most of this insert's cost.
+            # ~16 rows a story, two integers each, needing no type conversion: straight to the
+            # driver, skipping SQLAlchemy's per-row parameter processing.
             mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
             conn.exec_driver_sql(
                 f"INSERT INTO lsh_bands (band, story_id) VALUES ({mark}, {mark})",
