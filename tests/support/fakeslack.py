@@ -159,6 +159,9 @@ class FakeSlack:
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
         length = int(h.headers.get("Content-Length") or 0)
         raw = h.rfile.read(length) if length else b""
+        if len(raw) < length:  # the client died mid-request (SIGKILL): Slack never sees half a request
+            h.close_connection = True
+            return
         ctype = h.headers.get("Content-Type", "")
         if h.path.startswith("/upload/"):  # the file's bytes, as files.getUploadURLExternal's URL takes them
             with self._lock:
