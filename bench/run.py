@@ -734,7 +734,7 @@ def _bench_console(quick: bool, tmp: Path) -> None:
 
 def bench_delivery(quick: bool, tmp: Path) -> None:
     from spyglass.delivery.outbox import Outbox
-    from spyglass.delivery.posters import SlackPoster, slack_client
+    from spyglass.delivery.slack_poster import SlackPoster, slack_client
 
     channels = 20
     per_channel = 5 if quick else 20

@@ -16,8 +16,8 @@ from sqlalchemy import select
 
 from spyglass.config import load_settings
 from spyglass.delivery.outbox import Outbox
+from spyglass.delivery.posters import make_poster
 from spyglass.refresh import poll
-from spyglass.runtime import make_poster
 from spyglass.service import Services, build_services
 from spyglass.slack.commands import Caller, handle
 from spyglass.store.schema import Delivery, Subscription

@@ -551,7 +551,7 @@ def test_prune_and_tombstones_on_postgres(pg_url: str, tmp_path: Path) -> None:
             s.execute(text("DELETE FROM stories WHERE url LIKE 'https://pg-old.example/%'"))
         assert poll(svc, "t").stored == 1
         from spyglass.delivery.outbox import Outbox
-        from spyglass.runtime import make_poster
+        from spyglass.delivery.posters import make_poster
 
         Outbox(svc.store, make_poster(svc.settings)).drain(deadline=5)  # the console alert, settled
         report = retention.prune(
@@ -568,7 +568,7 @@ def test_a_due_digest_is_made_and_sent_once_by_three_workers(pg_url: str, tmp_pa
     """Three workers reach the same due digest at once: one digests row, one message."""
     from spyglass.clock import now_utc
     from spyglass.delivery.digest import make_digests, send_digests
-    from spyglass.delivery.posters import SlackPoster, slack_client
+    from spyglass.delivery.slack_poster import SlackPoster, slack_client
 
     with FakeSlack() as slack, FeedServer() as feeds:
         items = [(*distinct_story(i, "dg"), pubdate()) for i in range(4)]

@@ -11,6 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import JSON, Column, Integer, MetaData, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import TypeDecorator
 
 from spyglass.store.db import make_engine, open_store
 from spyglass.store.migrate import upgrade
@@ -38,6 +39,8 @@ def _include(obj: Any, name: str | None, kind: str, reflected: bool, compare_to:
 def _same_type(
     ctx: Any, inspected: Any, metadata: Any, inspected_type: Any, metadata_type: Any
 ) -> bool | None:
+    if isinstance(metadata_type, TypeDecorator):  # the type the dialect actually gets (JSONData)
+        metadata_type = metadata_type.load_dialect_impl(ctx.dialect)
     # SQLite has no JSON type: SQLAlchemy's JSON is text there. Anything else: Alembic decides.
     if ctx.dialect.name == "sqlite" and isinstance(metadata_type, JSON) and isinstance(inspected_type, Text):
         return False

@@ -3,7 +3,10 @@ success, next attempt, validators, lease) is still written, in one transaction f
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -39,3 +42,38 @@ def test_a_warm_poll_records_every_source_and_frees_every_lease(tmp_path: Path) 
     for i, (name, success, next_at, etag, lease, errors) in enumerate(rows):
         assert success > first[name] and next_at > success, rows
         assert (etag, lease, errors) == (f'"v{i}"', None, 0), rows
+
+
+def test_a_console_poll_imports_neither_slacks_sdk_nor_postgres_nor_the_markdown_parser(
+    tmp_path: Path,
+) -> None:
+    """Start-up is most of a warm poll: what a console poll of feeds never uses is never imported
+    (slack_sdk alone was a tenth of a second of every `poll --once`)."""
+    heavy = ["slack_sdk", "sqlalchemy.dialects.postgresql", "markdown_it", "frontmatter"]
+    with FeedServer() as feeds:
+        feeds.route("/f.xml", rss([distinct_story(1)]), etag='"v1"')
+        cfg = tmp_path / "spyglass.toml"
+        cfg.write_text(
+            f'[storage]\nurl = "sqlite:///{tmp_path / "sg.db"}"\n[[sources]]\nname = "F"\nurl = "{feeds.url("/f.xml")}"\n'
+        )
+        probe = (
+            "import sys; from spyglass.cli import main; "
+            f"rc = main(['--config', {str(cfg)!r}, 'poll', '--once']); "
+            f"print('LOADED', [m for m in {heavy!r} if m in sys.modules], rc)"
+        )
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.upper().endswith("_PROXY") and not k.startswith("SLACK_")
+        }
+        runs = [
+            subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=60)
+        ]
+        runs.append(
+            subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=60)
+        )
+    cold, warm = runs
+    assert "Facial recognition report" in cold.stdout, cold.stdout + cold.stderr  # the alert, on the console
+    # Creating the database runs the migrations, which do import the PostgreSQL dialect; only then.
+    assert cold.stdout.strip().endswith("LOADED ['sqlalchemy.dialects.postgresql'] 0"), cold.stdout[-500:]
+    assert warm.stdout.strip().endswith("LOADED [] 0"), warm.stdout[-500:] + warm.stderr

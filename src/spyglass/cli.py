@@ -32,8 +32,8 @@ EXIT_SOURCE_FAILED = 1  # poll --once: some source could not be read (each is na
 # ---------------------------------------------------------------------------- commands
 def cmd_poll(args: argparse.Namespace) -> int:
     from spyglass.delivery.outbox import DrainReport, Outbox, worker_id
+    from spyglass.delivery.posters import make_poster
     from spyglass.refresh import poll
-    from spyglass.runtime import make_poster
     from spyglass.store.db import StoreError
 
     svc = services_from(args)
@@ -105,7 +105,7 @@ def _due_digests(svc: Services, poster: Poster, owner: str, channel: str | None 
 
 def cmd_digest(args: argparse.Namespace) -> int:
     from spyglass.delivery.outbox import worker_id
-    from spyglass.runtime import make_poster
+    from spyglass.delivery.posters import make_poster
 
     svc = services_from(args)
     report = _due_digests(svc, make_poster(svc.settings), worker_id(), args.channel)

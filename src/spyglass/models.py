@@ -95,3 +95,14 @@ class SearchHit:
     snippet: str  # plain text with HIT_START/HIT_END around matched terms
     score: float = 0.0
     others: int = 0  # other outlets' copies of the same story (its cluster), folded into this hit
+
+
+@dataclass
+class DigestLine:
+    """One story cluster in a channel's digest."""
+
+    title: str
+    url: str
+    published: datetime
+    topics: tuple[str, ...]
+    outlets: list[str] = field(default_factory=list)

@@ -17,22 +17,14 @@ from slack_sdk.errors import SlackApiError
 
 from spyglass.config import Settings
 from spyglass.defaults import SOCKET_PING
-from spyglass.delivery.posters import ConsolePoster, Poster, SlackPoster, slack_client
+from spyglass.delivery.posters import make_poster
+from spyglass.delivery.slack_poster import slack_client
 from spyglass.errors import CredentialsError, SocketModeError, UserError
 
 if TYPE_CHECKING:
     from spyglass.service import Services
 
 log = logging.getLogger(__name__)
-
-
-def make_poster(settings: Settings) -> Poster:
-    if settings.slack.bot_token:
-        return SlackPoster(
-            slack_client(settings.slack.bot_token, settings.slack.api_url),
-            pacing=settings.slack.post_interval,
-        )
-    return ConsolePoster()
 
 
 def _check_credentials(settings: Settings, *, http: bool) -> WebClient:

@@ -20,9 +20,9 @@ from sqlalchemy.exc import IntegrityError
 
 from spyglass import defaults
 from spyglass.clock import now_utc
-from spyglass.delivery.digest_blocks import DigestLine, build_digest
 from spyglass.delivery.outcomes import pause_subscriptions
 from spyglass.delivery.posters import METADATA_TYPE, Poster, PostOutcome, Result
+from spyglass.models import DigestLine
 from spyglass.store.db import Store
 from spyglass.store.schema import ChannelSettings, Delivery, Digest, StoryRow
 from spyglass.store.timetables import timetable_of
@@ -163,7 +163,9 @@ def _send_one(store: Store, poster: Poster, did: int, report: DigestReport) -> N
     started = now_utc()
     if found:
         outcome = PostOutcome(Result.SENT, ts=found)
-    else:
+    else:  # Block Kit only when a digest is sent: every `poll --once` looks for due ones
+        from spyglass.delivery.digest_blocks import build_digest
+
         message = build_digest(lines, since=since, now=started)
         message["metadata"] = {"event_type": METADATA_TYPE, "event_payload": {"delivery": key}}
         outcome = poster.post_message(ch, message)

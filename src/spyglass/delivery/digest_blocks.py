@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -22,18 +21,10 @@ from spyglass.delivery.blocks import (
     section_block,
 )
 from spyglass.delivery.mrkdwn import escape_clip, link, oneline
+from spyglass.models import DigestLine
 
 LINE_TITLE = 150  # characters of a title in a digest line
 LINE_OUTLETS = 4  # outlets named on a line; the rest are counted
-
-
-@dataclass
-class DigestLine:
-    title: str
-    url: str
-    published: datetime
-    topics: tuple[str, ...]
-    outlets: list[str] = field(default_factory=list)
 
 
 def _line(d: DigestLine) -> str:

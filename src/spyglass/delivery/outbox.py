@@ -24,14 +24,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from slack_sdk.errors import SlackObjectFormationError
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from spyglass import defaults
 from spyglass.clock import now_utc
 from spyglass.defaults import AUTH_PAUSE, CLAIM_BATCH, MAX_ATTEMPTS
-from spyglass.delivery.blocks import build_alert, build_reply
 from spyglass.delivery.outcomes import hold_channel, retry_later
 from spyglass.delivery.posters import Poster, PostOutcome, Result
 from spyglass.delivery.view import alert_view
@@ -202,6 +200,11 @@ class Outbox:
             story, thread_ts = ready
             view = alert_view(s, d, story)
             channel, kind, attempts, unconfirmed = d.channel_id, d.kind, d.attempts, d.unconfirmed_at
+        # Block Kit (slack_sdk's models) only for posters that send messages: the console never does.
+        from slack_sdk.errors import SlackObjectFormationError
+
+        from spyglass.delivery.blocks import build_alert, build_reply
+
         key = delivery_key(did, view.url)
         if unconfirmed is not None and self._posted_after_all(
             did, channel, key, thread_ts, unconfirmed, report

@@ -155,11 +155,11 @@ class Fetcher:
                 trust_env=env,
             )
 
-        if transport is not None:
-            self._trusted = self._untrusted = client(transport, False)
-        else:
-            self._trusted = client(None, trust_env)
-            self._untrusted = client(GuardedTransport(self.guard, limits=limits), False)
+        # Each client loads the CA bundle when made (~30 ms here): the guarded one only when an
+        # untrusted source is fetched, which most polls (the config file's feeds) never do.
+        self._trusted = client(transport, False) if transport is not None else client(None, trust_env)
+        self._guarded: httpx.AsyncClient | None = self._trusted if transport is not None else None
+        self._make_guarded = lambda: client(GuardedTransport(self.guard, limits=limits), False)
 
     async def __aenter__(self) -> Fetcher:
         return self
@@ -169,8 +169,14 @@ class Fetcher:
 
     async def aclose(self) -> None:
         await self._trusted.aclose()
-        if self._untrusted is not self._trusted:
-            await self._untrusted.aclose()
+        if self._guarded is not None and self._guarded is not self._trusted:
+            await self._guarded.aclose()
+
+    @property
+    def _untrusted(self) -> httpx.AsyncClient:
+        if self._guarded is None:
+            self._guarded = self._make_guarded()
+        return self._guarded
 
     def _host_sem(self, url: str) -> asyncio.Semaphore:
         try:
