@@ -237,6 +237,16 @@ def test_title_and_summary_do_not_join_into_a_phrase(matcher: Matcher) -> None:
     assert "cctv" in slugs(matcher, "Ring doorbell", "")
 
 
+def test_a_reason_across_title_and_summary_shows_both_sides_not_the_separator(matcher: Matcher) -> None:
+    """The matcher joins title and summary with a NUL; a near pair with a side in each once reported
+    the NUL itself, which a reader saw as garbage and PostgreSQL's jsonb refused (the whole source
+    failed to store)."""
+    [m] = matcher.match("Council social media monitoring", "surveillance of protesters")
+    assert m.slug == "social-media-monitoring"
+    assert m.phrases == ("social media monitoring … surveillance",)
+    assert not any(ch < " " for ph in m.phrases for ch in ph)
+
+
 def test_match_reports_phrases_as_written(matcher: Matcher) -> None:
     [m] = matcher.match("Police fit licence-plate readers", "")
     assert m.slug == "alpr"

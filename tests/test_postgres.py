@@ -23,7 +23,7 @@ from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, inspect, select, text
 
 from spyglass.cli import main
 from spyglass.config import load_settings
@@ -32,7 +32,7 @@ from spyglass.scheduler import Worker
 from spyglass.service import Services, build_services
 from spyglass.slack.commands import Caller, handle
 from spyglass.store.migrate import current_revision, head_revision
-from spyglass.store.schema import Base, Meta
+from spyglass.store.schema import Base, Meta, StoryRow
 from spyglass.store.search import PostgresSearch, parse_query
 from support.fakeslack import TOKEN, FakeSlack
 from support.feeds import distinct_story
@@ -148,6 +148,23 @@ SEARCH_ITEMS = [
         pubdate(),
     ),
 ]
+
+
+def test_a_reason_spanning_title_and_summary_is_stored_on_postgres(pg_url: str, tmp_path: Path) -> None:
+    """jsonb refuses a \\u0000 escape: a matched phrase that carried the matcher's title/summary
+    separator failed its whole source's transaction (10 of 200 feeds in bench/whole_job.py)."""
+    items = [
+        ("Council social media monitoring", "https://pg.example/smm", "surveillance of protesters", pubdate())
+    ]
+    with FeedServer() as feeds:
+        feeds.route("/f.xml", body=rss(items), content_type="application/rss+xml")
+        svc = pg_services(write_config(tmp_path, [("Feed", feeds.url("/f.xml"))]), pg_url)
+        report = poll(svc, "t")
+    assert [(r.status, r.error) for r in report.sources] == [("ok", "")]
+    assert report.stored == 1
+    with svc.store.read() as s:
+        matches = s.scalar(select(StoryRow.matches).where(StoryRow.url == "https://pg.example/smm"))
+    assert matches == {"social-media-monitoring": ["social media monitoring … surveillance"]}
 
 
 def test_search_uses_tsvector(pg_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -299,7 +299,12 @@ class _Written:
         return tuple(dict.fromkeys(self.words(h[0], h[1]) for h in fired))
 
     def words(self, start: int, end: int) -> str:
-        folded = self.text[start : end + 1].replace("\x00", " ").split()
+        span = self.text[start : end + 1]
+        if "\x00" in span:  # a near pair with one side in the title, one in the summary: each as written
+            cut = start + span.index("\x00")
+            sides = (self.words(start, cut - 1), self.words(cut + 1, end))
+            return " … ".join(side for side in sides if side)[:MAX_REASON_CHARS]
+        folded = span.split()
         if self._lowered is None:
             self._lowered = self.raw.lower()
         # Fast path: the story wrote the words with single spaces ("facial recognition").
