@@ -39,7 +39,7 @@ def cmd_poll(args: argparse.Namespace) -> int:
     svc = services_from(args)
     owner = worker_id()
     with _stop_on_ctrl_c() as stop:
-        report = poll(svc, owner, stop=stop)
+        report = poll(svc, owner, stop=stop, read_ahead=True)
         try:
             drained = DrainReport()
             if not stop.is_set():

@@ -9,6 +9,7 @@ that cannot be read records its error and backs off, and every other source is r
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections import Counter
@@ -24,6 +25,7 @@ from spyglass.errors import FetchError, SourceError, StoreError
 from spyglass.models import Story
 from spyglass.service import Services
 from spyglass.sources import state
+from spyglass.sources.ahead import MIN_FEEDS, Prepared, ReadAhead
 from spyglass.sources.base import Reading, SourceReader
 from spyglass.sources.feed import FeedFileSource, FeedSource, fetch_feeds
 from spyglass.sources.state import Counts, Lease
@@ -98,11 +100,14 @@ def poll(
     stop: threading.Event | None = None,
     limit: int | None = None,
     sync: bool = True,
+    read_ahead: bool = False,
 ) -> PollReport:
     """Refresh the (due) sources once: at most ``limit`` of them, the most overdue first. When
     ``stop`` is set meanwhile (SIGTERM), fetches in progress are abandoned, nothing more is stored,
     and the claims are given back for the next worker. ``sync=False`` skips matching the sources
-    table to the config file, which a long-running worker did once at start."""
+    table to the config file, which a long-running worker did once at start. ``read_ahead`` parses
+    and matches feeds in a forked worker process (`sources/ahead.py`): only for a process with no
+    other threads, i.e. `poll --once`."""
     if sync:
         state.sync_sources(svc)
     state.write_unsaved(svc, owner)
@@ -126,11 +131,17 @@ def poll(
         *(FolderSource(c) for c in folders),
         *(FeedFileSource(c, svc.settings.fetch.max_bytes) for c in chosen if c.kind == "feedfile"),
     ]
-    for i, reader in enumerate(readers):
-        if stop is not None and stop.is_set():  # each source is stored whole or not at all
-            state.give_back(svc, [r.cfg.name for r in readers[i:]], owner)
-            break
-        report.sources.append(refresh_source(svc, reader, Lease(owner)))
+    changed = [f for f in feeds if not f.unchanged]
+    with contextlib.ExitStack() as stack:
+        ahead = None
+        if read_ahead and len(changed) >= MIN_FEEDS:
+            ahead = stack.enter_context(ReadAhead(changed, svc.plan_and_matcher()[1]))
+        for i, reader in enumerate(readers):
+            if stop is not None and stop.is_set():  # each source is stored whole or not at all
+                state.give_back(svc, [r.cfg.name for r in readers[i:]], owner)
+                break
+            prepared = ahead.take(reader) if ahead and isinstance(reader, FeedSource) else None
+            report.sources.append(refresh_source(svc, reader, Lease(owner), prepared))
     return report
 
 
@@ -158,19 +169,21 @@ def _record_unchanged(svc: Services, feeds: Sequence[FeedSource], owner: str) ->
     return [SourceReport(feed.cfg.name, "not_modified") for feed in feeds]
 
 
-def refresh_source(svc: Services, reader: SourceReader, lease: Lease) -> SourceReport:
+def refresh_source(
+    svc: Services, reader: SourceReader, lease: Lease, prepared: Prepared | None = None
+) -> SourceReport:
     """Read one source, match and store what it gave, and record how it went — the stories and the
     source's new state in one transaction, which also gives back the lease. Whatever goes wrong is
-    recorded on this source only."""
+    recorded on this source only. ``prepared``: the source already read, matched and signed."""
     cfg = reader.cfg
     try:
         sid = state.source_id(svc, cfg.name)
-        reading = reader.read(svc.store, sid)
+        reading = prepared.reading if prepared is not None else reader.read(svc.store, sid)
         if reading.unchanged:
             with svc.store.session() as s:
                 state.record_success(s, cfg, lease, stories=0, counts=None, http=reading.http)
             return SourceReport(cfg.name, "not_modified")
-        return _store(svc, cfg, sid, reading, lease)
+        return _store(svc, cfg, sid, reading, lease, prepared)
     except SourceError as e:
         retry, disable = (e.retry_after, e.disable) if isinstance(e, FetchError) else (None, False)
         state.record_failure(svc, cfg, lease, str(e), retry, disable=disable)
@@ -190,13 +203,21 @@ def refresh_source(svc: Services, reader: SourceReader, lease: Lease) -> SourceR
             state.give_back(svc, [cfg.name], lease.owner)
 
 
-def _store(svc: Services, cfg: SourceConfig, sid: int, reading: Reading, lease: Lease) -> SourceReport:
+def _store(
+    svc: Services, cfg: SourceConfig, sid: int, reading: Reading, lease: Lease, prepared: Prepared | None
+) -> SourceReport:
     max_age = svc.settings.max_age if cfg.max_age is None else cfg.max_age
     stories, past_retention = _within_retention(svc, reading.stories, max_age)
     plan, matcher = svc.plan_and_matcher()
     if cfg.demo and svc.slack_enabled:  # archival samples must never reach real channels as news
         plan = Plan(labels=plan.labels)
-    batch = [(st, matcher.match(st.title, st.summary)) for st in stories]
+    signatures = None
+    if prepared is not None:  # matched and signed in the read-ahead worker
+        place = {id(st): k for k, st in enumerate(reading.stories)}
+        batch = [(st, prepared.matches[place[id(st)]]) for st in stories]
+        signatures = [prepared.signed[place[id(st)]] for st in stories]
+    else:
+        batch = [(st, matcher.match(st.title, st.summary)) for st in stories]
     skips = reading.skips + Counter({"older than [storage] retention": past_retention})
     skipped = sum(skips.values())
     with svc.store.session() as s:
@@ -211,6 +232,7 @@ def _store(svc: Services, cfg: SourceConfig, sid: int, reading: Reading, lease: 
             max_age=max_age,
             first_poll=first,
             first_alerts=cfg.first_poll_alerts,
+            signatures=signatures,
         )
         res.past_retention = past_retention
         if reading.remember is not None:

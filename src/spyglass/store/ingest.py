@@ -166,7 +166,8 @@ def _known_keys(
     return known_urls, known_guids
 
 
-def _signed(story: Story) -> tuple[Any, list[int]]:
+def signed(story: Story) -> tuple[Any, list[int]]:
+    """A story's MinHash signature and the keys it is looked up by (LSH bands, its article key)."""
     sig = dedupe.signature(story.title, story.summary)
     keys = dedupe.band_keys(sig)
     at = article_key(story.url)
@@ -217,6 +218,7 @@ def ingest(
     max_age: float,
     first_poll: bool = False,
     first_alerts: float | None = None,
+    signatures: Sequence[tuple[Any, list[int]]] | None = None,
 ) -> IngestResult:
     """Store new stories of one source, cluster near-duplicates, and write the outbox rows.
 
@@ -225,7 +227,8 @@ def ingest(
     Near-duplicates are looked up in the database (LSH bands) and among this batch's own stories.
     Everything stays in the caller's transaction. On a source's first poll, ``first_alerts`` (seconds)
     limits alerts to stories published that recently (0: none), so a new feed's backlog is stored
-    and searchable but does not flood the channels.
+    and searchable but does not flood the channels. ``signatures``, when given, are each story's
+    `signed` (computed ahead, in another process).
     """
     lock_for_ingest(session)
     session.flush()  # whatever the caller added must be visible to the queries below
@@ -240,12 +243,12 @@ def ingest(
     bands: list[tuple[int, int]] = []  # (band key, story id)
     topics: list[dict[str, Any]] = []
     deliveries: list[dict[str, Any]] = []
-    signed = {
-        i: _signed(story)
+    sigs = {
+        i: signatures[i] if signatures is not None else signed(story)
         for i, (story, _) in enumerate(batch)
         if story.url not in known_urls and not (story.guid and story.guid in known_guids)
     }
-    history = _History(conn, {i: keys for i, (_, keys) in signed.items()})
+    history = _History(conn, {i: keys for i, (_, keys) in sigs.items()})
     for i, (story, matches) in enumerate(batch):
         if story.url in known_urls or (story.guid and story.guid in known_guids):
             result.duplicates += 1
@@ -253,7 +256,7 @@ def ingest(
         known_urls.add(story.url)  # a repeat later in this batch is a duplicate too
         if story.guid:
             known_guids.add(story.guid)
-        sig, keys = signed[i]
+        sig, keys = sigs[i]
         cluster_id = _best_in_batch(story, sig, pending) or history.find(i, story, sig)
         story_id, next_story = next_story, next_story + 1
         joined = cluster_id is not None
