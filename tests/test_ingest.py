@@ -283,6 +283,35 @@ def test_one_outlets_article_on_two_of_its_sites_is_one_story(store: Store) -> N
         assert s.scalar(select(func.count()).select_from(Cluster)) == 1
 
 
+def test_one_outlets_article_on_two_sites_in_one_feed_is_one_story(store: Store) -> None:
+    # The same as above within one batch: the in-batch comparison keeps a same-article candidate
+    # however unlike its text, and skips the rest that are not similar enough.
+    title = "North Korea hackers stole $400m of cryptocurrency in 2021, report says"
+    batch = [
+        (
+            story(
+                "https://www.bbc.co.uk/news/business-59990477",
+                title,
+                "Blockchain analysts say the value taken in the hacks grew by 40% on the year.",
+            ),
+            FR,
+        ),
+        (
+            story(
+                "https://www.bbc.co.uk/news/technology-1",
+                "Unrelated",
+                "Council budget and bins, nothing else.",
+            ),
+            FR,
+        ),
+        (story("https://www.bbc.com/news/business-59990477", title, title), FR),
+    ]
+    res = run(store, batch)
+    assert res.stored == 3 and res.clustered == 1
+    with store.session() as s:
+        assert s.scalar(select(func.count()).select_from(Cluster)) == 2
+
+
 def test_the_same_path_on_two_outlets_is_not_one_story(store: Store) -> None:
     run(
         store,

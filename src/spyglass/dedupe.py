@@ -142,6 +142,23 @@ def similarities(sig: np.ndarray, blobs: list[bytes]) -> list[float | None]:
     return [next(sims) if k else None for k in ok]
 
 
+class SignatureRows:
+    """Signatures gathered one at a time (at most ``capacity``), compared with a new one at once."""
+
+    def __init__(self, capacity: int) -> None:
+        self._rows = np.empty((max(capacity, 1), NUM_PERM), dtype=np.uint32)
+        self._n = 0
+
+    def add(self, sig: np.ndarray) -> None:
+        self._rows[self._n] = sig
+        self._n += 1
+
+    def similarities(self, sig: np.ndarray) -> list[float]:
+        """``similarity(sig, row)`` for every row, in the order they were added."""
+        same = np.count_nonzero(self._rows[: self._n] == sig, axis=1)
+        return list((same / NUM_PERM).tolist())
+
+
 def to_bytes(sig: np.ndarray) -> bytes:
     return struct.pack("<B", SCHEME) + sig.astype("<u4").tobytes()
 

@@ -174,7 +174,7 @@ def same_outlet(a: str, b: str) -> bool:
     return bool(a) and bool(b) and (a == b or site_of(a) == site_of(b))
 
 
-def _article(url: str) -> tuple[str, str, str] | None:
+def article_of(url: str) -> tuple[str, str, str] | None:
     """(outlet, path, query) of an article URL; None when the path is too short to name one article."""
     parts = urlsplit(url)
     path = parts.path.rstrip("/")
@@ -185,14 +185,14 @@ def _article(url: str) -> tuple[str, str, str] | None:
 
 def same_story_url(a: str, b: str) -> bool:
     """Two canonical URLs of one article on one outlet's sites (bbc.com/news/x-123 and bbc.co.uk/news/x-123)."""
-    article = _article(a)
-    return article is not None and article == _article(b)
+    article = article_of(a)
+    return article is not None and article == article_of(b)
 
 
 def article_key(url: str) -> int | None:
     """A near-duplicate candidate key (like an LSH band key) shared by one article's URLs on one outlet's
     sites, so the index lookup finds bbc.com/news/x-123 for bbc.co.uk/news/x-123 whatever their text."""
-    article = _article(url)
+    article = article_of(url)
     if article is None:
         return None
     digest = hashlib.blake2b("|".join(article).encode(), digest_size=8).digest()
