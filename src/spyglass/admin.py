@@ -10,14 +10,16 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from spyglass.clock import now_utc
-from spyglass.config import Settings, config_path_from, load_settings
 from spyglass.durations import format_duration
 
 if TYPE_CHECKING:
+    from spyglass.config import Settings
     from spyglass.service import Services
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
+    from spyglass.config import config_path_from, load_settings  # here: `--help` never reads a config
+
     return load_settings(config_path_from(args.config))
 
 
