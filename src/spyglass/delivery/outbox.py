@@ -198,7 +198,11 @@ class Outbox:
             if ready is None:
                 return False
             story, thread_ts = ready
-            view = alert_view(s, d, story)
+            # A story alone in its cluster (most) has no related coverage to look up.
+            alone = (
+                d.kind == "alert" and s.scalar(select(Cluster.size).where(Cluster.id == d.cluster_id)) == 1
+            )
+            view = alert_view(s, d, story, alone=alone)
             channel, kind, attempts, unconfirmed = d.channel_id, d.kind, d.attempts, d.unconfirmed_at
         # Block Kit (slack_sdk's models) only for posters that send messages: the console never does.
         from slack_sdk.errors import SlackObjectFormationError
@@ -365,6 +369,24 @@ class Outbox:
     ) -> None:
         """Write what became of one post; each kind of outcome has its own next step."""
         now = now_utc()
+        if outcome.result is Result.SENT:  # the common case: one statement, no row loaded
+            with self.store.session() as s:
+                s.execute(
+                    update(Delivery)
+                    .where(Delivery.id == did)
+                    .values(
+                        status="sent",
+                        ts=outcome.ts,
+                        sent_at=now,
+                        last_error=None,
+                        attempts=attempts + 1,
+                        lease_owner=None,
+                        lease_until=None,
+                    )
+                )
+            with self._report_lock:
+                report.sent += 1
+            return
         with self.store.session() as s:
             d = s.get(Delivery, did)
             assert d is not None
@@ -373,11 +395,6 @@ class Outbox:
                 self._token_refused(s, d, channel, outcome, report, fatal, now)
                 return
             d.attempts = attempts + 1
-            if outcome.result is Result.SENT:
-                d.status, d.ts, d.sent_at, d.last_error = "sent", outcome.ts, now, None
-                with self._report_lock:
-                    report.sent += 1
-                return
             d.last_error = outcome.error
             if outcome.result is Result.CHANNEL_GONE:
                 notes.extend(hold_channel(s, d, channel, outcome.error, now))
