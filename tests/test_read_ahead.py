@@ -72,7 +72,9 @@ def test_reading_ahead_stores_exactly_what_reading_in_turn_stores(tmp_path: Path
     want, got = _contents(tmp_path / "plain.db"), _contents(tmp_path / "ahead.db")
     assert got == want
     stories, clusters, deliveries, _ = got
-    assert max(size for _, size in clusters) == 1 + copies  # the copies did join the original's cluster
+    assert (
+        max(size for _, size in clusters if isinstance(size, int)) == 1 + copies
+    )  # the copies did join the original's cluster
     assert deliveries  # console delivery is planned
 
 
