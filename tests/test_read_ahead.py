@@ -16,7 +16,7 @@ from spyglass.refresh import poll
 from spyglass.service import Services, build_services
 from spyglass.sources import ahead
 from spyglass.sources.ahead import ReadAhead
-from spyglass.sources.feed import fetch_feeds
+from spyglass.sources.feed import FeedSource, fetch_feeds
 from spyglass.sources.state import all_sources
 from support.feeds import distinct_story, rss
 from support.feedserver import FeedServer
@@ -78,15 +78,21 @@ def test_reading_ahead_stores_exactly_what_reading_in_turn_stores(tmp_path: Path
     assert deliveries  # console delivery is planned
 
 
-def test_the_worker_reads_in_another_process_and_matches_like_this_one(tmp_path: Path) -> None:
+def _fetched(tmp: Path) -> tuple[Services, list[FeedSource]]:
+    """The test feeds, fetched (the server can stop: the worker reads the fetched bytes)."""
     with FeedServer() as feeds:
         _serve(feeds)
-        svc = _services(tmp_path, feeds, "w")
+        svc = _services(tmp, feeds, "w")
         fetched = fetch_feeds(svc, all_sources(svc)[:N])
-        assert fetched is not None
-        matcher = svc.plan_and_matcher()[1]
-        with ReadAhead(fetched, matcher) as ra:
-            prepared = [ra.take(f) for f in fetched]
+    assert fetched is not None
+    return svc, fetched
+
+
+def test_the_worker_reads_in_another_process_and_matches_like_this_one(tmp_path: Path) -> None:
+    svc, fetched = _fetched(tmp_path)
+    matcher = svc.plan_and_matcher()[1]
+    with ReadAhead(fetched, matcher) as ra:
+        prepared = [ra.take(f) for f in fetched]
     for feed, got in zip(fetched, prepared, strict=True):
         assert got is not None and got.pid != os.getpid()
         here = feed.read(svc.store, 0)
@@ -96,16 +102,12 @@ def test_the_worker_reads_in_another_process_and_matches_like_this_one(tmp_path:
 
 
 def test_a_worker_that_dies_leaves_its_feeds_to_this_process(tmp_path: Path) -> None:
-    with FeedServer() as feeds:
-        _serve(feeds)
-        svc = _services(tmp_path, feeds, "w")
-        fetched = fetch_feeds(svc, all_sources(svc)[:N])
-        assert fetched is not None
-        with ReadAhead(fetched, svc.plan_and_matcher()[1]) as ra:
-            first = ra.take(fetched[0])
-            assert first is not None
-            os.kill(first.pid, signal.SIGKILL)
-            rest = [ra.take(f) for f in fetched[1:]]
+    svc, fetched = _fetched(tmp_path)
+    with ReadAhead(fetched, svc.plan_and_matcher()[1]) as ra:
+        first = ra.take(fetched[0])
+        assert first is not None
+        os.kill(first.pid, signal.SIGKILL)
+        rest = [ra.take(f) for f in fetched[1:]]
     assert rest[-1] is None  # no exception, no hang: the caller reads these itself
     assert ahead.MIN_FEEDS <= N
 

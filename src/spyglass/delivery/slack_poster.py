@@ -91,26 +91,19 @@ class SlackPoster:
         """One history call over the minutes around the unanswered attempt, looking for the message
         whose metadata names this delivery (a thread's replies are only in conversations.replies)."""
         oldest, latest = f"{since - LOOKBACK:.6f}", f"{since + LOOKAHEAD:.6f}"
+        window: dict[str, Any] = {
+            "channel": channel,
+            "oldest": oldest,
+            "latest": latest,
+            "limit": 15,
+            "include_all_metadata": True,
+            "inclusive": True,
+        }
         try:
             if thread_ts:
-                resp = self.client.conversations_replies(
-                    channel=channel,
-                    ts=thread_ts,
-                    oldest=oldest,
-                    latest=latest,
-                    limit=15,
-                    include_all_metadata=True,
-                    inclusive=True,
-                )
+                resp = self.client.conversations_replies(ts=thread_ts, **window)
             else:
-                resp = self.client.conversations_history(
-                    channel=channel,
-                    oldest=oldest,
-                    latest=latest,
-                    limit=15,
-                    include_all_metadata=True,
-                    inclusive=True,
-                )
+                resp = self.client.conversations_history(**window)
         except SlackApiError as e:
             return Lookup(
                 error=str(e.response.get("error") or f"HTTP {e.response.status_code}"),
