@@ -126,12 +126,12 @@ def poll(
     folders = [c for c in chosen if c.kind == "folder"]
     if folders:  # Markdown and front matter parsing (~50 ms to import) only for polls that need it
         from spyglass.sources.folder import FolderSource
+    changed = [f for f in feeds if not f.unchanged]
     readers: list[SourceReader] = [
-        *(f for f in feeds if not f.unchanged),
+        *changed,
         *(FolderSource(c) for c in folders),
         *(FeedFileSource(c, svc.settings.fetch.max_bytes) for c in chosen if c.kind == "feedfile"),
     ]
-    changed = [f for f in feeds if not f.unchanged]
     with contextlib.ExitStack() as stack:
         ahead = None
         if read_ahead and len(changed) >= MIN_FEEDS:

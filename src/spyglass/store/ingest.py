@@ -96,7 +96,7 @@ _Candidate = tuple[int, bytes, datetime, str, str]  # cluster, signature, publis
 class _History:
     """Near-duplicate candidates in the database for every story of a batch, read in a few queries
     for the whole batch rather than one per story. The batch's own stories are not in it (see
-    _best_in_batch): nothing is written until the batch is decided."""
+    _InBatch): nothing is written until the batch is decided."""
 
     def __init__(self, conn: Session | Connection, keys_of: dict[int, list[int]]) -> None:
         """``keys_of``: each story's band keys, by the story's place in the batch."""

@@ -152,9 +152,8 @@ class StoryRow(Base):
     cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"), index=True)
     signature: Mapped[bytes] = mapped_column(LargeBinary)
     matches: Mapped[dict[str, list[str]]] = mapped_column(JSONData(), default=dict)  # {slug: [phrases]}
-    related: Mapped[list[dict[str, str]]] = mapped_column(
-        JSONData(), default=list
-    )  # [{title, url, provider}]
+    # [{title, url, provider}]
+    related: Mapped[list[dict[str, str]]] = mapped_column(JSONData(), default=list)
 
 
 class StoryTopic(Base):
