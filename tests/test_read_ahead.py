@@ -4,6 +4,7 @@ as reading them in turn, and a feed the worker cannot read, or a worker that die
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 import sqlite3
 import subprocess
@@ -162,3 +163,22 @@ def test_the_worker_does_not_outlive_a_killed_poll(tmp_path: Path) -> None:
         while any(_alive(k) for k in kids) and time.monotonic() < end:
             time.sleep(0.1)
         assert not any(_alive(k) for k in kids), "the read-ahead worker outlived its parent"
+
+
+def test_the_worker_loads_neither_the_database_layer_nor_http(tmp_path: Path) -> None:
+    """The worker is spawned, so it holds only what it imports: what it runs (`_work`) and the
+    pickled matcher. A fork (or an import of the database layer) cost the job ~45 MB more."""
+    svc, _ = _fetched(tmp_path)
+    matcher = tmp_path / "matcher.pickle"
+    matcher.write_bytes(pickle.dumps(svc.plan_and_matcher()[1]))
+    probe = (
+        "import pickle, sys; from spyglass.sources import ahead; "
+        f"ahead._start(pickle.loads(open({str(matcher)!r}, 'rb').read())); "
+        "ahead._work('S', open(sys.argv[1], 'rb').read(), 'https://example.com/f.xml', {}, None); "
+        "print([m for m in ('sqlalchemy', 'httpx', 'slack_sdk', 'alembic') if m in sys.modules])"
+    )
+    feed = tmp_path / "f.xml"
+    feed.write_bytes(rss([distinct_story(k, tag="w") for k in range(3)]))
+    got = subprocess.run([sys.executable, "-c", probe, str(feed)], capture_output=True, text=True, timeout=60)
+    assert got.returncode == 0, got.stderr
+    assert got.stdout.strip() == "[]", got.stdout

@@ -17,6 +17,7 @@ import zlib
 import numpy as np
 
 from spyglass.text import fold
+from spyglass.urls import article_key
 
 NUM_PERM = 64
 BANDS = 16
@@ -124,6 +125,15 @@ def band_keys(sig: np.ndarray) -> list[int]:
         h = zlib.crc32(chunk, band * 0x9E3779B1 & 0xFFFFFFFF) | (zlib.adler32(chunk, band + 1) << 32)
         keys.append((h & 0x7FFFFFFFFFFFFFFF) - (1 << 62))
     return keys
+
+
+def signed(title: str, summary: str, url: str) -> tuple[np.ndarray, list[int]]:
+    """A story's signature and the keys it is looked up by: its LSH bands, and its article key
+    (the same article on another of its outlet's sites) when its URL has one."""
+    sig = signature(title, summary)
+    keys = band_keys(sig)
+    at = article_key(url)
+    return sig, list(dict.fromkeys(keys if at is None else [*keys, at]))
 
 
 def similarity(a: np.ndarray, b: np.ndarray) -> float:

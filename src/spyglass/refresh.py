@@ -105,9 +105,8 @@ def poll(
     """Refresh the (due) sources once: at most ``limit`` of them, the most overdue first. When
     ``stop`` is set meanwhile (SIGTERM), fetches in progress are abandoned, nothing more is stored,
     and the claims are given back for the next worker. ``sync=False`` skips matching the sources
-    table to the config file, which a long-running worker did once at start. ``read_ahead`` parses
-    and matches feeds in a forked worker process (`sources/ahead.py`): only for a process with no
-    other threads, i.e. `poll --once`."""
+    table to the config file, which a long-running worker did once at start. ``read_ahead`` parses,
+    matches and signs feeds in a worker process (`sources/ahead.py`): `poll --once` uses it."""
     if sync:
         state.sync_sources(svc)
     state.write_unsaved(svc, owner)
@@ -135,7 +134,7 @@ def poll(
     with contextlib.ExitStack() as stack:
         ahead = None
         if read_ahead and len(changed) >= MIN_FEEDS:
-            ahead = stack.enter_context(ReadAhead(changed, svc.plan_and_matcher()[1]))
+            ahead = stack.enter_context(ReadAhead(changed, svc.plan_and_matcher()[1], wait=False))
         for i, reader in enumerate(readers):
             if stop is not None and stop.is_set():  # each source is stored whole or not at all
                 state.give_back(svc, [r.cfg.name for r in readers[i:]], owner)

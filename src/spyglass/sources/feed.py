@@ -71,14 +71,16 @@ class FeedSource:
                 retry_after=got.retry_after,
                 disable=got.kind == "gone" and got.http_status == 410,
             )
-        http = self.http
         if self.unchanged:
-            return Reading(unchanged=True, http=http)
-        parsed = parse_feed(
-            got.body, source=self.cfg.name, base_url=got.url, headers=got.headers, now=now_utc()
+            return Reading(unchanged=True, http=self.http)
+        return self.reading_of(
+            parse_feed(got.body, source=self.cfg.name, base_url=got.url, headers=got.headers, now=now_utc())
         )
+
+    def reading_of(self, parsed: ParsedFeed) -> Reading:
+        """What this feed gave, once its body is parsed (here, or by the read-ahead worker)."""
         reading = _reading(self.cfg, parsed)
-        reading.http = http
+        reading.http = self.http
         return reading
 
 

@@ -21,7 +21,7 @@ from spyglass.models import Match, Story
 from spyglass.store.planning import Origin, Plan, plan_alerts, plan_replies
 from spyglass.store.retention import tombstone_key
 from spyglass.store.schema import Cluster, Delivery, LshBand, StoryRow, StoryTopic, Tombstone
-from spyglass.urls import article_key, article_of, same_outlet, same_story_url
+from spyglass.urls import article_of, same_outlet, same_story_url
 
 # numpy (through dedupe) loads when the first story is stored: a poll where every feed answers 304
 # never pays for it.
@@ -168,10 +168,7 @@ def _known_keys(
 
 def signed(story: Story) -> tuple[Any, list[int]]:
     """A story's MinHash signature and the keys it is looked up by (LSH bands, its article key)."""
-    sig = dedupe.signature(story.title, story.summary)
-    keys = dedupe.band_keys(sig)
-    at = article_key(story.url)
-    return sig, list(dict.fromkeys(keys if at is None else [*keys, at]))
+    return dedupe.signed(story.title, story.summary, story.url)
 
 
 def find_cluster(conn: Session | Connection, story: Story, sig: object, keys: list[int]) -> int | None:
