@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from spyglass import defaults
@@ -37,6 +37,21 @@ from spyglass.store.db import Store
 from spyglass.store.schema import Cluster, Delivery, Digest, StoryRow, Subscription
 
 log = logging.getLogger(__name__)
+
+_deliveries = Delivery.__table__
+_MARK_SENT = (  # compiled once: marking a post sent is the one write every post makes
+    update(_deliveries)
+    .where(_deliveries.c.id == bindparam("did"))
+    .values(
+        status="sent",
+        ts=bindparam("ts"),
+        sent_at=bindparam("now"),
+        last_error=None,
+        attempts=bindparam("attempts"),
+        lease_owner=None,
+        lease_until=None,
+    )
+)
 
 
 def delivery_key(did: int, url: str) -> str:
@@ -190,7 +205,19 @@ class Outbox:
         with self.store.session() as s:
             # Lock the row (PostgreSQL; SQLite writers are serialized anyway) and renew the lease:
             # a long paced queue must not outlive its claim and be posted by another drain too.
-            d = s.get(Delivery, did, with_for_update=self.store.dialect == "postgresql")
+            # The row, its story and its cluster's size in one query (`_prepare` finds the story
+            # already loaded). A story alone in its cluster (most) has no related coverage to look up.
+            query = (
+                select(Delivery, Cluster.size, StoryRow)
+                .select_from(Delivery)
+                .outerjoin(StoryRow, StoryRow.id == Delivery.story_id)
+                .outerjoin(Cluster, Cluster.id == Delivery.cluster_id)
+                .where(Delivery.id == did)
+            )
+            if self.store.dialect == "postgresql":
+                query = query.with_for_update(of=_deliveries)
+            found = s.execute(query).first()
+            d = found[0] if found is not None else None
             if d is None or d.status != "pending" or d.lease_owner != self.owner:
                 return False
             d.lease_until = now_utc() + defaults.DELIVERY_LEASE
@@ -198,11 +225,7 @@ class Outbox:
             if ready is None:
                 return False
             story, thread_ts = ready
-            # A story alone in its cluster (most) has no related coverage to look up.
-            alone = (
-                d.kind == "alert" and s.scalar(select(Cluster.size).where(Cluster.id == d.cluster_id)) == 1
-            )
-            view = alert_view(s, d, story, alone=alone)
+            view = alert_view(s, d, story, alone=d.kind == "alert" and found[1] == 1)
             channel, kind, attempts, unconfirmed = d.channel_id, d.kind, d.attempts, d.unconfirmed_at
         # Block Kit (slack_sdk's models) only for posters that send messages: the console never does.
         from slack_sdk.errors import SlackObjectFormationError
@@ -369,21 +392,9 @@ class Outbox:
     ) -> None:
         """Write what became of one post; each kind of outcome has its own next step."""
         now = now_utc()
-        if outcome.result is Result.SENT:  # the common case: one statement, no row loaded
-            with self.store.session() as s:
-                s.execute(
-                    update(Delivery)
-                    .where(Delivery.id == did)
-                    .values(
-                        status="sent",
-                        ts=outcome.ts,
-                        sent_at=now,
-                        last_error=None,
-                        attempts=attempts + 1,
-                        lease_owner=None,
-                        lease_until=None,
-                    )
-                )
+        if outcome.result is Result.SENT:  # the common case: one statement, no row loaded, no ORM
+            with self.store.write() as conn:
+                conn.execute(_MARK_SENT, {"did": did, "ts": outcome.ts, "now": now, "attempts": attempts + 1})
             with self._report_lock:
                 report.sent += 1
             return

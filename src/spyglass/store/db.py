@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -186,19 +186,38 @@ class Store:
         """One write transaction: committed on success, rolled back on any exception.
 
         quick: wait at most COMMAND_WAIT for another writer, then raise StoreBusy (for Slack commands)."""
+        with self._turn(quick):
+            try:
+                with (self._quick_factory if quick else self._factory)() as s, s.begin():
+                    yield s
+            except DBAPIError as e:
+                if quick and _is_busy(e):
+                    raise StoreBusy("the database is busy with another writer") from e
+                self._explain(e)
+                raise
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One write transaction on a bare connection, for a hot statement that needs no ORM (a
+        session's bookkeeping is most of the cost of a one-row UPDATE: ~0.9 ms against ~0.1)."""
+        with self._turn(False):
+            try:
+                with self.engine.begin() as conn:
+                    yield conn
+            except DBAPIError as e:
+                self._explain(e)
+                raise
+
+    @contextmanager
+    def _turn(self, quick: bool) -> Iterator[None]:
+        """This process's turn at writing an SQLite file (see `_write_lock`); PostgreSQL: always."""
         lock = self._writing
         if lock is not None and not lock.acquire(timeout=COMMAND_WAIT if quick else _BUSY_TIMEOUT_MS / 1000):
             if quick:
                 raise StoreBusy("the database is busy with another writer")
             raise StoreError(f"the database stayed busy with another writer for {_BUSY_TIMEOUT_MS // 1000} s")
         try:
-            with (self._quick_factory if quick else self._factory)() as s, s.begin():
-                yield s
-        except DBAPIError as e:
-            if quick and _is_busy(e):
-                raise StoreBusy("the database is busy with another writer") from e
-            self._explain(e)
-            raise
+            yield
         finally:
             if lock is not None:
                 lock.release()
