@@ -23,8 +23,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import Table, and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from spyglass import defaults
@@ -38,7 +39,7 @@ from spyglass.store.schema import Cluster, Delivery, Digest, StoryRow, Subscript
 
 log = logging.getLogger(__name__)
 
-_deliveries = Delivery.__table__
+_deliveries = cast(Table, Delivery.__table__)
 _MARK_SENT = (  # compiled once: marking a post sent is the one write every post makes
     update(_deliveries)
     .where(_deliveries.c.id == bindparam("did"))
@@ -217,15 +218,17 @@ class Outbox:
             if self.store.dialect == "postgresql":
                 query = query.with_for_update(of=_deliveries)
             found = s.execute(query).first()
-            d = found[0] if found is not None else None
-            if d is None or d.status != "pending" or d.lease_owner != self.owner:
+            if found is None:
+                return False
+            d, cluster_size = found[0], found[1]
+            if d.status != "pending" or d.lease_owner != self.owner:
                 return False
             d.lease_until = now_utc() + defaults.DELIVERY_LEASE
             ready = self._prepare(s, d, report)
             if ready is None:
                 return False
             story, thread_ts = ready
-            view = alert_view(s, d, story, alone=d.kind == "alert" and found[1] == 1)
+            view = alert_view(s, d, story, alone=d.kind == "alert" and cluster_size == 1)
             channel, kind, attempts, unconfirmed = d.channel_id, d.kind, d.attempts, d.unconfirmed_at
         # Block Kit (slack_sdk's models) only for posters that send messages: the console never does.
         from slack_sdk.errors import SlackObjectFormationError
