@@ -18,7 +18,7 @@ import os
 import threading
 import time
 import uuid
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -34,10 +34,13 @@ from spyglass.defaults import AUTH_PAUSE, CLAIM_BATCH, MAX_ATTEMPTS
 from spyglass.delivery.outcomes import hold_channel, retry_later
 from spyglass.delivery.posters import Poster, PostOutcome, Result
 from spyglass.delivery.view import alert_view
+from spyglass.models import AlertView
 from spyglass.store.db import Store
 from spyglass.store.schema import Cluster, Delivery, Digest, StoryRow, Subscription
 
 log = logging.getLogger(__name__)
+
+CHUNK = 8  # a channel's deliveries read and leased in one transaction when posting is not paced
 
 _deliveries = cast(Table, Delivery.__table__)
 _MARK_SENT = (  # compiled once: marking a post sent is the one write every post makes
@@ -72,6 +75,19 @@ class DrainReport:
     held: int = 0
     deferred: int = 0
     errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Ready:
+    """A leased delivery, read: what its post needs once its turn comes."""
+
+    did: int
+    view: AlertView
+    channel: str
+    kind: str
+    attempts: int
+    unconfirmed: datetime | None
+    thread_ts: str | None
 
 
 class Outbox:
@@ -177,21 +193,51 @@ class Outbox:
         self, channel: str, ids: list[int], report: DrainReport, fatal: threading.Event, end: float
     ) -> None:
         last_post = self._last_post.get(channel, 0.0)
-        for did in ids:
+        todo, singles = deque(ids), 0
+        while todo:
             if self.stop.is_set() or fatal.is_set() or time.monotonic() > end:
-                self._release(did)
-                continue
-            wait = self.poster.pacing - (time.monotonic() - last_post)
-            if wait > 0:
-                time.sleep(wait)
+                for did in todo:
+                    self._release(did)
+                return
+            chunk = [todo.popleft() for _ in range(1 if singles else min(self._span, len(todo)))]
+            singles = max(0, singles - 1)
             try:
-                posted = self._deliver_one(did, report, fatal)
+                ready, later = self._lease(chunk, report)
             except Exception as e:  # one bad row must not stop the channel
-                log.exception("delivery %s failed unexpectedly", did)
-                self._fail(did, f"{type(e).__name__}: {e}"[:300], report, retry_in=60)
-                posted = True
-            if posted:
-                last_post = self._last_post[channel] = time.monotonic()
+                if len(chunk) > 1:  # which one? the chunk again, a row at a time
+                    todo.extendleft(reversed(chunk))
+                    singles = len(chunk)
+                    continue
+                log.exception("delivery %s failed unexpectedly", chunk[0])
+                self._fail(chunk[0], f"{type(e).__name__}: {e}"[:300], report, retry_in=60)
+                continue
+            todo.extendleft(reversed(later))
+            for i, item in enumerate(ready):
+                if self.stop.is_set() or fatal.is_set() or time.monotonic() > end:
+                    todo.extendleft(reversed([r.did for r in ready[i:]]))
+                    break
+                wait = self.poster.pacing - (time.monotonic() - last_post)
+                if wait > 0:
+                    time.sleep(wait)
+                try:
+                    result = self._send(item, report, fatal)
+                except Exception as e:
+                    log.exception("delivery %s failed unexpectedly", item.did)
+                    self._fail(item.did, f"{type(e).__name__}: {e}"[:300], report, retry_in=60)
+                    result = Result.REJECTED  # counts as a post (pacing), and ends the chunk
+                if result is not None:
+                    last_post = self._last_post[channel] = time.monotonic()
+                if result is not Result.SENT:  # whatever happened may concern the rest: read them again
+                    todo.extendleft(reversed([r.did for r in ready[i + 1 :]]))
+                    break
+
+    @property
+    def _span(self) -> int:
+        """How many of a channel's deliveries are read and leased in one transaction. A chunk spans
+        at most about a second of pacing, so no post shows what it read longer ago than that; at
+        Slack's pace (1 post/s) it is one at a time."""
+        pacing = self.poster.pacing
+        return CHUNK if pacing <= 0 else max(1, min(CHUNK, int(1 / pacing)))
 
     def _release(self, did: int) -> None:
         with self.store.session() as s:
@@ -201,35 +247,49 @@ class Outbox:
                 .values(lease_owner=None, lease_until=None)
             )
 
-    def _deliver_one(self, did: int, report: DrainReport, fatal: threading.Event) -> bool:
-        """Post one claimed delivery. Returns whether a post was attempted (for pacing)."""
+    def _lease(self, chunk: list[int], report: DrainReport) -> tuple[list[_Ready], list[int]]:
+        """Read and lease a channel's next claimed deliveries, in id order: what each post needs,
+        and the ids left for a later chunk (from the first thread reply on: its alert may be in
+        this chunk, not posted yet)."""
+        ready: list[_Ready] = []
+        later: list[int] = []
         with self.store.session() as s:
-            # Lock the row (PostgreSQL; SQLite writers are serialized anyway) and renew the lease:
+            # Lock the rows (PostgreSQL; SQLite writers are serialized anyway) and renew the leases:
             # a long paced queue must not outlive its claim and be posted by another drain too.
-            # The row, its story and its cluster's size in one query (`_prepare` finds the story
-            # already loaded). A story alone in its cluster (most) has no related coverage to look up.
+            # Each row comes with its story and its cluster's size (`_prepare` finds the story
+            # already loaded); a story alone in its cluster (most) has no related coverage to look up.
             query = (
                 select(Delivery, Cluster.size, StoryRow)
                 .select_from(Delivery)
                 .outerjoin(StoryRow, StoryRow.id == Delivery.story_id)
                 .outerjoin(Cluster, Cluster.id == Delivery.cluster_id)
-                .where(Delivery.id == did)
+                .where(Delivery.id.in_(chunk))
+                .order_by(Delivery.id)
             )
             if self.store.dialect == "postgresql":
                 query = query.with_for_update(of=_deliveries)
-            found = s.execute(query).first()
-            if found is None:
-                return False
-            d, cluster_size = found[0], found[1]
-            if d.status != "pending" or d.lease_owner != self.owner:
-                return False
-            d.lease_until = now_utc() + defaults.DELIVERY_LEASE
-            ready = self._prepare(s, d, report)
-            if ready is None:
-                return False
-            story, thread_ts = ready
-            view = alert_view(s, d, story, alone=d.kind == "alert" and cluster_size == 1)
-            channel, kind, attempts, unconfirmed = d.channel_id, d.kind, d.attempts, d.unconfirmed_at
+            lease = now_utc() + defaults.DELIVERY_LEASE
+            for d, cluster_size, _ in s.execute(query).all():
+                if later or (d.kind == "reply" and ready):
+                    later.append(d.id)
+                    continue
+                if d.status != "pending" or d.lease_owner != self.owner:
+                    continue
+                d.lease_until = lease
+                got = self._prepare(s, d, report)
+                if got is None:
+                    continue
+                story, thread_ts = got
+                view = alert_view(s, d, story, alone=d.kind == "alert" and cluster_size == 1)
+                ready.append(
+                    _Ready(d.id, view, d.channel_id, d.kind, d.attempts, d.unconfirmed_at, thread_ts)
+                )
+        return ready, later
+
+    def _send(self, item: _Ready, report: DrainReport, fatal: threading.Event) -> Result | None:
+        """Post one leased delivery and record what became of it; None when no post was made."""
+        did, view, channel, kind = item.did, item.view, item.channel, item.kind
+        thread_ts, attempts, unconfirmed = item.thread_ts, item.attempts, item.unconfirmed
         # Block Kit (slack_sdk's models) only for posters that send messages: the console never does.
         from slack_sdk.errors import SlackObjectFormationError
 
@@ -239,12 +299,12 @@ class Outbox:
         if unconfirmed is not None and self._posted_after_all(
             did, channel, key, thread_ts, unconfirmed, report
         ):
-            return False
+            return None
         try:
             message = build_reply(view) if kind == "reply" else build_alert(view)
         except SlackObjectFormationError as e:  # a builder bug; never send a message Slack would reject
             self._fail(did, f"message over Block Kit limits: {e}", report, retry_in=None)
-            return False
+            return None
         started = now_utc()
         outcome = self.poster.post(channel, message, view, thread_ts, key=key)
         notes: list[tuple[str, str, str]] = []  # (user, channel, error): channels this post paused
@@ -256,7 +316,7 @@ class Outbox:
                 "Its alerts are paused and kept. Invite the app back (`/invite @Spyglass`), then "
                 "run `/spyglass resume` in that channel.",
             )
-        return True
+        return outcome.result
 
     def _prepare(
         self, s: Session, d: Delivery, report: DrainReport, posted: dict[tuple[int, str], str] | None = None
