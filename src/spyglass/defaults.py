@@ -44,7 +44,7 @@ DUE_TOLERANCE = timedelta(seconds=2)
 FAILING_AFTER = 5  # consecutive errors before a source is flagged as failing
 
 # ---------------------------------------------------------------- delivery
-DELIVERY_LEASE = timedelta(minutes=2)  # renewed right before each post
+DELIVERY_LEASE = timedelta(minutes=2)  # renewed right before each post (chunk: Outbox._lease)
 MAX_ATTEMPTS = 8  # for a message Slack refuses; outages are waited out instead (OUTAGE_PATIENCE)
 OUTAGE_PATIENCE = timedelta(hours=24)
 # A rejected bot token stops delivery for this long (then one probe per channel); the rows wait and
