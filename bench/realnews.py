@@ -8,6 +8,10 @@ stories, with the tolerated broader labels of tests/support/labels.py.
     git clone https://github.com/rumca-js/RSS-Link-Database-2022 /tmp/rldb-2022
     python bench/realnews.py bench/realnews/frozen-2022.yaml --archive /tmp/rldb-2022
 
+    git clone https://github.com/rumca-js/RSS-Link-Database-2023 /tmp/rldb-2023
+    git -C /tmp/rldb-2023 checkout 08b89dd9b      # the daily files, before the year was zipped
+    python bench/realnews.py bench/realnews/frozen-2023.yaml --archive /tmp/rldb-2023
+
     git clone https://github.com/rumca-js/RSS-Link-Database /tmp/rldb-bookmarks
     python bench/realnews.py bench/realnews/frozen-bookmarks.yaml --archive /tmp/rldb-bookmarks
 
@@ -21,12 +25,12 @@ from __future__ import annotations
 
 import argparse
 import html
-import io
 import json
 import re
 import sys
 import zipfile
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,25 +49,36 @@ _MD_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
 
 
 def rumca_stories(root: Path) -> dict[str, tuple[str, str]]:
-    """url -> (title, description) from the archive's monthly zips of per-feed JSON."""
+    """url -> (title, description) from the archive's per-feed JSON: its monthly zips, or the daily
+    files of a checkout from before they were zipped (<year>/<month>/<day>/<feed>_entries.json)."""
     out: dict[str, tuple[str, str]] = {}
-    for zpath in sorted(root.glob("*/*.zip")):
+    for name, raw in _rumca_files(root):
+        if "youtube" in name:
+            continue
+        try:
+            entries = json.loads(raw)
+        except ValueError:
+            continue
+        for e in entries if isinstance(entries, list) else []:
+            url = e.get("link") or ""
+            if not url or url in out:
+                continue
+            desc = html.unescape(_TAG.sub(" ", e.get("description") or ""))
+            desc = _TRAILER.sub("", " ".join(desc.split())).strip()
+            out[url] = (html.unescape(e.get("title") or "").strip(), desc[:600])
+    return out
+
+
+def _rumca_files(root: Path) -> Iterator[tuple[str, bytes]]:
+    zips = sorted(root.glob("*/*.zip"))
+    for zpath in zips:
         with zipfile.ZipFile(zpath) as z:
             for name in z.namelist():
-                if not name.endswith("_entries.json") or "youtube" in name:
-                    continue
-                try:
-                    entries = json.load(io.TextIOWrapper(z.open(name), encoding="utf-8"))
-                except ValueError:
-                    continue
-                for e in entries if isinstance(entries, list) else []:
-                    url = e.get("link") or ""
-                    if not url or url in out:
-                        continue
-                    desc = html.unescape(_TAG.sub(" ", e.get("description") or ""))
-                    desc = _TRAILER.sub("", " ".join(desc.split())).strip()
-                    out[url] = (html.unescape(e.get("title") or "").strip(), desc[:600])
-    return out
+                if name.endswith("_entries.json"):
+                    yield name, z.read(name)
+    if not zips:
+        for path in sorted(root.glob("*/*/*/*_entries.json")):
+            yield path.name, path.read_bytes()
 
 
 def bookmarks_stories(root: Path) -> dict[str, tuple[str, str]]:
