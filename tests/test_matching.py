@@ -102,6 +102,30 @@ HARD_NEGATIVES = [
         "The beauty salon's camera analyses your skin before a facial.",
     ),
     ("Farmers monitor livestock with GPS collars", "The collars track cattle and sheep on the hills."),
+    # Ordinary senses frozen-2023 found (invented stories of the same shape, not its texts).
+    (
+        "The novelist who still keeps a landline",
+        "She answers on the second ring. We talk by phone for an hour about her mother and the war.",
+    ),
+    ("How to pick a ringtone", "Ring. Ring. Ring. Most people never change the sound their phone came with."),
+    (
+        "Regulator urged to drop China's CCTV-4 from cable packages",
+        "Critics say the state channel, one of several CCTV channels broadcast abroad, spreads propaganda.",
+    ),
+    ("Police issue CCTV of man they want to speak to after nightclub assault", "Officers released images."),
+    (
+        "Black Friday: the doorbell camera and tracker deals worth having",
+        "Ring's video doorbell is down to $55 and a four-pack of AirTags is on sale at Amazon for $79.",
+    ),
+    (
+        "Man jailed after boasting about the attack",
+        "He was filmed on bodycam telling officers the street was his.",
+    ),
+    ("Workers at the biggest banks scored record bonuses", "Staff scored pay rises well above inflation."),
+    (
+        "Attack drones reshape the battlefield",
+        "Uncrewed combat aerial vehicles and killer robots are now common on the modern battlefield.",
+    ),
 ]
 
 SURVEILLANCE_SENSES = [
@@ -127,6 +151,7 @@ SURVEILLANCE_SENSES = [
     ("Royal Mail van fitted with GPS tracker by stalker", "", "location-tracking"),
     ("Data brokers sell location data", "", "location-tracking"),
     ("Police face-recognition watchlist grew to 16,000", "", "face-recognition"),
+    ("FTC says Ring employees spied on customers", "Staff watched private videos without consent.", "cctv"),
 ]
 
 
