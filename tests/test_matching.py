@@ -152,6 +152,11 @@ SURVEILLANCE_SENSES = [
     ("Data brokers sell location data", "", "location-tracking"),
     ("Police face-recognition watchlist grew to 16,000", "", "face-recognition"),
     ("FTC says Ring employees spied on customers", "Staff watched private videos without consent.", "cctv"),
+    (
+        "Travellers can now skip border checks at the station by scanning their face at home",
+        "The app verifies passports before departure.",
+        "border-surveillance",
+    ),
 ]
 
 
