@@ -123,6 +123,27 @@ HARD_NEGATIVES = [
     ),
     ("Workers at the biggest banks scored record bonuses", "Staff scored pay rises well above inflation."),
     (
+        "Hailstorms batter the north after a heatwave",
+        "Footage shared on social media showed hail flooding streets.",
+    ),
+    (
+        "A deadly year for the UN",
+        "The deaths of scores of aid workers make it the worst conflict for its staff.",
+    ),
+    (
+        "Prince settles phone hacking claim",
+        "The tabloid publisher paid a large sum over phone hacking by its reporters.",
+    ),
+    (
+        "The DJI Mavic 4 is the most versatile camera drone yet",
+        "The triple-lens drone is a flying camera for hobbyists.",
+    ),
+    (
+        "Best video doorbell cameras of the year",
+        "We tested doorbell cameras from every brand; prices are deeply discounted.",
+    ),
+    ("Nigerian hackers deny running a sextortion ring", "The hackers were extradited to face charges."),
+    (
         "Attack drones reshape the battlefield",
         "Uncrewed combat aerial vehicles and killer robots are now common on the modern battlefield.",
     ),
