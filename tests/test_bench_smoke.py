@@ -8,6 +8,7 @@ import urllib.request
 from pathlib import Path
 
 import feedparser
+import pytest
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 sys.path.insert(0, str(BENCH))
@@ -57,8 +58,10 @@ def test_history_db_tiny(tmp_path, monkeypatch) -> None:
     )
 
 
-def test_realnews_scores_labels_against_an_archive_copy(tmp_path: Path) -> None:
-    """bench/realnews.py joins labels to an archive's texts by URL and counts what the shipped topics get."""
+@pytest.mark.parametrize("layout", ["monthly zips", "daily files"])
+def test_realnews_scores_labels_against_an_archive_copy(tmp_path: Path, layout: str) -> None:
+    """bench/realnews.py joins labels to an archive's texts by URL and counts what the shipped topics get,
+    from the archive's monthly zips or from a checkout of its daily files (before they were zipped)."""
     import json
     import subprocess
     import zipfile
@@ -80,9 +83,14 @@ def test_realnews_scores_labels_against_an_archive_copy(tmp_path: Path) -> None:
             "description": "Tax rises 3%.",
         },
     ]
-    (tmp_path / "2022").mkdir()
-    with zipfile.ZipFile(tmp_path / "2022" / "01.zip", "w") as z:
-        z.writestr("01/2022-01-03/feed_entries.json", json.dumps(entries))
+    if layout == "monthly zips":
+        (tmp_path / "2022").mkdir()
+        with zipfile.ZipFile(tmp_path / "2022" / "01.zip", "w") as z:
+            z.writestr("01/2022-01-03/feed_entries.json", json.dumps(entries))
+    else:
+        day = tmp_path / "2022" / "01" / "2022-01-03"
+        day.mkdir(parents=True)
+        (day / "feed_entries.json").write_text(json.dumps(entries), encoding="utf-8")
     labels = tmp_path / "set.yaml"
     labels.write_text(
         "source: rumca-js/RSS-Link-Database-2022\nitems:\n"
