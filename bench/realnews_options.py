@@ -85,11 +85,12 @@ def evidence_rules(stories: list[tuple[str, str]], matched: list[list[Any]]) -> 
     from spyglass.topics.matcher import ANCHORS
 
     anchors = [a.lower() for a in ANCHORS]
-    rules: dict[str, list[set[str]]] = {
-        "keep: in title or 2 phrases": [],
-        "keep: in title or anchor word": [],
-    }
-    rules["keep: in title, 2 phrases or anchor word"] = []
+    names = (
+        "keep: in title or 2 phrases",
+        "keep: in title or anchor word",
+        "keep: in title, 2 phrases or anchor word",
+    )
+    rules: dict[str, list[set[str]]] = {name: [] for name in names}
     for (title, summary), ms in zip(stories, matched, strict=True):
         low, text = title.lower(), f" {title} {summary} ".lower()
         anchored = any(f" {a} " in text for a in anchors)
@@ -127,6 +128,7 @@ def main() -> int:
     base = [{m.slug for m in ms} for ms in matched]
 
     def report(name: str, extra: list[set[str]], kept: list[set[str]] | None = None) -> None:
+        """``extra``: topics added to the phrases'; ``kept``: what replaces the phrases' (a filter)."""
         score = Score()
         for item, found, more in zip(items, kept or base, extra, strict=True):
             score.add(found | more, set(item["topics"]))

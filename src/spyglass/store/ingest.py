@@ -166,11 +166,6 @@ def _known_keys(
     return known_urls, known_guids
 
 
-def signed(story: Story) -> tuple[Any, list[int]]:
-    """A story's MinHash signature and the keys it is looked up by (LSH bands, its article key)."""
-    return dedupe.signed(story.title, story.summary, story.url)
-
-
 def find_cluster(conn: Session | Connection, story: Story, sig: object, keys: list[int]) -> int | None:
     """The cluster of the most similar recent stored story, if any is similar enough (one story's
     lookup; ingest looks up a whole batch at once)."""
@@ -225,7 +220,7 @@ def ingest(
     Everything stays in the caller's transaction. On a source's first poll, ``first_alerts`` (seconds)
     limits alerts to stories published that recently (0: none), so a new feed's backlog is stored
     and searchable but does not flood the channels. ``signatures``, when given, are each story's
-    `signed` (computed ahead, in another process).
+    `dedupe.signed` (computed ahead, in another process).
     """
     lock_for_ingest(session)
     session.flush()  # whatever the caller added must be visible to the queries below
@@ -241,7 +236,7 @@ def ingest(
     topics: list[dict[str, Any]] = []
     deliveries: list[dict[str, Any]] = []
     sigs = {
-        i: signatures[i] if signatures is not None else signed(story)
+        i: signatures[i] if signatures is not None else dedupe.signed(story.title, story.summary, story.url)
         for i, (story, _) in enumerate(batch)
         if story.url not in known_urls and not (story.guid and story.guid in known_guids)
     }
