@@ -18,13 +18,14 @@ from spyglass.store.migrate import upgrade
 from spyglass.store.schema import Base
 
 # Full-text search lives outside the models on purpose: FTS5 virtual tables on SQLite, a generated
-# tsvector column and its index on PostgreSQL (migrations 0002 and 0003).
+# tsvector column and its index on PostgreSQL (migrations 0002, 0003 and 0011).
 NOT_MODELLED = {
     "stories_fts",
     "stories_fts_data",
     "stories_fts_idx",
     "stories_fts_docsize",
     "stories_fts_config",
+    "fts_pending",  # stories stored but not yet indexed (0011)
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
@@ -14,7 +15,7 @@ from spyglass.models import HIT_END, HIT_START, Match, Story
 from spyglass.store.db import Store, make_engine, open_store
 from spyglass.store.ingest import Plan, ingest
 from spyglass.store.migrate import upgrade
-from spyglass.store.search import QueryError, SqliteSearch, parse_query
+from spyglass.store.search import QueryError, SqliteSearch, index_pending, parse_query
 from spyglass.urls import canonical_url
 
 NOW = datetime.now(timezone.utc)
@@ -62,6 +63,7 @@ def add(store: Store, rows: list[tuple[str, str, list[str], int]]) -> None:
         batch.append((st, [Match(s, (s,)) for s in slugs]))
     with store.session() as s:
         ingest(s, None, batch, plan=Plan(), now=NOW, max_age=0)
+    index_pending(store)  # as a poll does at its end
 
 
 @pytest.fixture
@@ -152,6 +154,103 @@ def test_upgrading_an_existing_database_reindexes_its_stories(db_url: str) -> No
             )
     upgrade(engine)  # 0003 rebuilds the full-text index with 4-character prefixes
     assert len(titles(SqliteSearch(Store(engine)), "coun*")) == 3
+
+
+def _fts_ok(store: Store, *, all_indexed: bool = True) -> None:
+    """FTS5's own check of its index (raises if it is corrupt); with `all_indexed`, also against
+    every row of the stories table, which only holds once nothing is queued."""
+    with store.engine.begin() as c:
+        c.exec_driver_sql(
+            "INSERT INTO stories_fts(stories_fts, rank) VALUES ('integrity-check', ?)", (int(all_indexed),)
+        )
+
+
+def _queue(store: Store, titles_: list[str]) -> None:
+    """Store stories the way a poll does before its end: stored, queued, not yet indexed."""
+    batch: list[tuple[Story, list[Match]]] = [
+        (
+            Story(
+                url=f"https://news.example/queued-{title.replace(' ', '-')}",
+                original_url=f"https://news.example/queued-{title.replace(' ', '-')}",
+                title=title,
+                summary="second",
+                published=NOW,
+                source="t",
+                provider="Paper",
+            ),
+            [],
+        )
+        for title in titles_
+    ]
+    with store.session() as s:
+        ingest(s, None, batch, plan=Plan(), now=NOW, max_age=0)
+
+
+def test_stories_wait_for_the_index_and_deletes_and_edits_keep_it_whole(db_url: str) -> None:
+    store = open_store(db_url)
+    add(store, [("Zebra cameras indexed", "first", [], 1), ("Yak drones indexed", "first", [], 1)])
+    _queue(store, ["Zebra scanners queued", "Yak robots queued", "Okapi queued"])
+    engine = store.engine
+    with engine.begin() as c:
+        assert c.exec_driver_sql("SELECT count(*) FROM fts_pending").scalar() == 3
+    assert titles(SqliteSearch(store), "zebra") == ["Zebra cameras indexed"]
+    with engine.begin() as c:  # one indexed and one queued story each deleted, and each edited
+        c.exec_driver_sql("DELETE FROM stories WHERE title IN ('Yak drones indexed', 'Yak robots queued')")
+        c.exec_driver_sql(
+            "UPDATE stories SET title = 'Zebra cameras renamed' WHERE title LIKE 'Zebra cameras%'"
+        )
+        c.exec_driver_sql("UPDATE stories SET title = 'Okapi renamed' WHERE title = 'Okapi queued'")
+    _fts_ok(store, all_indexed=False)
+    assert index_pending(store) == 2
+    _fts_ok(store)
+    assert sorted(titles(SqliteSearch(store), "zebra")) == ["Zebra cameras renamed", "Zebra scanners queued"]
+    assert titles(SqliteSearch(store), "yak") == []
+    assert titles(SqliteSearch(store), "renamed okapi") == ["Okapi renamed"]
+    assert index_pending(store) == 0
+
+
+def test_a_story_edited_before_it_is_indexed_is_indexed_as_edited(db_url: str) -> None:
+    # The index's first story: an edit that touched the index for a never-indexed row would
+    # leave FTS5 unable to take the row at all ("database disk image is malformed").
+    store = open_store(db_url)
+    _queue(store, ["Okapi queued"])
+    with store.engine.begin() as c:
+        c.exec_driver_sql("UPDATE stories SET title = 'Okapi renamed'")
+    assert index_pending(store) == 1
+    _fts_ok(store)
+    assert titles(SqliteSearch(store), "renamed") == ["Okapi renamed"]
+    assert titles(SqliteSearch(store), "queued") == []
+
+
+def test_a_poll_makes_its_stories_searchable(db_url: str, tmp_path: Path) -> None:
+    folder = tmp_path / "stories"
+    folder.mkdir()
+    (folder / "a.md").write_text(
+        "---\ntitle: Council votes on gait recognition cameras\n"
+        "originalUrl: https://news.example/gait\npublishedDateTime: 2026-05-30T09:00:00Z\n"
+        "excerpt: The council voted on cameras that recognise people by how they walk.\n---\n"
+    )
+    cfg = tmp_path / "spyglass.toml"
+    cfg.write_text(
+        f'[storage]\nurl = "{db_url}"\n[[sources]]\nname = "desk"\npath = "{folder}"\nmax_age = "0"\n'
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
+    got = subprocess.run(
+        [sys.executable, "-m", "spyglass", "--config", str(cfg), "poll", "--once"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert got.returncode == 0, got.stderr
+    found = subprocess.run(
+        [sys.executable, "-m", "spyglass", "--config", str(cfg), "search", "gait"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert "Council votes on gait recognition cameras" in found.stdout, found.stdout + found.stderr
 
 
 @pytest.mark.parametrize(

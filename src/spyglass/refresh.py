@@ -141,7 +141,20 @@ def poll(
                 break
             prepared = ahead.take(reader) if ahead and isinstance(reader, FeedSource) else None
             report.sources.append(refresh_source(svc, reader, Lease(owner), prepared))
+    if report.stored:
+        _index(svc)
     return report
+
+
+def _index(svc: Services) -> None:
+    """Make this poll's stories searchable (see `index_pending`). A failure loses nothing: the
+    stories stay queued for the next poll's turn."""
+    from spyglass.store.search import index_pending
+
+    try:
+        index_pending(svc.store)
+    except StoreError as e:
+        log.warning("stories stored but not yet searchable: %s", e)
 
 
 def _record_unchanged(svc: Services, feeds: Sequence[FeedSource], owner: str) -> list[SourceReport]:

@@ -27,7 +27,44 @@ from spyglass.store.query import (
 )
 from spyglass.store.schema import StoryRow, StoryTopic
 
-__all__ = ["Query", "QueryError", "parse_query", "search", "search_backend", "SqliteSearch", "PostgresSearch"]
+__all__ = [
+    "Query",
+    "QueryError",
+    "index_pending",
+    "parse_query",
+    "search",
+    "search_backend",
+    "SqliteSearch",
+    "PostgresSearch",
+]
+
+INDEX_CHUNK = 20_000  # stories per indexing transaction: a big import does not hold the lock for long
+
+
+def index_pending(store: Store) -> int:
+    """Add the stories stored since the last call to SQLite's full-text index; how many it added.
+
+    Storing only queues a story's id (migration 0011): FTS5 writes a new index segment at every
+    commit, so indexing each source's stories in its own transaction cost more than storing them.
+    A poll calls this once at its end. PostgreSQL indexes as it stores (a generated column)."""
+    if store.dialect != "sqlite":
+        return 0
+    done = 0
+    while True:
+        with store.write() as conn:
+            upto = conn.exec_driver_sql(
+                "SELECT max(story_id) FROM (SELECT story_id FROM fts_pending ORDER BY story_id LIMIT ?)",
+                (INDEX_CHUNK,),
+            ).scalar()
+            if upto is None:
+                return done
+            done += conn.exec_driver_sql(
+                "INSERT INTO stories_fts(rowid, title, summary) SELECT s.id, s.title, s.summary "
+                "FROM fts_pending p JOIN stories s ON s.id = p.story_id WHERE p.story_id <= ? "
+                "ORDER BY p.story_id",
+                (upto,),
+            ).rowcount
+            conn.exec_driver_sql("DELETE FROM fts_pending WHERE story_id <= ?", (upto,))
 
 
 class SearchBackend(Protocol):
