@@ -47,7 +47,9 @@ STORIES = [
 ]
 
 
-def add(store: Store, rows: list[tuple[str, str, list[str], int]]) -> None:
+def add(store: Store, rows: list[tuple[str, str, list[str], int]], *, indexed: bool = True) -> None:
+    """Store ``rows`` (title, summary, topics, age in days); ``indexed=False`` leaves them queued for
+    the full-text index, as a poll does until its end."""
     batch = []
     for i, (title, summary, slugs, days) in enumerate(rows):
         url = f"https://news.example/{abs(hash(title)) % 10**8}-{i}"
@@ -63,7 +65,8 @@ def add(store: Store, rows: list[tuple[str, str, list[str], int]]) -> None:
         batch.append((st, [Match(s, (s,)) for s in slugs]))
     with store.session() as s:
         ingest(s, None, batch, plan=Plan(), now=NOW, max_age=0)
-    index_pending(store)  # as a poll does at its end
+    if indexed:
+        index_pending(store)  # as a poll does at its end
 
 
 @pytest.fixture
@@ -165,31 +168,14 @@ def _fts_ok(store: Store, *, all_indexed: bool = True) -> None:
         )
 
 
-def _queue(store: Store, titles_: list[str]) -> None:
-    """Store stories the way a poll does before its end: stored, queued, not yet indexed."""
-    batch: list[tuple[Story, list[Match]]] = [
-        (
-            Story(
-                url=f"https://news.example/queued-{title.replace(' ', '-')}",
-                original_url=f"https://news.example/queued-{title.replace(' ', '-')}",
-                title=title,
-                summary="second",
-                published=NOW,
-                source="t",
-                provider="Paper",
-            ),
-            [],
-        )
-        for title in titles_
-    ]
-    with store.session() as s:
-        ingest(s, None, batch, plan=Plan(), now=NOW, max_age=0)
-
-
 def test_stories_wait_for_the_index_and_deletes_and_edits_keep_it_whole(db_url: str) -> None:
     store = open_store(db_url)
     add(store, [("Zebra cameras indexed", "first", [], 1), ("Yak drones indexed", "first", [], 1)])
-    _queue(store, ["Zebra scanners queued", "Yak robots queued", "Okapi queued"])
+    add(
+        store,
+        [(t, "second", [], 0) for t in ("Zebra scanners queued", "Yak robots queued", "Okapi queued")],
+        indexed=False,
+    )
     engine = store.engine
     with engine.begin() as c:
         assert c.exec_driver_sql("SELECT count(*) FROM fts_pending").scalar() == 3
@@ -213,7 +199,7 @@ def test_a_story_edited_before_it_is_indexed_is_indexed_as_edited(db_url: str) -
     # The index's first story: an edit that touched the index for a never-indexed row would
     # leave FTS5 unable to take the row at all ("database disk image is malformed").
     store = open_store(db_url)
-    _queue(store, ["Okapi queued"])
+    add(store, [("Okapi queued", "second", [], 0)], indexed=False)
     with store.engine.begin() as c:
         c.exec_driver_sql("UPDATE stories SET title = 'Okapi renamed'")
     assert index_pending(store) == 1
@@ -235,21 +221,14 @@ def test_a_poll_makes_its_stories_searchable(db_url: str, tmp_path: Path) -> Non
         f'[storage]\nurl = "{db_url}"\n[[sources]]\nname = "desk"\npath = "{folder}"\nmax_age = "0"\n'
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
-    got = subprocess.run(
-        [sys.executable, "-m", "spyglass", "--config", str(cfg), "poll", "--once"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
+
+    def spyglass(*args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "spyglass", "--config", str(cfg), *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+
+    got = spyglass("poll", "--once")
     assert got.returncode == 0, got.stderr
-    found = subprocess.run(
-        [sys.executable, "-m", "spyglass", "--config", str(cfg), "search", "gait"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
+    found = spyglass("search", "gait")
     assert "Council votes on gait recognition cameras" in found.stdout, found.stdout + found.stderr
 
 
