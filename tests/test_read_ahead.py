@@ -13,12 +13,12 @@ import time
 from pathlib import Path
 
 from spyglass.config import load_settings
-from spyglass.refresh import poll
+from spyglass.refresh import _store_together, poll
 from spyglass.service import Services, build_services
 from spyglass.sources import ahead
 from spyglass.sources.ahead import ReadAhead
 from spyglass.sources.feed import FeedSource, fetch_feeds
-from spyglass.sources.state import all_sources
+from spyglass.sources.state import all_sources, sync_sources
 from support.feeds import distinct_story, rss
 from support.feedserver import FeedServer
 
@@ -100,6 +100,40 @@ def test_the_worker_reads_in_another_process_and_matches_like_this_one(tmp_path:
         assert got.reading.stories == here.stories
         assert list(got.matches) == [matcher.match(st.title, st.summary) for st in here.stories]
         assert all(m for m in got.matches)  # every test story is about face recognition
+
+
+def test_feeds_stored_together_keep_the_others_when_one_is_refused(tmp_path: Path) -> None:
+    """Ten feeds read ahead go into one transaction. When the database refuses one feed's story
+    (a trigger standing in for a constraint or a full disk), the rest are still stored and only
+    that feed records an error, as when each feed had its own transaction."""
+    svc, fetched = _fetched(tmp_path)
+    sync_sources(svc)
+    db = tmp_path / "w.db"
+    with ReadAhead(fetched, svc.plan_and_matcher()[1]) as ra:
+        ready = [(f, p) for f in fetched[:10] if (p := ra.take(f)) is not None]
+    assert len(ready) == 10
+    refused = ready[4][1].reading.stories[0].url
+    with sqlite3.connect(db) as c:
+        c.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON stories WHEN new.url = ? "  # noqa: S608 - test data
+            "BEGIN SELECT RAISE(ABORT, 'refused by test'); END".replace("?", f"'{refused}'")
+        )
+    reports = _store_together(svc, ready, "w1")
+    assert [r.name for r in reports] == [f.cfg.name for f, _ in ready]  # in order, one each
+    bad = ready[4][0].cfg.name
+    assert {r.name: r.status for r in reports if r.status != "ok"} == {bad: "error"}
+    with sqlite3.connect(db) as c:
+        urls = {u for (u,) in c.execute("SELECT url FROM stories")}
+        state = dict(
+            c.execute("SELECT name, last_error FROM sources WHERE name IN (?, ?)", (bad, "S0")).fetchall()
+        )
+        leased = c.execute("SELECT count(*) FROM sources WHERE lease_owner IS NOT NULL").fetchone()[0]
+    for feed, prep in ready:
+        wanted = {st.url for st in prep.reading.stories}
+        assert (wanted <= urls) == (feed.cfg.name != bad), feed.cfg.name
+    assert refused not in urls
+    assert "refused by test" in (state[bad] or "") and state["S0"] is None
+    assert leased == 0  # every lease given back, the refused feed's too
 
 
 def test_a_worker_that_dies_leaves_its_feeds_to_this_process(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from spyglass.clock import now_utc
 from spyglass.config import SourceConfig
@@ -34,6 +35,10 @@ from spyglass.store.planning import Plan
 from spyglass.store.schema import Source
 
 log = logging.getLogger(__name__)
+
+# Feeds read ahead are stored this many to a transaction (see _store_together). More saves little
+# and holds the write lock longer; the read-ahead worker is kept AHEAD feeds in front.
+STORE_TOGETHER = 10
 
 
 @dataclass
@@ -135,12 +140,25 @@ def poll(
         ahead = None
         if read_ahead and len(changed) >= MIN_FEEDS:
             ahead = stack.enter_context(ReadAhead(changed, svc.plan_and_matcher()[1], wait=False))
+        ready: list[tuple[SourceReader, Prepared]] = []  # read ahead, waiting to be stored together
         for i, reader in enumerate(readers):
             if stop is not None and stop.is_set():  # each source is stored whole or not at all
-                state.give_back(svc, [r.cfg.name for r in readers[i:]], owner)
+                state.give_back(
+                    svc, [r.cfg.name for r, _ in ready] + [r.cfg.name for r in readers[i:]], owner
+                )
+                ready = []
                 break
             prepared = ahead.take(reader) if ahead and isinstance(reader, FeedSource) else None
+            if prepared is not None and not prepared.reading.unchanged:
+                ready.append((reader, prepared))
+                if len(ready) >= STORE_TOGETHER:
+                    report.sources += _store_together(svc, ready, owner)
+                    ready = []
+                continue
+            report.sources += _store_together(svc, ready, owner)  # in order: earlier feeds first
+            ready = []
             report.sources.append(refresh_source(svc, reader, Lease(owner), prepared))
+        report.sources += _store_together(svc, ready, owner)
     if report.stored:
         _index(svc)
     return report
@@ -215,9 +233,60 @@ def refresh_source(
             state.give_back(svc, [cfg.name], lease.owner)
 
 
+def _store_together(
+    svc: Services, ready: Sequence[tuple[SourceReader, Prepared]], owner: str
+) -> list[SourceReport]:
+    """Feeds read ahead, stored in one transaction: each source's stories and state as it would be
+    alone, in order, but one commit for all. A cold poll was a commit per feed, and each commit
+    wrote the pages its feed had touched in the LSH index again (random keys: most of its leaves).
+    Should anything fail, the transaction is rolled back and each feed is stored the usual way, on
+    its own, so that a failure is recorded on its own source and the others are kept."""
+    if len(ready) < 2:
+        return [refresh_source(svc, reader, Lease(owner), prepared) for reader, prepared in ready]
+    try:
+        sids = [state.source_id(svc, reader.cfg.name) for reader, _ in ready]
+        done: list[tuple[SourceReport, Counts]] = []
+        with svc.store.session() as s:
+            for (reader, prepared), sid in zip(ready, sids, strict=True):
+                done.append(_store_in(s, svc, reader.cfg, sid, prepared.reading, Lease(owner), prepared))
+    except Exception as e:  # noqa: BLE001 - nothing was kept: each one alone reports its own failure
+        log.info("storing %d feeds together failed (%s); storing each on its own", len(ready), e)
+        return [refresh_source(svc, reader, Lease(owner), prepared) for reader, prepared in ready]
+    for rep, counts in done:
+        _log_skips(rep.name, counts)
+    return [rep for rep, _ in done]
+
+
 def _store(
     svc: Services, cfg: SourceConfig, sid: int, reading: Reading, lease: Lease, prepared: Prepared | None
 ) -> SourceReport:
+    with svc.store.session() as s:
+        rep, counts = _store_in(s, svc, cfg, sid, reading, lease, prepared)
+    _log_skips(cfg.name, counts)
+    return rep
+
+
+def _log_skips(name: str, counts: Counts) -> None:
+    if counts.skipped:
+        log.info(
+            "source %s: %d of %d entries skipped, most for: %s",
+            name,
+            counts.skipped,
+            counts.seen,
+            counts.skip_reason,
+        )
+
+
+def _store_in(
+    s: Session,
+    svc: Services,
+    cfg: SourceConfig,
+    sid: int,
+    reading: Reading,
+    lease: Lease,
+    prepared: Prepared | None,
+) -> tuple[SourceReport, Counts]:
+    """One source's stories and its new state, in the caller's transaction."""
     max_age = svc.settings.max_age if cfg.max_age is None else cfg.max_age
     stories, past_retention = _within_retention(svc, reading.stories, max_age)
     plan, matcher = svc.plan_and_matcher()
@@ -232,34 +301,25 @@ def _store(
         batch = [(st, matcher.match(st.title, st.summary)) for st in stories]
     skips = reading.skips + Counter({"older than [storage] retention": past_retention})
     skipped = sum(skips.values())
-    with svc.store.session() as s:
-        # Undated stories are not alerted on a source's first poll: they may be years old.
-        first = s.scalar(select(Source.last_success_at).where(Source.id == sid)) is None
-        res = ingest(
-            s,
-            sid,
-            batch,
-            plan=plan,
-            now=now_utc(),
-            max_age=max_age,
-            first_poll=first,
-            first_alerts=cfg.first_poll_alerts,
-            signatures=signatures,
-        )
-        res.past_retention = past_retention
-        if reading.remember is not None:
-            reading.remember(s)
-        counts = Counts(reading.seen, res.stored, skipped, _commonest(skips))
-        state.record_success(s, cfg, lease, stories=len(reading.stories), counts=counts, http=reading.http)
-    if skipped:
-        log.info(
-            "source %s: %d of %d entries skipped, most for: %s",
-            cfg.name,
-            skipped,
-            reading.seen,
-            counts.skip_reason,
-        )
-    return SourceReport(
+    # Undated stories are not alerted on a source's first poll: they may be years old.
+    first = s.scalar(select(Source.last_success_at).where(Source.id == sid)) is None
+    res = ingest(
+        s,
+        sid,
+        batch,
+        plan=plan,
+        now=now_utc(),
+        max_age=max_age,
+        first_poll=first,
+        first_alerts=cfg.first_poll_alerts,
+        signatures=signatures,
+    )
+    res.past_retention = past_retention
+    if reading.remember is not None:
+        reading.remember(s)
+    counts = Counts(reading.seen, res.stored, skipped, _commonest(skips))
+    state.record_success(s, cfg, lease, stories=len(reading.stories), counts=counts, http=reading.http)
+    report = SourceReport(
         cfg.name,
         "ok",
         stored=res.stored,
@@ -271,6 +331,7 @@ def _store(
         skip_reason=counts.skip_reason,
         ingest=res,
     )
+    return report, counts
 
 
 def _within_retention(svc: Services, stories: list[Story], max_age: float) -> tuple[list[Story], int]:

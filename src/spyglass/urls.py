@@ -174,6 +174,7 @@ def same_outlet(a: str, b: str) -> bool:
     return bool(a) and bool(b) and (a == b or site_of(a) == site_of(b))
 
 
+@functools.lru_cache(maxsize=8192)  # a story's URL is compared with every other of its batch
 def article_of(url: str) -> tuple[str, str, str] | None:
     """(outlet, path, query) of an article URL; None when the path is too short to name one article."""
     parts = urlsplit(url)

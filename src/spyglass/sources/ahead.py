@@ -2,7 +2,8 @@
 stories and signs them (MinHash) while this process stores the feeds before it.
 
 Those three are about a quarter of a cold `poll --once`, and pure: bytes in, stories out, no
-database. Storing stays here, in order, one source per transaction, exactly as without the worker.
+database. Storing stays here, in order, each source as it would be without the worker (several
+to a transaction: see `refresh._store_together`).
 Whatever goes wrong in the worker (a feed that does not parse, a worker that died) only means that
 feed is read here instead, the usual way, with its usual error handling.
 
@@ -38,7 +39,9 @@ if TYPE_CHECKING:  # the worker imports this module: it must not load the databa
 
 log = logging.getLogger(__name__)
 
-AHEAD = 8  # feeds handed to the worker before their turn: keeps it busy, bounds what waits in memory
+# Feeds handed to the worker before their turn: keeps it busy while this process stores the feeds
+# before them, ten at a time (refresh.STORE_TOGETHER), and bounds what waits in memory.
+AHEAD = 20
 MIN_FEEDS = 8  # fewer changed feeds than this are read here: the worker's start-up would not pay
 
 
