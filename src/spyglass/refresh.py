@@ -141,24 +141,27 @@ def poll(
         if read_ahead and len(changed) >= MIN_FEEDS:
             ahead = stack.enter_context(ReadAhead(changed, svc.plan_and_matcher()[1], wait=False))
         ready: list[tuple[SourceReader, Prepared]] = []  # read ahead, waiting to be stored together
+
+        def store_ready() -> None:
+            report.sources.extend(_store_together(svc, ready, owner))
+            ready.clear()
+
         for i, reader in enumerate(readers):
             if stop is not None and stop.is_set():  # each source is stored whole or not at all
                 state.give_back(
                     svc, [r.cfg.name for r, _ in ready] + [r.cfg.name for r in readers[i:]], owner
                 )
-                ready = []
+                ready.clear()
                 break
             prepared = ahead.take(reader) if ahead and isinstance(reader, FeedSource) else None
-            if prepared is not None and not prepared.reading.unchanged:
+            if prepared is not None:
                 ready.append((reader, prepared))
                 if len(ready) >= STORE_TOGETHER:
-                    report.sources += _store_together(svc, ready, owner)
-                    ready = []
+                    store_ready()
                 continue
-            report.sources += _store_together(svc, ready, owner)  # in order: earlier feeds first
-            ready = []
+            store_ready()  # in order: the feeds before this one first
             report.sources.append(refresh_source(svc, reader, Lease(owner), prepared))
-        report.sources += _store_together(svc, ready, owner)
+        store_ready()
     if report.stored:
         _index(svc)
     return report

@@ -2,10 +2,10 @@
 stories and signs them (MinHash) while this process stores the feeds before it.
 
 Those three are about a quarter of a cold `poll --once`, and pure: bytes in, stories out, no
-database. Storing stays here, in order, each source as it would be without the worker (several
-to a transaction: see `refresh._store_together`).
-Whatever goes wrong in the worker (a feed that does not parse, a worker that died) only means that
-feed is read here instead, the usual way, with its usual error handling.
+database. Storing stays here, in order, each source as it would be without the worker (though
+several to a transaction: see `refresh._store_together`). Whatever goes wrong in the worker (a
+feed that does not parse, a worker that died) only means that feed is read here instead, the usual
+way, with its usual error handling.
 
 The worker is a fresh interpreter (spawned), not a fork of this process. A fork shared little:
 CPython writes a reference count into every object either process touches, so within a second
