@@ -7,20 +7,21 @@ near-duplicate stories each start a new cluster. Fetching and parsing happen out
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Connection, Select, Table, bindparam, func, insert, select, text, update
+from sqlalchemy import Connection, Dialect, Table, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from spyglass.lazy import lazy_module
 from spyglass.models import Match, Story
 from spyglass.store.planning import Origin, Plan, plan_alerts, plan_replies
 from spyglass.store.retention import tombstone_key
-from spyglass.store.schema import Cluster, Delivery, LshBand, StoryRow, StoryTopic, Tombstone
+from spyglass.store.schema import Cluster, Delivery, StoryRow, StoryTopic
 from spyglass.urls import article_of, same_outlet, same_story_url
 
 # numpy (through dedupe) loads when the first story is stored: a poll where every feed answers 304
@@ -61,33 +62,43 @@ def _band_members(conn: Session | Connection, keys: set[int]) -> dict[int, list[
     queries for a whole batch (a backwards scan of the (band, story_id) key per band), so a common
     band key shared by thousands of old stories costs no more than a rare one."""
     members: dict[int, list[int]] = {}
-    ordered = sorted(keys)
-    for i in range(0, len(ordered), _KNOWN_CHUNK):
-        for band, story_id in conn.execute(_BAND_MEMBERS, {"keys": ordered[i : i + _KNOWN_CHUNK]}).all():
-            members.setdefault(band, []).append(story_id)
+    for band, story_id in _in_chunks(_raw(conn), _BAND_MEMBERS, sorted(keys)):
+        members.setdefault(band, []).append(story_id)
     return members
 
 
-def _band_members_stmt() -> Select[Any]:
-    newest = func.row_number().over(partition_by=LshBand.band, order_by=LshBand.story_id.desc())
-    inner = (
-        select(LshBand.band, LshBand.story_id, newest.label("rn"))
-        .where(LshBand.band.in_(bindparam("keys", expanding=True)))
-        .subquery()
-    )
-    return select(inner.c.band, inner.c.story_id).where(inner.c.rn <= PER_BAND)
+def _raw(conn: Session | Connection) -> Connection:
+    return conn.connection() if isinstance(conn, Session) else conn
 
 
-# Built once: an expanding IN renders the keys at execution, without building a clause per key.
-_BAND_MEMBERS = _band_members_stmt()
-_CANDIDATE_ROWS = select(
-    StoryRow.id,
-    StoryRow.cluster_id,
-    StoryRow.signature,
-    StoryRow.published_at,
-    StoryRow.provider_domain,
-    StoryRow.url,
-).where(StoryRow.id.in_(bindparam("ids", expanding=True)))
+def _in_chunks(conn: Connection, sql: str, values: Sequence[Any]) -> list[Any]:
+    """The rows of ``sql`` (whose ``{}`` is an IN list) for all of ``values``, _KNOWN_CHUNK at a time.
+    Plain SQL through the driver: these run a few times for every source of a poll, and SQLAlchemy's
+    compiling and expanding of a 500-value IN cost more than SQLite's answer."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    rows: list[Any] = []
+    for i in range(0, len(values), _KNOWN_CHUNK):
+        chunk = tuple(values[i : i + _KNOWN_CHUNK])
+        rows += conn.exec_driver_sql(sql.format(", ".join([mark] * len(chunk))), chunk).all()
+    return rows
+
+
+# Newest first within each band key (see _band_members); row_number() is in SQLite and PostgreSQL.
+_BAND_MEMBERS = (
+    "SELECT band, story_id FROM (SELECT band, story_id, row_number() OVER "
+    "(PARTITION BY band ORDER BY story_id DESC) AS rn FROM lsh_bands WHERE band IN ({})) AS newest "
+    f"WHERE rn <= {PER_BAND}"
+)
+_CANDIDATE_ROWS = (
+    "SELECT id, cluster_id, signature, published_at, provider_domain, url FROM stories WHERE id IN ({})"
+)
+
+
+@functools.cache
+def _read_time(dialect: Dialect) -> Callable[[Any], datetime]:
+    """How the driver's published_at becomes an aware datetime (SQLite hands back text)."""
+    processor = StoryRow.__table__.c.published_at.type.dialect_impl(dialect).result_processor(dialect, None)
+    return cast(Callable[[Any], datetime], processor or (lambda value: value))
 
 
 _Candidate = tuple[int, bytes, datetime, str, str]  # cluster, signature, published, outlet domain, URL
@@ -108,9 +119,10 @@ class _History:
             self._ranked[n] = sorted(shared, key=lambda sid: (-shared[sid], -sid))[:MAX_CANDIDATES]
         self._rows: dict[int, _Candidate] = {}
         wanted = sorted({sid for ranked in self._ranked.values() for sid in ranked})
-        for i in range(0, len(wanted), _KNOWN_CHUNK):
-            for sid, *row in conn.execute(_CANDIDATE_ROWS, {"ids": wanted[i : i + _KNOWN_CHUNK]}).all():
-                self._rows[sid] = cast(_Candidate, tuple(row))
+        raw = _raw(conn)
+        when = _read_time(raw.dialect)
+        for sid, cluster, sig, published, domain, url in _in_chunks(raw, _CANDIDATE_ROWS, wanted):
+            self._rows[sid] = (cluster, bytes(sig), when(published), domain, url)
 
     def find(self, n: int, story: Story, sig: object) -> int | None:
         """The cluster of the most similar recent stored story to the batch's ``n``-th story."""
@@ -142,27 +154,15 @@ def _known_keys(
     """URLs and GUIDs of the batch that are already stored: two indexed IN queries, not two per story."""
     urls = list(dict.fromkeys(st.url for st, _ in batch))
     guids = list(dict.fromkeys(st.guid for st, _ in batch if st.guid))
-    known_urls: set[str] = set()
-    known_guids: set[str] = set()
-    for i in range(0, len(urls), _KNOWN_CHUNK):
-        known_urls.update(
-            conn.scalars(select(StoryRow.url).where(StoryRow.url.in_(urls[i : i + _KNOWN_CHUNK])))
-        )
-    for i in range(0, len(guids), _KNOWN_CHUNK):
-        known_guids.update(
-            conn.scalars(
-                select(StoryRow.guid).where(StoryRow.guid.in_(guids[i : i + _KNOWN_CHUNK])).distinct()
-            )
-        )
+    known_urls = {u for (u,) in _in_chunks(conn, "SELECT url FROM stories WHERE url IN ({})", urls)}
+    known_guids = {g for (g,) in _in_chunks(conn, "SELECT guid FROM stories WHERE guid IN ({})", guids)}
     # A pruned story is known too: its tombstone keeps an old feed entry from coming back as new.
     hashed = {tombstone_key("url", u): ("url", u) for u in urls} | {
         tombstone_key("guid", g): ("guid", g) for g in guids
     }
-    keys = list(hashed)
-    for i in range(0, len(keys), _KNOWN_CHUNK):
-        for key in conn.scalars(select(Tombstone.key).where(Tombstone.key.in_(keys[i : i + _KNOWN_CHUNK]))):
-            kind, value = hashed[key]
-            (known_urls if kind == "url" else known_guids).add(value)
+    for (key,) in _in_chunks(conn, 'SELECT "key" FROM tombstones WHERE "key" IN ({})', list(hashed)):
+        kind, value = hashed[key]
+        (known_urls if kind == "url" else known_guids).add(value)
     return known_urls, known_guids
 
 

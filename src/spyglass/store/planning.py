@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from spyglass.models import Match
 from spyglass.schedule import Timetable
@@ -123,6 +123,15 @@ def plan_alerts(
     ]
 
 
+# Built once: a cold poll asks this for every story that joins a cluster, and building the
+# statement each time cost more than running it.
+_ALERTED = select(Delivery.channel_id, Delivery.status, Delivery.digest_id).where(
+    Delivery.cluster_id == bindparam("cluster"),
+    Delivery.kind == "alert",
+    Delivery.status.in_(("pending", "sent", "digest")),
+)
+
+
 def plan_replies(
     conn: Connection,
     cluster_id: int,
@@ -135,13 +144,7 @@ def plan_replies(
     """A later duplicate never makes a new alert; where the story was alerted, it becomes a thread
     reply. Where the alert still waits for the channel's digest, the copy waits with it (the digest
     lists its outlet); where the alert went out in a digest, there is no thread to reply in."""
-    alerted = conn.execute(
-        select(Delivery.channel_id, Delivery.status, Delivery.digest_id).where(
-            Delivery.cluster_id == cluster_id,
-            Delivery.kind == "alert",
-            Delivery.status.in_(("pending", "sent", "digest")),
-        )
-    ).all()
+    alerted = conn.execute(_ALERTED, {"cluster": cluster_id}).all()
     status_of: dict[str, str] = {}
     for channel, status, digest_id in alerted:
         if digest_id is None or status == "digest":
