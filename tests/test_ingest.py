@@ -375,3 +375,80 @@ def test_a_band_key_shared_by_many_newer_stories_does_not_hide_the_true_near_dup
     with store.session() as s:
         clusters = s.scalars(select(StoryRow.cluster_id).where(StoryRow.url.in_([original.url, copy.url])))
         assert len(set(clusters)) == 1
+
+
+def test_a_wire_story_under_its_own_headline_on_two_sites_is_one_story(store: Store) -> None:
+    # Shaped like pairs in a month of real feeds: the wire copy keeps the headline (case and
+    # apostrophes aside), one site carries the lede, the other no excerpt at all.
+    first = story(
+        "https://abcnews.example/Business/wireStory/us-taiwan-sign-trade-deal-99780641",
+        "US, Taiwan sign trade deal over China's opposition",
+        "The United States and Taiwan signed the first part of a trade agreement on Thursday.",
+    )
+    run(store, [(first, FR)])
+    copy = story(
+        "https://epochtimes.example/us-taiwan-sign-trade-deal-over-chinas-opposition_5305518.html",
+        "US, Taiwan Sign Trade Deal Over China\u2019s Opposition",
+        "",
+        published=NOW + timedelta(hours=5),
+    )
+    res = run(store, [(copy, FR)])
+    assert res.stored == 1 and res.clustered == 1
+    # In one batch as well, and not when the same headline comes back days later.
+    batch = [
+        (story("https://one.example/a/1", "Montana becomes first state to ban TikTok", "Lede one."), FR),
+        (story("https://two.example/b/2", "Montana becomes first state to ban TikTok", ""), FR),
+        (
+            story(
+                "https://three.example/c/3",
+                "Montana becomes first state to ban TikTok",
+                "A week on, app makers sue over the law, arguing it breaks the First Amendment rights.",
+                published=NOW + timedelta(days=3),
+            ),
+            FR,
+        ),
+    ]
+    res = run(store, batch)
+    assert res.stored == 3 and res.clustered == 1
+    with store.session() as s:
+        sizes = sorted(s.scalars(select(Cluster.size)))
+    assert sizes == [1, 2, 2]
+
+
+def test_short_headlines_alone_do_not_join(store: Store) -> None:
+    run(
+        store,
+        [(story("https://one.example/a/1", "Health Care Roundup: Market Talk", "Kingsoft and Appen."), FR)],
+    )
+    res = run(
+        store, [(story("https://two.example/b/2", "Health Care Roundup: Market Talk", "Glencore news."), FR)]
+    )
+    assert res.clustered == 0
+
+
+def test_one_outlets_daily_series_is_not_one_story(store: Store) -> None:
+    # Real: "Russia-Ukraine war: List of key events, day 463" and "day 464", a day apart, with the
+    # same template text: similar enough to join, but not the same report.
+    template = "As the war enters its {n}th day, here is a look at the main developments of the war."
+    day1 = story(
+        "https://aljazeera.example/news/2023/6/1/key-events-day-463",
+        "Russia-Ukraine war: List of key events, day 463",
+        template.format(n=463),
+    )
+    run(store, [(day1, FR)])
+    day2 = story(
+        "https://aljazeera.example/news/2023/6/2/key-events-day-464",
+        "Russia-Ukraine war: List of key events, day 464",
+        template.format(n=464),
+        published=NOW + timedelta(days=1),
+    )
+    res = run(store, [(day2, FR)])
+    assert res.stored == 1 and res.clustered == 0
+    # The same outlet republishing a story under a new URL, numbers and all, still joins.
+    again = story(
+        "https://aljazeera.example/news/2023/6/1/key-events-day-463-updated",
+        "Russia-Ukraine war: List of key events, day 463",
+        template.format(n=463),
+        published=NOW + timedelta(hours=2),
+    )
+    assert run(store, [(again, FR)]).clustered == 1

@@ -89,9 +89,7 @@ _BAND_MEMBERS = (
     "(PARTITION BY band ORDER BY story_id DESC) AS rn FROM lsh_bands WHERE band IN ({})) AS newest "
     f"WHERE rn <= {PER_BAND}"
 )
-_CANDIDATE_ROWS = (
-    "SELECT id, cluster_id, signature, published_at, provider_domain, url FROM stories WHERE id IN ({})"
-)
+_CANDIDATE_ROWS = "SELECT id, cluster_id, signature, published_at, provider_domain, url, title FROM stories WHERE id IN ({})"
 
 
 @functools.cache
@@ -101,7 +99,7 @@ def _read_time(dialect: Dialect) -> Callable[[Any], datetime]:
     return cast(Callable[[Any], datetime], processor or (lambda value: value))
 
 
-_Candidate = tuple[int, bytes, datetime, str, str]  # cluster, signature, published, outlet domain, URL
+_Candidate = tuple[int, bytes, datetime, str, str, str]  # cluster, signature, published, outlet, URL, title
 
 
 class _History:
@@ -121,8 +119,8 @@ class _History:
         wanted = sorted({sid for ranked in self._ranked.values() for sid in ranked})
         raw = _raw(conn)
         when = _read_time(raw.dialect)
-        for sid, cluster, sig, published, domain, url in _in_chunks(raw, _CANDIDATE_ROWS, wanted):
-            self._rows[sid] = (cluster, bytes(sig), when(published), domain, url)
+        for sid, cluster, sig, published, domain, url, title in _in_chunks(raw, _CANDIDATE_ROWS, wanted):
+            self._rows[sid] = (cluster, bytes(sig), when(published), domain, url, title)
 
     def find(self, n: int, story: Story, sig: object) -> int | None:
         """The cluster of the most similar recent stored story to the batch's ``n``-th story."""
@@ -136,7 +134,7 @@ class _History:
             return None
         sims = dedupe.similarities(sig, [r[1] for r in rows])  # type: ignore[arg-type]  # one numpy pass
         return _closest(
-            story, [(c, p, d, u, sim) for (c, _blob, p, d, u), sim in zip(rows, sims, strict=True)]
+            story, [(c, p, d, u, t, sim) for (c, _blob, p, d, u, t), sim in zip(rows, sims, strict=True)]
         )
 
 
@@ -172,17 +170,28 @@ def find_cluster(conn: Session | Connection, story: Story, sig: object, keys: li
     return _History(conn, {0: keys}).find(0, story, sig)
 
 
-def _closest(story: Story, candidates: Sequence[tuple[int, datetime, str, str, float | None]]) -> int | None:
-    """The cluster a story joins among candidates (cluster, published, outlet domain, URL, similarity):
-    the same article on another of its outlet's sites, else the most similar near-duplicate in the window."""
+def _closest(
+    story: Story, candidates: Sequence[tuple[int, datetime, str, str, str, float | None]]
+) -> int | None:
+    """The cluster a story joins among candidates (cluster, published, outlet domain, URL, title,
+    similarity): the same article on another of its outlet's sites, or the same headline within
+    dedupe.HEADLINE_DAYS, else the most similar near-duplicate in the window."""
     window = timedelta(days=dedupe.WINDOW_DAYS)
+    headline_window = timedelta(days=dedupe.HEADLINE_DAYS)
+    mine = dedupe.headline_of(story.title)
     best: tuple[float, int] | None = None
-    for cluster_id, published, domain, url, sim in candidates:
-        if abs(published - story.published) > window:
+    for cluster_id, published, domain, url, title, sim in candidates:
+        gap = abs(published - story.published)
+        if gap > window:
             continue
         if same_story_url(url, story.url):  # one outlet's article on two of its sites: the same report
             return int(cluster_id)
-        if sim is None or not dedupe.is_near_duplicate(sim, same_outlet(domain, story.provider_domain)):
+        if mine is not None and gap <= headline_window and dedupe.headline_of(title) == mine:
+            return int(cluster_id)
+        site = same_outlet(domain, story.provider_domain)
+        if sim is None or not dedupe.is_near_duplicate(sim, site):
+            continue
+        if site and dedupe.numbers_differ(title, story.title):  # one outlet's series, not a copy
             continue
         if best is None or sim > best[0]:
             best = (sim, cluster_id)
@@ -421,25 +430,32 @@ class _InBatch:
         self.pending: list[_Pending] = []
         self._sigs = dedupe.SignatureRows(size)
         self._articles: list[tuple[str, str, str] | None] = []
+        self._headlines: list[str | None] = []
 
     def add(self, p: _Pending) -> None:
         self._sigs.add(p.sig)
         self.pending.append(p)
         self._articles.append(article_of(p.story.url))
+        self._headlines.append(dedupe.headline_of(p.story.title))
 
     def find(self, story: Story, sig: Any) -> int | None:
-        if not self.pending or not dedupe.comparable(sig):
+        if not self.pending:
             return None
+        comparable = dedupe.comparable(sig)
         lowest = min(dedupe.SAME_SITE_THRESHOLD, dedupe.CROSS_SITE_THRESHOLD)
         mine = article_of(story.url)
+        headline = dedupe.headline_of(story.title)
+        if not comparable and mine is None and headline is None:
+            return None
+        sims = self._sigs.similarities(sig) if comparable else [0.0] * len(self.pending)
         return _closest(
             story,
             [
-                (p.cluster_id, p.story.published, p.story.provider_domain, p.story.url, sim)
-                for p, sim, art in zip(
-                    self.pending, self._sigs.similarities(sig), self._articles, strict=True
-                )
-                if sim >= lowest or (mine is not None and art == mine)
+                (p.cluster_id, p.story.published, p.story.provider_domain, p.story.url, p.story.title, sim)
+                for p, sim, art, head in zip(self.pending, sims, self._articles, self._headlines, strict=True)
+                if (comparable and sim >= lowest)
+                or (mine is not None and art == mine)
+                or (headline is not None and head == headline)
             ],
         )
 
