@@ -36,8 +36,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
 
-_TAG = re.compile(r"<[^>]+>")
-_TRAILER = re.compile(r"The post .* appeared first on .*$")
+from realnews import _TAG, _TRAILER  # the same cleaning as the topic-quality script
+
 _NOT_WORD = re.compile(r"[^a-z0-9]+")
 LEDE = 120  # letters and digits of the description that must agree
 MIN_TITLE_WORDS = 6

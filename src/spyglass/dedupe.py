@@ -11,7 +11,6 @@ probability 1 - (1 - s^4)^16: 0.99 at s = 0.6, 0.9999 at 0.75, while unrelated s
 from __future__ import annotations
 
 import functools
-import hashlib
 import re
 import struct
 import zlib
@@ -19,7 +18,7 @@ import zlib
 import numpy as np
 
 from spyglass.text import fold
-from spyglass.urls import article_key
+from spyglass.urls import article_key, lookup_key
 
 NUM_PERM = 64
 BANDS = 16
@@ -97,10 +96,7 @@ def headline_of(title: str) -> str | None:
 def headline_key(title: str) -> int | None:
     """A lookup key (like a band key) shared by stories with the same headline."""
     headline = headline_of(title)
-    if headline is None:
-        return None
-    digest = hashlib.blake2b(f"headline|{headline}".encode(), digest_size=8).digest()
-    return (int.from_bytes(digest, "big") & 0x7FFFFFFFFFFFFFFF) - (1 << 62)
+    return None if headline is None else lookup_key(f"headline|{headline}")
 
 
 def numbers_differ(a: str, b: str) -> bool:

@@ -194,9 +194,12 @@ def article_key(url: str) -> int | None:
     """A near-duplicate candidate key (like an LSH band key) shared by one article's URLs on one outlet's
     sites, so the index lookup finds bbc.com/news/x-123 for bbc.co.uk/news/x-123 whatever their text."""
     article = article_of(url)
-    if article is None:
-        return None
-    digest = hashlib.blake2b("|".join(article).encode(), digest_size=8).digest()
+    return None if article is None else lookup_key("|".join(article))
+
+
+def lookup_key(text: str) -> int:
+    """A 63-bit key for ``text`` in the band keys' range, stored in lsh_bands beside them."""
+    digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
     return (int.from_bytes(digest, "big") & 0x7FFFFFFFFFFFFFFF) - (1 << 62)
 
 
