@@ -452,3 +452,76 @@ def test_one_outlets_daily_series_is_not_one_story(store: Store) -> None:
         published=NOW + timedelta(hours=2),
     )
     assert run(store, [(again, FR)]).clustered == 1
+
+
+def hn_item(link: str, item: int, points: int, comments: int) -> str:
+    """The description hnrss.org gives every Hacker News item: addresses and counts, no excerpt."""
+    return (
+        f"Article URL: {link} Comments URL: https://news.ycombinator.com/item?id={item} "
+        f"Points: {points} # Comments: {comments}"
+    )
+
+
+def test_link_only_excerpts_of_one_feed_do_not_join(store: Store) -> None:
+    # Real (May 2023): arXiv papers posted to Hacker News a day apart, whose descriptions share
+    # every word of "arxiv.org/abs/…" and "news.ycombinator.com/item?id=…", joined one cluster.
+    first = story(
+        "https://arxiv.org/abs/2305.00944",
+        "Poisoning Language Models During Instruction Tuning",
+        hn_item("https://arxiv.org/abs/2305.00944", 35790367, 12, 3),
+    )
+    second = story(
+        "https://arxiv.org/abs/2305.02301",
+        "Distilling Step-by-Step Outperforming Larger Language Models with Less",
+        hn_item("https://arxiv.org/abs/2305.02301", 35810663, 40, 9),
+        published=NOW + timedelta(hours=20),
+    )
+    assert run(store, [(first, FR)]).clustered == 0
+    assert run(store, [(second, FR)]).clustered == 0
+    # Two short titles over the same furniture ("Heathkit", "Pharo 11") are no nearer.
+    short = [
+        story(
+            f"https://{site}/",
+            title,
+            hn_item(f"https://{site}/", n, n % 50, n % 7),
+            published=NOW + timedelta(hours=n % 9),
+        )
+        for n, (site, title) in enumerate(
+            [
+                ("shop.heathkit.example", "Heathkit"),
+                ("pharo.example", "Pharo 11"),
+                ("wiki.example", "Tensegrity Wiki"),
+            ],
+            start=35800000,
+        )
+    ]
+    assert run(store, [(s, FR) for s in short]).clustered == 0
+
+
+def test_one_outlets_stock_caption_over_other_stories_does_not_join(store: Store) -> None:
+    # Real (The Epoch Times, May 2023): a file photo's caption is the excerpt of many stories.
+    caption = (
+        "A Surete du Quebec police car is seen in Montreal on July 22, 2020. "
+        "(The Canadian Press/Paul Chiasson)"
+    )
+    first = story(
+        "https://www.epoch.example/brazen-daylight-murder-of-montreal-salon-owner_5269001.html",
+        "Brazen Daylight Murder of Montreal Salon Owner Shows 'Arrogance' of Mafia",
+        caption,
+    )
+    later = story(
+        "https://www.epoch.example/driver-arrested-after-road-rage-incident_5275002.html",
+        "Driver Arrested After Injuring Two People in Road Rage Incident Near Montreal",
+        caption,
+        published=NOW + timedelta(days=5),
+    )
+    assert run(store, [(first, FR)]).clustered == 0
+    assert run(store, [(later, FR)]).clustered == 0
+    # Within a day, the same excerpt under a rewritten headline is the outlet's own republish.
+    rewrite = story(
+        "https://www.epoch.example/salon-owner-killed-in-montreal_5269100.html",
+        "Salon Owner Shot Dead in Broad Daylight, Police Say",
+        caption,
+        published=NOW + timedelta(hours=6),
+    )
+    assert run(store, [(rewrite, FR)]).clustered == 1

@@ -193,6 +193,8 @@ def _closest(
             continue
         if site and dedupe.numbers_differ(title, story.title):  # one outlet's series, not a copy
             continue
+        if site and gap > headline_window and dedupe.titles_differ(title, story.title):
+            continue  # one outlet's stock excerpt (a file photo's caption) under another story
         if best is None or sim > best[0]:
             best = (sim, cluster_id)
     return best[1] if best else None
