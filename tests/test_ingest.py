@@ -504,24 +504,23 @@ def test_one_outlets_stock_caption_over_other_stories_does_not_join(store: Store
         "A Surete du Quebec police car is seen in Montreal on July 22, 2020. "
         "(The Canadian Press/Paul Chiasson)"
     )
-    first = story(
-        "https://www.epoch.example/brazen-daylight-murder-of-montreal-salon-owner_5269001.html",
+
+    def epoch(slug: str, title: str, hours: float) -> Story:
+        url = f"https://www.epoch.example/{slug}.html"
+        return story(url, title, caption, published=NOW + timedelta(hours=hours))
+
+    first = epoch(
+        "brazen-daylight-murder_5269001",
         "Brazen Daylight Murder of Montreal Salon Owner Shows 'Arrogance' of Mafia",
-        caption,
+        0,
     )
-    later = story(
-        "https://www.epoch.example/driver-arrested-after-road-rage-incident_5275002.html",
+    later = epoch(
+        "driver-arrested_5275002",
         "Driver Arrested After Injuring Two People in Road Rage Incident Near Montreal",
-        caption,
-        published=NOW + timedelta(days=5),
+        120,
     )
     assert run(store, [(first, FR)]).clustered == 0
     assert run(store, [(later, FR)]).clustered == 0
     # Within a day, the same excerpt under a rewritten headline is the outlet's own republish.
-    rewrite = story(
-        "https://www.epoch.example/salon-owner-killed-in-montreal_5269100.html",
-        "Salon Owner Shot Dead in Broad Daylight, Police Say",
-        caption,
-        published=NOW + timedelta(hours=6),
-    )
+    rewrite = epoch("salon-owner-killed_5269100", "Salon Owner Shot Dead in Broad Daylight, Police Say", 6)
     assert run(store, [(rewrite, FR)]).clustered == 1
